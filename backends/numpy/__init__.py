@@ -1,0 +1,3 @@
+"""The NumPy interpreter: the reference backend every other backend is tested against."""
+from backends.numpy.executor import NumpyFunction, compile_graph  # noqa: F401
+from backends.numpy.kernels import IMPL  # noqa: F401

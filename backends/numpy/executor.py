@@ -1,0 +1,133 @@
+"""Run a graph with NumPy: the schedule is generated once as straight-line Python code.
+
+Compiling turns the topologically ordered nodes into one Python function in which every node
+is a single call of its kernel on local variables, with each temporary deleted after its last
+use. A call then costs the kernels plus feed checking, with no graph walking or dispatch.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from backends.numpy.kernels import IMPL
+from graphc.errors import CompileError
+from graphc.feeds import FeedChecker
+from graphc.graph import Graph
+from graphc.printing import node_line, value_names
+from graphc.types import root
+
+_FILENAME = "<graphc-numpy>"
+
+
+class DimBinder:
+    """Shapes with symbolic dims, resolved against the dims bound by the current call's feeds."""
+
+    def __init__(self, symbols: set[str]):
+        self.symbols = symbols
+        self.bindings: dict[str, int] = {}
+
+    def __call__(self, shape) -> Callable[[], tuple[int, ...]]:
+        if all(isinstance(d, int) for d in shape):
+            static = tuple(shape)
+            return lambda: static
+        shape = tuple(map(root, shape))
+        unbound = [d for d in shape if isinstance(d, str) and d not in self.symbols]
+        if unbound:
+            raise CompileError(f"symbolic dim {unbound[0]} is not bound by any input's shape")
+        return lambda: tuple(d if isinstance(d, int) else self.bindings[d] for d in shape)
+
+
+class NumpyFunction:
+    """A compiled graph: call it with one array per input; variables update in place."""
+
+    def __init__(self, graph: Graph, single_output: bool = False):
+        self.graph = graph
+        self.single_output = single_output
+        self._check = FeedChecker(graph.inputs)
+        symbols = {root(d) for t in graph.inputs for d in t.shape if isinstance(d, str)}
+        self._dims = DimBinder(symbols)
+        self._variables = [v.attrs["var"] for v in graph.variables]
+        self._targets = [var.attrs["var"] for var, _ in graph.updates]
+        self._scalar_updates = [var.ndim == 0 for var, _ in graph.updates]
+        self._scalar_outputs = [t.ndim == 0 for t in graph.outputs]
+        self.source, self._run, self._line_nodes = _generate(graph, self._dims)
+
+    def __call__(self, *args):
+        arrays, self._dims.bindings = self._check(args)
+        try:
+            outputs, new_values = self._run(arrays, [v._value for v in self._variables])
+        except Exception as exc:
+            _annotate(exc, self._line_nodes, self.graph)
+            raise
+        for var, value, scalar in zip(self._targets, new_values, self._scalar_updates):
+            var._value = np.asarray(value) if scalar else value
+        outputs = [np.asarray(o) if s else o for o, s in zip(outputs, self._scalar_outputs)]
+        return outputs[0] if self.single_output else outputs
+
+
+def _generate(graph: Graph, dims: DimBinder):
+    """Source of the straight-line function, the function, and its line -> node map."""
+    namespace: dict = {"__builtins__": {}}
+    names: dict[int, str] = {}
+    for k, t in enumerate(graph.inputs):
+        names[id(t)] = f"x{k}"
+    for k, t in enumerate(graph.variables):
+        names[id(t)] = f"v{k}"
+    last_use = _last_uses(graph)
+    keep = {id(t) for t in graph.outputs} | {id(v) for _, v in graph.updates}
+    body: list[str] = [f"    {', '.join(names[id(t)] for t in graph.inputs)}, = inputs"
+                       if graph.inputs else "    pass",
+                       f"    {', '.join(names[id(t)] for t in graph.variables)}, = variables"
+                       if graph.variables else "    pass"]
+    line_nodes: dict[int, object] = {}
+    for i, node in enumerate(graph.nodes):
+        if node.op == "constant":
+            names[id(node)] = f"c{i}"
+            namespace[f"c{i}"] = node.attrs["value"].array
+            continue
+        if node.op in ("placeholder", "variable"):
+            continue
+        factory = IMPL.get(node.op)
+        if factory is None:
+            raise CompileError(f"the numpy backend has no kernel for op {node.op}"
+                               + (f" (built at {node.loc})" if node.loc else ""))
+        namespace[f"f{i}"] = factory(node, dims)
+        names[id(node)] = f"t{i}"
+        args = ", ".join(names[id(a)] for a in node.inputs)
+        body.append(f"    t{i} = f{i}({args})")
+        line_nodes[len(body) + 1] = node
+        dead = [names[id(a)] for a in dict.fromkeys(node.inputs)
+                if last_use.get(id(a)) == i and id(a) not in keep and names[id(a)][0] == "t"]
+        if dead:
+            body.append(f"    del {', '.join(dead)}")
+    outs = ", ".join(names[id(t)] for t in graph.outputs)
+    news = ", ".join(names[id(v)] for _, v in graph.updates)
+    body.append(f"    return [{outs}], [{news}]")
+    source = "def run(inputs, variables):\n" + "\n".join(body) + "\n"
+    exec(compile(source, _FILENAME, "exec"), namespace)  # noqa: S102 (our own generated code)
+    return source, namespace["run"], line_nodes
+
+
+def _last_uses(graph: Graph) -> dict[int, int]:
+    last: dict[int, int] = {}
+    for i, node in enumerate(graph.nodes):
+        for inp in node.inputs:
+            last[id(inp)] = i
+    return last
+
+
+def _annotate(exc: Exception, line_nodes: dict, graph: Graph) -> None:
+    """Name the node whose kernel failed (and where the user built it) in the error."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == _FILENAME and tb.tb_lineno in line_nodes:
+            node = line_nodes[tb.tb_lineno]
+            exc.add_note(f"graphc: while computing {node_line(node, value_names(graph)).strip()}")
+            return
+        tb = tb.tb_next
+
+
+def compile_graph(graph: Graph, single_output: bool = False) -> NumpyFunction:
+    return NumpyFunction(graph, single_output)
+

@@ -1,0 +1,1 @@
+"""Frontends: ways to make graphs (losses, and later layers, optimizers, importers)."""

@@ -1,0 +1,45 @@
+"""graphc: a compiler for deep-learning models written as static dataflow graphs.
+
+`import graphc as gc` is the only import a user needs: tensor math with NumPy's names, the
+graph, autodiff and compile live here; frontends (losses, layers, ...) and backends are loaded
+lazily on first use, so importing the core never imports them.
+"""
+from __future__ import annotations
+
+import importlib
+
+from graphc.autodiff import grad
+from graphc.compile import compile
+from graphc.dtypes import DTYPES
+from graphc.errors import CompileError, DTypeError, FeedError, GraphcError, GraphError, ShapeError
+from graphc.graph import Graph
+from graphc.ops.activations import (elu, gelu, heaviside, leaky_relu, log_softmax, prelu, relu,
+                                    sigmoid, softmax, softplus)
+from graphc.ops.elementwise import (abs, add, astype, cast, ceil, clip, cos, div, divide, equal,
+                                    erf, exp, expm1, floor, greater, greater_equal, less,
+                                    less_equal, log, log1p, logical_and, logical_not, logical_or,
+                                    maximum, minimum, mul, multiply, neg, not_equal, pow, power,
+                                    reciprocal, rsqrt, sign, sin, sqrt, square, stop_gradient,
+                                    sub, subtract, tanh, where)
+from graphc.ops.indexing import gather, one_hot, take, take_along_axis
+from graphc.ops.layout import (broadcast_to, concatenate, expand_dims, flatten, pad, reshape,
+                               split, squeeze, stack, swapaxes, transpose)
+from graphc.ops.leaves import constant, placeholder, variable
+from graphc.ops.linalg import dot, matmul
+from graphc.ops.reductions import (all, any, argmax, argmin, logsumexp, max, mean, min, prod,
+                                   std, sum, var)
+from graphc.tensor import Tensor, scope
+from graphc.types import TensorType
+
+float32, float64, int32, int64, bool_ = "float32", "float64", "int32", "int64", "bool"
+
+_LAZY_MODULES = {"losses": "frontends.losses", "testing": "graphc.testing",
+                 "passes": "graphc.passes"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY_MODULES:
+        module = importlib.import_module(_LAZY_MODULES[name])
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'graphc' has no attribute {name!r}")

@@ -1,0 +1,32 @@
+"""compile(): graph -> optimized graph -> a backend's callable."""
+from __future__ import annotations
+
+import importlib
+from typing import Iterable, Sequence
+
+from graphc.errors import CompileError
+from graphc.graph import Graph, Update
+from graphc.tensor import Tensor
+
+# Backends are found by name and imported on first use, so the core never imports them.
+BACKENDS = {"numpy": "backends.numpy"}
+
+
+def compile(inputs: Graph | Sequence[Tensor] = (), outputs: Sequence[Tensor] | Tensor = (),
+            updates: Iterable[Update] = (), backend: str = "numpy", optimize: bool = True):
+    """A callable taking one numpy array per input and returning the outputs' values.
+
+    It returns one array when `outputs` is a single Tensor, else a list. After computing all
+    outputs and new values, it assigns the `updates` (variable, new value) to the variables.
+    """
+    if isinstance(inputs, Graph):
+        graph, single = inputs, False
+    else:
+        graph, single = Graph(inputs, outputs, updates), isinstance(outputs, Tensor)
+    if optimize:
+        from graphc.passes import optimize as run_pipeline
+        graph = run_pipeline(graph)
+    if backend not in BACKENDS:
+        raise CompileError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+    module = importlib.import_module(BACKENDS[backend])
+    return module.compile_graph(graph, single_output=single)

@@ -1,0 +1,26 @@
+"""The errors graphc raises for user mistakes; all derive from GraphcError."""
+from __future__ import annotations
+
+
+class GraphcError(Exception):
+    """Base class: catch this to catch any graphc user error."""
+
+
+class ShapeError(GraphcError, ValueError):
+    """An op was given operands whose shapes do not fit together."""
+
+
+class DTypeError(GraphcError, TypeError):
+    """An op was given operands of a dtype it does not accept."""
+
+
+class GraphError(GraphcError, ValueError):
+    """A graph is malformed: a missing input, a bad update, a cycle."""
+
+
+class CompileError(GraphcError):
+    """A backend cannot compile a graph (for example, an op it lacks)."""
+
+
+class FeedError(GraphcError, ValueError):
+    """A compiled function was fed an array of the wrong shape or dtype."""

@@ -1,0 +1,49 @@
+"""Checking what a caller feeds a compiled function, before any backend code runs."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from graphc.errors import FeedError
+from graphc.tensor import Tensor
+from graphc.types import root, shape_str
+
+
+class FeedChecker:
+    """Validates feeds against the inputs' types and binds symbolic dims consistently."""
+
+    def __init__(self, inputs: Sequence[Tensor]):
+        self.specs = [(t.name or f"input {i}", np.dtype(t.dtype), tuple(map(root, t.shape)), t.type)
+                      for i, t in enumerate(inputs)]
+
+    def __call__(self, args: Sequence) -> tuple[list[np.ndarray], dict[str, int]]:
+        """The feeds as arrays of the right dtype, and the value of each symbolic dim."""
+        if len(args) != len(self.specs):
+            names = ", ".join(spec[0] for spec in self.specs)
+            raise FeedError(f"expected {len(self.specs)} inputs ({names}), got {len(args)}")
+        arrays, bindings, bound_by = [], {}, {}
+        for arg, (name, dtype, shape, ttype) in zip(args, self.specs):
+            array = arg if type(arg) is np.ndarray else np.asarray(arg)
+            if array.dtype != dtype:
+                rule = "safe" if isinstance(arg, np.ndarray) else "same_kind"
+                if not np.can_cast(array.dtype, dtype, rule):
+                    raise FeedError(f"input {name!r} expects {ttype}, got an array of dtype "
+                                    f"{array.dtype}; convert it with .astype('{dtype}')")
+                array = array.astype(dtype)
+            if array.ndim != len(shape):
+                raise FeedError(f"input {name!r} expects {ttype}, got shape "
+                                f"{shape_str(array.shape)}")
+            for axis, (want, got) in enumerate(zip(shape, array.shape)):
+                if isinstance(want, int):
+                    if want != got:
+                        raise FeedError(f"input {name!r} expects {ttype}, got shape "
+                                        f"{shape_str(array.shape)} (axis {axis} must be {want})")
+                elif bindings.setdefault(want, got) != got:
+                    raise FeedError(
+                        f"input {name!r} has {want}={got} on axis {axis}, but input "
+                        f"{bound_by[want]!r} gave {want}={bindings[want]} (expects {ttype})")
+                else:
+                    bound_by.setdefault(want, name)
+            arrays.append(array)
+        return arrays, bindings

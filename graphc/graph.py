@@ -1,0 +1,86 @@
+"""Graph: inputs, variables, constants, nodes in topological order, outputs and state updates."""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import networkx as nx
+
+from graphc.errors import GraphError
+from graphc.tensor import Tensor
+from graphc.types import TensorType
+
+Update = tuple[Tensor, Tensor]
+
+
+def topological_order(roots: Iterable[Tensor]) -> list[Tensor]:
+    """Every node the roots depend on, inputs first, ties broken by creation order."""
+    dag = nx.DiGraph()
+    stack, seen = list(roots), set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        dag.add_node(node)
+        for inp in node.inputs:
+            dag.add_edge(inp, node)
+            stack.append(inp)
+    return list(nx.lexicographical_topological_sort(dag, key=lambda n: n.serial))
+
+
+class Graph:
+    """A closed computation: given its inputs (and variables), it defines outputs and updates."""
+
+    def __init__(self, inputs: Sequence[Tensor] = (), outputs: Sequence[Tensor] | Tensor = (),
+                 updates: Iterable[Update] = ()):
+        self.inputs = tuple(inputs)
+        self.outputs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
+        self.updates = tuple((var, value) for var, value in updates)
+        self._check_leaves()
+        self.nodes = topological_order(
+            list(self.inputs) + list(self.outputs) + [v for pair in self.updates for v in pair])
+        self.variables = [n for n in self.nodes if n.op == "variable"]
+        self.constants = [n for n in self.nodes if n.op == "constant"]
+        missing = [n for n in self.nodes if n.op == "placeholder"
+                   and not any(n is i for i in self.inputs)]
+        if missing:
+            names = ", ".join(repr(n.name or "unnamed") + f" {n.type}" for n in missing)
+            raise GraphError(f"the outputs depend on placeholders that are not inputs: {names}")
+
+    def _check_leaves(self) -> None:
+        for t in self.inputs:
+            if not isinstance(t, Tensor) or t.op != "placeholder":
+                raise GraphError(f"graph inputs must be placeholders, got {t!r}")
+        if len({id(t) for t in self.inputs}) != len(self.inputs):
+            raise GraphError("a placeholder is listed twice among the inputs")
+        for t in self.outputs:
+            if not isinstance(t, Tensor):
+                raise GraphError(f"graph outputs must be Tensors, got {type(t).__name__}")
+        targets = set()
+        for var, value in self.updates:
+            if not isinstance(var, Tensor) or var.op != "variable":
+                raise GraphError(f"an update must assign to a variable, not {var!r}")
+            if not isinstance(value, Tensor):
+                raise GraphError(f"the update of {var.name!r} must be a Tensor")
+            if value.type != var.type:
+                where = f" (built at {value.loc})" if value.loc else ""
+                raise GraphError(f"the update of variable {var.name!r} has type {value.type}, "
+                                 f"but the variable is {var.type}{where}")
+            if id(var) in targets:
+                raise GraphError(f"variable {var.name!r} is updated twice")
+            targets.add(id(var))
+
+    def with_nodes(self, outputs: Sequence[Tensor], updates: Iterable[Update]) -> Graph:
+        """The same inputs with rewritten outputs and update values (what a pass returns)."""
+        return Graph(self.inputs, outputs, updates)
+
+    def input_types(self) -> list[TensorType]:
+        return [t.type for t in self.inputs]
+
+    def __str__(self) -> str:
+        from graphc.printing import graph_to_text
+        return graph_to_text(self)
+
+    def __repr__(self) -> str:
+        return (f"<Graph {len(self.inputs)} inputs, {len(self.nodes)} nodes, "
+                f"{len(self.outputs)} outputs, {len(self.updates)} updates>")

@@ -1,0 +1,11 @@
+"""Op declarations and the DSL functions that build them, one module per op family."""
+from graphc.ops import (  # noqa: F401  (importing a module registers its ops)
+    activations,
+    elementwise,
+    indexing,
+    layout,
+    leaves,
+    linalg,
+    reductions,
+)
+from graphc.registry import GRADS, OPS, Kind, defgrad, defop  # noqa: F401

@@ -1,0 +1,36 @@
+"""Constant folding: nodes whose inputs are all constants are evaluated once, at compile time."""
+from __future__ import annotations
+
+import numpy as np
+
+from graphc.graph import Graph
+from graphc.ops.leaves import constant
+from graphc.registry import OPS, Kind
+from graphc.ops.shapes import num_elements
+from graphc.rewrite import rewrite
+from graphc.tensor import Tensor
+
+MAX_FOLDED_ELEMENTS = 1 << 16   # do not turn a cheap broadcast into a big stored array
+
+
+def _static_dims(shape):
+    static = tuple(shape)
+    return lambda: static
+
+
+def fold(node: Tensor) -> Tensor | None:
+    if not node.inputs or OPS[node.op].kind is Kind.RANDOM:
+        return None
+    if any(i.op != "constant" for i in node.inputs):
+        return None
+    size = num_elements(node.shape)
+    if size is None or size > max(MAX_FOLDED_ELEMENTS, *(i.value.size for i in node.inputs)):
+        return None
+    from backends.numpy.kernels import IMPL   # NOTE: the reference kernels, loaded on use
+    kernel = IMPL[node.op](node, _static_dims)
+    value = np.asarray(kernel(*(i.value for i in node.inputs)), dtype=node.dtype)
+    return constant(value, name=node.name)
+
+
+def fold_constants(graph: Graph) -> Graph:
+    return rewrite(graph, [fold])

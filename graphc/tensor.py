@@ -1,0 +1,153 @@
+"""Tensor: the one immutable, hash-consed node type of the IR (a node is also the value it defines).
+
+Identical (op, inputs, attrs) build one object, so common subexpressions are shared as they
+are written. Metadata that is not part of a node's identity (user source line, name scope,
+the forward node a gradient node came from) is recorded when the node is first built.
+"""
+from __future__ import annotations
+
+import contextlib
+import itertools
+import threading
+import weakref
+from types import MappingProxyType
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from graphc.errors import GraphcError, GraphError
+from graphc.registry import OPS
+from graphc.source import SourceLoc, user_location
+from graphc.types import TensorType
+
+_cache: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_serial = itertools.count()
+
+
+class _BuildState(threading.local):
+    scope: tuple[str, ...] = ()
+    grad_of: Tensor | None = None
+
+
+_state = _BuildState()
+
+
+class Tensor:
+    """A node: `op` applied to `inputs` with `attrs`, producing a value of `type`."""
+
+    __slots__ = ("op", "inputs", "attrs", "type", "loc", "scope", "name", "grad_of", "serial",
+                 "__weakref__")
+    __array_ufunc__ = None   # make numpy defer to our reflected operators (np_array * tensor)
+
+    op: str
+    inputs: tuple[Tensor, ...]
+    attrs: MappingProxyType
+    type: TensorType
+    loc: SourceLoc | None
+    scope: tuple[str, ...]
+    name: str | None
+    grad_of: Tensor | None
+    serial: int
+
+    @property
+    def shape(self) -> tuple:
+        return self.type.shape
+
+    @property
+    def dtype(self) -> str:
+        return self.type.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.type.shape)
+
+    @property
+    def value(self) -> np.ndarray:
+        """The current value of a variable or constant."""
+        if self.op == "variable":
+            return self.attrs["var"].value
+        if self.op == "constant":
+            return self.attrs["value"].array
+        raise GraphError(f"{self.op} node has no value outside a compiled function")
+
+    @value.setter
+    def value(self, new) -> None:
+        if self.op != "variable":
+            raise GraphError(f"only variables can be assigned a value, not a {self.op} node")
+        self.attrs["var"].value = new
+
+    def replace(self, inputs: Sequence[Tensor]) -> Tensor:
+        """This node with other inputs, keeping its metadata; self when nothing changed."""
+        if all(a is b for a, b in zip(inputs, self.inputs)):
+            return self
+        return make(self.op, inputs, dict(self.attrs), name=self.name, loc=self.loc,
+                    scope=self.scope, grad_of=self.grad_of)
+
+    def __repr__(self) -> str:
+        label = f" {self.name!r}" if self.name else ""
+        return f"<Tensor {self.op}{label} {self.type}>"
+
+    def __bool__(self) -> bool:
+        raise GraphError("a graph Tensor has no truth value until it is computed; "
+                         "use gc.where for data-dependent choices")
+
+    def __len__(self) -> int:
+        if not self.shape or not isinstance(self.shape[0], int):
+            raise GraphError(f"len() needs a static first dim, not shape {self.shape}")
+        return self.shape[0]
+
+    def __iter__(self) -> Iterator[Tensor]:
+        for i in range(len(self)):
+            yield self[i]
+
+    __hash__ = object.__hash__
+
+
+def make(op: str, inputs: Sequence[Tensor], attrs: dict[str, Any] | None = None, *,
+         name: str | None = None, loc: SourceLoc | None = None,
+         scope: tuple[str, ...] | None = None, grad_of: Tensor | None = None) -> Tensor:
+    """Build (or find) the node op(inputs, attrs), checking its type rule."""
+    attrs = attrs or {}
+    inputs = tuple(inputs)
+    for t in inputs:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: expected Tensor inputs, got {type(t).__name__}")
+    key = (op, tuple(map(id, inputs)), tuple(sorted(attrs.items())))
+    found = _cache.get(key)
+    if found is not None:
+        return found
+    loc = loc or user_location()
+    try:
+        ttype = OPS[op].type_rule([t.type for t in inputs], attrs)
+    except GraphcError as exc:
+        where = f" (at {loc})" if loc else ""
+        raise type(exc)(f"{op}: {exc}{where}") from None
+    node = object.__new__(Tensor)
+    node.op, node.inputs, node.attrs, node.type = op, inputs, MappingProxyType(attrs), ttype
+    node.loc, node.name, node.serial = loc, name, next(_serial)
+    node.scope = _state.scope if scope is None else scope
+    node.grad_of = grad_of if grad_of is not None else _state.grad_of
+    _cache[key] = node
+    return node
+
+
+@contextlib.contextmanager
+def scope(name: str) -> Iterator[None]:
+    """Nodes built inside `with gc.scope("block1"):` belong to that (nested) name scope."""
+    outer = _state.scope
+    _state.scope = outer + (name,)
+    try:
+        yield
+    finally:
+        _state.scope = outer
+
+
+@contextlib.contextmanager
+def building_gradient_of(node: Tensor) -> Iterator[None]:
+    """Mark nodes built inside as the gradient of `node`, in a "grad" scope beside it."""
+    outer_scope, outer_grad = _state.scope, _state.grad_of
+    _state.scope, _state.grad_of = ("grad",) + node.scope, node
+    try:
+        yield
+    finally:
+        _state.scope, _state.grad_of = outer_scope, outer_grad
