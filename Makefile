@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv test demo bench clean
+.PHONY: venv system-deps test demo bench clean
 
 venv: $(VENV)/.installed
 
@@ -12,8 +12,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-test: venv
+test: venv system-deps
 	$(PY) -m pytest
+
+# Graphviz's `dot` renders SVG/PNG/PDF; installed where we can (root with apt-get), otherwise
+# the rendering tests skip and say why.
+system-deps:
+	@command -v dot >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && (apt-get update -qq && apt-get install -y -qq graphviz >/dev/null) \
+	  || echo "graphviz not installed: rendering tests will skip"; }
 
 demo: venv
 	$(PY) examples/digits_mlp.py

@@ -28,18 +28,32 @@ from graphc.ops.leaves import constant, placeholder, variable
 from graphc.ops.linalg import dot, matmul
 from graphc.ops.reductions import (all, any, argmax, argmin, logsumexp, max, mean, min, prod,
                                    std, sum, var)
+from graphc.ops.attention import *  # noqa: F401,F403  (each family module lists __all__)
+from graphc.ops.conv import *  # noqa: F401,F403
+from graphc.ops.norm import *  # noqa: F401,F403
+from graphc.ops.pool import *  # noqa: F401,F403
+from graphc.ops.random import *  # noqa: F401,F403
+from graphc.ops.scan import *  # noqa: F401,F403
 from graphc.tensor import Tensor, scope
 from graphc.types import TensorType
 
 float32, float64, int32, int64, bool_ = "float32", "float64", "int32", "int64", "bool"
 
-_LAZY_MODULES = {"losses": "frontends.losses", "testing": "graphc.testing",
-                 "passes": "graphc.passes"}
+_LAZY_MODULES = {"losses": "frontends.losses", "nn": "frontends.nn", "optim": "frontends.optim",
+                 "train": "frontends.train", "data": "frontends.data",
+                 "testing": "graphc.testing", "passes": "graphc.passes"}
+_LAZY_FUNCTIONS = {"render": "backends.graphviz", "to_dot": "backends.graphviz",
+                   "render_diff": "backends.graphviz",
+                   "save": "frontends.textir", "load": "frontends.textir",
+                   "parse": "frontends.textir"}
 
 
 def __getattr__(name: str):
     if name in _LAZY_MODULES:
-        module = importlib.import_module(_LAZY_MODULES[name])
-        globals()[name] = module
-        return module
-    raise AttributeError(f"module 'graphc' has no attribute {name!r}")
+        value = importlib.import_module(_LAZY_MODULES[name])
+    elif name in _LAZY_FUNCTIONS:
+        value = getattr(importlib.import_module(_LAZY_FUNCTIONS[name]), name)
+    else:
+        raise AttributeError(f"module 'graphc' has no attribute {name!r}")
+    globals()[name] = value
+    return value

@@ -1,0 +1,2 @@
+"""(being written) NumPy kernels for the scan ops; they register into IMPL."""
+from __future__ import annotations

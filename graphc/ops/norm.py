@@ -1,0 +1,4 @@
+"""(being written) norm ops."""
+from __future__ import annotations
+
+__all__: list[str] = []
