@@ -52,7 +52,7 @@ class TensorType(NamedTuple):
         return all(isinstance(d, int) for d in self.shape)
 
     def __str__(self) -> str:
-        return f"{SHORT[self.dtype]}[{','.join(str(d) for d in self.shape)}]"
+        return f"{SHORT[self.dtype]}[{','.join(str(root(d)) for d in self.shape)}]"
 
 
 def shape_str(shape: tuple[Dim, ...]) -> str:
