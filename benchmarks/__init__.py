@@ -1,0 +1,1 @@
+"""Workloads timed against hand-written NumPy (and, when installed, other frameworks)."""

@@ -1,0 +1,100 @@
+"""W2: one SGD step of a 784-256-128-10 ReLU MLP with softmax cross-entropy, batch 128.
+
+MNIST-sized: the three matmuls dominate, so it measures the arithmetic a backend emits.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+
+from benchmarks.harness import Problem, Runner, register
+
+LR = 0.01
+SIZES = (784, 256, 128, 10)
+BATCH = 128
+NAMES = ("W1", "b1", "W2", "b2", "W3", "b3")
+
+
+def make_problem(seed: int) -> Problem:
+    """He-initialized weights and one random batch (standard-normal pixels, int64 labels)."""
+    rng = np.random.default_rng(seed)
+    params: dict[str, np.ndarray] = {}
+    for i, (fan_in, fan_out) in enumerate(zip(SIZES, SIZES[1:]), start=1):
+        w = rng.standard_normal((fan_in, fan_out), dtype=np.float32)
+        params[f"W{i}"] = w * np.float32(np.sqrt(2.0 / fan_in))
+        params[f"b{i}"] = np.zeros(fan_out, np.float32)
+    x = rng.standard_normal((BATCH, SIZES[0]), dtype=np.float32)
+    y = rng.integers(0, SIZES[-1], BATCH, dtype=np.int64)
+    return Problem(params, (x, y))
+
+
+def build_numpy(problem: Problem) -> Runner:
+    """Hand-written forward and backward pass into preallocated buffers, updating in place.
+
+    NOTE: fresh ~1 MB temporaries on every step cost page faults that can exceed the
+    arithmetic, so, as fast NumPy code does, every large buffer is allocated once and
+    written with `out=` (an augmented assignment would make it a local of `step`).
+    """
+    W1, b1, W2, b2, W3, b3 = p = [problem.params[k].copy() for k in NAMES]
+    x, y = problem.data
+    n, rows = len(y), np.arange(len(y))
+    h1, h2, z = (np.empty((n, width), x.dtype) for width in SIZES[1:])
+    dh1, dh2 = np.empty_like(h1), np.empty_like(h2)
+    gW1, gW2, gW3 = (np.empty_like(w) for w in (W1, W2, W3))
+
+    def step() -> np.float32:
+        np.matmul(x, W1, out=h1)
+        np.add(h1, b1, out=h1)
+        np.maximum(h1, 0.0, out=h1)
+        np.matmul(h1, W2, out=h2)
+        np.add(h2, b2, out=h2)
+        np.maximum(h2, 0.0, out=h2)
+        np.matmul(h2, W3, out=z)
+        np.add(z, b3, out=z)
+        np.subtract(z, z.max(axis=1, keepdims=True), out=z)
+        e = np.exp(z)
+        s = e.sum(axis=1, keepdims=True)
+        loss = np.mean(np.log(s[:, 0]) - z[rows, y])
+        dz = e  # softmax - onehot, divided by the batch size for the mean
+        dz /= s
+        dz[rows, y] -= 1.0
+        dz *= 1.0 / n
+        np.matmul(dz, W3.T, out=dh2)  # both backward matmuls use the weights before the update
+        np.multiply(dh2, h2 > 0.0, out=dh2)
+        np.matmul(dh2, W2.T, out=dh1)
+        np.multiply(dh1, h1 > 0.0, out=dh1)
+        for W, b, a, d, gW in ((W3, b3, h2, dz, gW3), (W2, b2, h1, dh2, gW2),
+                               (W1, b1, x, dh1, gW1)):
+            np.matmul(a.T, d, out=gW)
+            gW *= LR
+            W -= gW
+            b -= LR * d.sum(axis=0)
+        return loss
+
+    return Runner(step, lambda: {k: a.copy() for k, a in zip(NAMES, p)})
+
+
+def build_graphc(problem: Problem, backend: str) -> Runner:
+    """The same step written in the DSL: gc.grad for the backward pass, SGD as updates."""
+    import graphc as gc
+
+    x = gc.placeholder((None, SIZES[0]), "float32", name="x")
+    y = gc.placeholder((None,), "int64", name="y")
+    v = {k: gc.variable(problem.params[k].copy(), name=k) for k in NAMES}
+    h1 = gc.relu(x @ v["W1"] + v["b1"])
+    h2 = gc.relu(h1 @ v["W2"] + v["b2"])
+    loss = gc.mean(gc.losses.cross_entropy(h2 @ v["W3"] + v["b3"], y))
+    params = [v[k] for k in NAMES]
+    grads = gc.grad(loss, params)
+    f = gc.compile(inputs=[x, y], outputs=loss,
+                   updates=[(p, p - LR * g) for p, g in zip(params, grads)], backend=backend)
+    xb, yb = problem.data
+    return Runner(lambda: f(xb, yb), lambda: {k: np.array(v[k].value) for k in NAMES})
+
+
+WORKLOAD = register("W2-mlp-784", "MLP 784-256-128-10 ReLU, cross-entropy, SGD", BATCH,
+                    make_problem)
+WORKLOAD.add("numpy", build_numpy)
+WORKLOAD.add("graphc-numpy", partial(build_graphc, backend="numpy"))
