@@ -84,22 +84,34 @@ def _loop(step: Callable[[], object], k: int) -> float:
     return time.perf_counter() - start
 
 
-def time_step(step: Callable[[], object], repeats: int, target_s: float) -> tuple[float, int]:
-    """Median seconds per step over `repeats` loops of K steps, K sized to last ~target_s."""
+def steps_per_repeat(step: Callable[[], object], target_s: float) -> int:
+    """Warm up, then size K so that one loop of K steps lasts about target_s."""
     _loop(step, 3)  # warm-up: first calls may allocate, cache or compile
     k = 1
-    while (elapsed := _loop(step, k)) < target_s / 4:
+    while (elapsed := _loop(step, k)) < target_s / 10:
         k *= 2
-    k = max(1, round(k * target_s / elapsed))
-    # NOTE: like timeit, keep the cyclic GC from landing inside one repeat and not another.
+    return max(1, round(k * target_s / elapsed))
+
+
+def time_steps(steps: dict[str, Callable[[], object]], repeats: int,
+               target_s: float) -> dict[str, tuple[float, int]]:
+    """Median seconds per step of each implementation, with their repeats interleaved.
+
+    NOTE: interleaving (A B A B ...) exposes every implementation to the same stretches of a
+    noisy shared machine, so the ratios hold up better than back-to-back medians would.
+    """
+    ks = {impl: steps_per_repeat(step, target_s) for impl, step in steps.items()}
+    samples: dict[str, list[float]] = {impl: [] for impl in steps}
     enabled = gc.isenabled()
-    gc.disable()
+    gc.disable()  # like timeit, keep the cyclic GC from landing inside one repeat only
     try:
-        per_step = [_loop(step, k) / k for _ in range(repeats)]
+        for _ in range(repeats):
+            for impl, step in steps.items():
+                samples[impl].append(_loop(step, ks[impl]) / ks[impl])
     finally:
         if enabled:
             gc.enable()
-    return statistics.median(per_step), k
+    return {impl: (statistics.median(samples[impl]), ks[impl]) for impl in steps}
 
 
 def _fmt_time(seconds: float) -> str:
@@ -111,16 +123,15 @@ def run(workloads: list[Workload], repeats: int, target_s: float) -> list[dict]:
     print(f"{'workload':<14} {'impl':<14} {'median/step':>12} {'vs numpy':>9}  steps x repeats")
     records: list[dict] = []
     for w in workloads:
-        reference: float | None = None
+        runners = {}
         for impl in sorted(w.impls, key=lambda name: name != REFERENCE):
             try:
-                runner = w.build(impl)
+                runners[impl] = w.build(impl)
             except ImportError as exc:
                 print(f"{w.name:<14} {impl:<14} {'skipped':>12}  ({exc})", flush=True)
-                continue
-            median, k = time_step(runner.step, repeats, target_s)
-            if impl == REFERENCE:
-                reference = median
+        timings = time_steps({impl: r.step for impl, r in runners.items()}, repeats, target_s)
+        reference = timings.get(REFERENCE, (None, 0))[0]
+        for impl, (median, k) in timings.items():
             ratio = median / reference if reference else None
             shown = f"{ratio:8.2f}x" if ratio is not None else f"{'-':>9}"
             print(f"{w.name:<14} {impl:<14} {_fmt_time(median):>12} {shown}  {k} x {repeats}",

