@@ -28,8 +28,8 @@ def numeric_grad(f: Callable[..., float], args: list[np.ndarray], i: int,
     return result
 
 
-def check_grad(fn: Callable[..., Tensor], args: Sequence[np.ndarray], *, wrt: Sequence[int] | None = None,
-               eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-6,
+def check_grad(fn: Callable[..., Tensor], args: Sequence[np.ndarray], *,
+               wrt: Sequence[int] | None = None, eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-6,
                backend: str = "numpy", seed: int = 0) -> None:
     """Assert that graphc's gradient of fn(*args) matches central finite differences.
 
