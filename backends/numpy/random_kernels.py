@@ -1,2 +1,80 @@
-"""(being written) NumPy kernels for the random ops; they register into IMPL."""
+"""NumPy kernels for the counter-based random ops (splitmix64 in uint64 arithmetic).
+
+A draw's key is mix(mix(seed) ^ mix(counter + 1) ^ mix(stream + 2)); element i takes the
+64 random bits mix(key + (i + 1) * GOLDEN), splitmix64's i-th output from state `key`.
+Uniforms keep the top 24 (float32) or 53 (float64) bits, so they lie exactly in [0, 1);
+normals apply Box-Muller to the uniforms of elements 2i and 2i + 1.
+"""
 from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from backends.numpy.kernels import register
+
+MASK = (1 << 64) - 1
+GOLDEN = 0x9E3779B97F4A7C15
+_M1, _M2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+
+
+def _mix_int(z: int) -> int:
+    """splitmix64's finalizer on a Python int (the per-draw key, computed once)."""
+    z &= MASK
+    z = ((z ^ (z >> 30)) * _M1) & MASK
+    z = ((z ^ (z >> 27)) * _M2) & MASK
+    return z ^ (z >> 31)
+
+
+def _mix(z: np.ndarray) -> np.ndarray:
+    """splitmix64's finalizer on a uint64 array (wrapping multiplication)."""
+    z = z ^ (z >> np.uint64(30))
+    z *= np.uint64(_M1)
+    z ^= z >> np.uint64(27)
+    z *= np.uint64(_M2)
+    z ^= z >> np.uint64(31)
+    return z
+
+
+def key(state: np.ndarray, stream: int) -> int:
+    """The 64-bit key of one draw from a (seed, counter) state and a stream number."""
+    seed, counter = (int(v) & MASK for v in state)
+    return _mix_int(seed) ^ _mix_int(counter + 1) ^ _mix_int(stream + 2)
+
+
+def random_bits(k: int, n: int) -> np.ndarray:
+    """n uint64 words: splitmix64's outputs 1..n from state k."""
+    steps = np.arange(1, n + 1, dtype=np.uint64)
+    return _mix(steps * np.uint64(GOLDEN) + np.uint64(k))
+
+
+def uniform(k: int, n: int, dtype: np.dtype) -> np.ndarray:
+    """n uniforms in [0, 1), exact in `dtype` (24 or 53 random bits)."""
+    bits = 24 if dtype == np.float32 else 53
+    top = random_bits(k, n) >> np.uint64(64 - bits)
+    return (top.astype(np.float64) * 2.0 ** -bits).astype(dtype)
+
+
+def normal(k: int, n: int, dtype: np.dtype) -> np.ndarray:
+    """n standard normals by Box-Muller on pairs of 53-bit uniforms, computed in float64."""
+    u = uniform(k, 2 * n, np.dtype(np.float64)).reshape(n, 2)
+    radius = np.sqrt(-2.0 * np.log1p(-u[:, 0]))    # NOTE: 1 - u is in (0, 1], log is finite
+    return (radius * np.cos(2.0 * math.pi * u[:, 1])).astype(dtype)
+
+
+_DRAWS = {"random_uniform": uniform, "random_normal": normal}
+
+
+@register(*_DRAWS)
+def _random(node, dims):
+    draw, dtype, stream = _DRAWS[node.op], np.dtype(node.dtype), node.attrs["stream"]
+    if len(node.inputs) == 2:
+        def kernel(state, like):
+            return draw(key(state, stream), like.size, dtype).reshape(like.shape)
+        return kernel
+    shape = dims(node.attrs["shape"])
+
+    def kernel(state):
+        concrete = shape()
+        return draw(key(state, stream), math.prod(concrete), dtype).reshape(concrete)
+    return kernel

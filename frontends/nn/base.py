@@ -5,6 +5,8 @@ import itertools
 from collections import defaultdict
 from typing import Iterator
 
+from graphc.dtypes import is_float
+from graphc.ops.leaves import variable
 from graphc.tensor import Tensor, scope
 
 _counters: dict[str, itertools.count] = defaultdict(lambda: itertools.count(1))
@@ -24,6 +26,7 @@ class Layer:
         self.name = name or f"{kind}{next(_counters[kind])}"
         self.training = True
         self._state_updates: list[tuple[Tensor, Tensor]] = []
+        self._state: list[Tensor] = []
 
     def forward(self, x: Tensor, training: bool) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} must implement forward")
@@ -32,6 +35,12 @@ class Layer:
         training = self.training if training is None else training
         with scope(self.name):
             return self.forward(x, training)
+
+    def add_state(self, value, name: str) -> Tensor:
+        """A non-trainable variable of this layer (running statistics, a random state)."""
+        state = variable(value, name=f"{self.name}.{name}")
+        self._state.append(state)
+        return state
 
     def add_state_update(self, variable: Tensor, value: Tensor) -> None:
         """Record a state change (running statistics, random counters) for the training step."""
@@ -62,8 +71,13 @@ class Layer:
     @property
     def trainable_variables(self) -> list[Tensor]:
         """The variables gradient descent should update (not running statistics or counters)."""
-        state = {id(v) for v, _ in self.state_updates}
-        return [v for v in self.variables if id(v) not in state]
+        state = {id(v) for v, _ in self.state_updates} | {id(v) for v in self.state_variables}
+        return [v for v in self.variables if id(v) not in state and is_float(v.dtype)]
+
+    @property
+    def state_variables(self) -> list[Tensor]:
+        """The variables made with add_state, in this layer and its sublayers."""
+        return list(self._state) + [v for layer in self.sublayers() for v in layer.state_variables]
 
     @property
     def state_updates(self) -> list[tuple[Tensor, Tensor]]:
