@@ -7,11 +7,12 @@ the forward node a gradient node came from) is recorded when the node is first b
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import threading
 import weakref
 from types import MappingProxyType
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
@@ -20,6 +21,7 @@ from graphc.registry import OPS
 from graphc.source import SourceLoc, user_location
 from graphc.types import TensorType
 
+F = TypeVar("F", bound=Callable[..., Any])
 _cache: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 _serial = itertools.count()
 
@@ -27,6 +29,7 @@ _serial = itertools.count()
 class _BuildState(threading.local):
     scope: tuple[str, ...] = ()
     grad_of: Tensor | None = None
+    in_dsl: bool = False
 
 
 _state = _BuildState()
@@ -120,8 +123,7 @@ def make(op: str, inputs: Sequence[Tensor], attrs: dict[str, Any] | None = None,
     try:
         ttype = OPS[op].type_rule([t.type for t in inputs], attrs)
     except GraphcError as exc:
-        where = f" (at {loc})" if loc else ""
-        raise type(exc)(f"{op}: {exc}{where}") from None
+        raise _located(exc, op, loc) from None
     node = object.__new__(Tensor)
     node.op, node.inputs, node.attrs, node.type = op, inputs, MappingProxyType(attrs), ttype
     node.loc, node.name, node.serial = loc, name, next(_serial)
@@ -129,6 +131,49 @@ def make(op: str, inputs: Sequence[Tensor], attrs: dict[str, Any] | None = None,
     node.grad_of = grad_of if grad_of is not None else _state.grad_of
     _cache[key] = node
     return node
+
+
+def _located(exc: GraphcError, op: str, loc: SourceLoc | None) -> GraphcError:
+    """exc's class with a message naming the op and the user's line (marked, so added once)."""
+    message = str(exc) if str(exc).startswith(f"{op}:") else f"{op}: {exc}"
+    new = type(exc)(message + (f" (at {loc})" if loc else ""))
+    new.located = True  # type: ignore[attr-defined]
+    return new
+
+
+def located(op: str) -> Callable[[F], F]:
+    """Decorate a DSL function so the GraphcErrors it raises name `op` and the user's line."""
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            if _state.in_dsl:          # called by another DSL function: the outermost one names it
+                return fn(*args, **kwargs)
+            _state.in_dsl = True
+            try:
+                return fn(*args, **kwargs)
+            except GraphcError as exc:
+                if getattr(exc, "located", False):
+                    raise
+                raise _located(exc, op, user_location()) from None
+            finally:
+                _state.in_dsl = False
+        return wrapper  # type: ignore[return-value]
+    return decorate
+
+
+@contextlib.contextmanager
+def fresh_nodes() -> Iterator[None]:
+    """Build nodes apart from every existing node (a parser recreating a graph as written).
+
+    NOTE: hash-consing would otherwise hand back an existing equal node, with that node's
+    creation order, scope and source line.
+    """
+    global _cache
+    outer, _cache = _cache, weakref.WeakValueDictionary()
+    try:
+        yield
+    finally:
+        _cache = outer
 
 
 @contextlib.contextmanager

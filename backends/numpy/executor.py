@@ -22,7 +22,11 @@ _FILENAME = "<graphc-numpy>"
 
 
 class DimBinder:
-    """Shapes with symbolic dims, resolved against the dims bound by the current call's feeds."""
+    """Shapes with symbolic dims, resolved against the dims bound in the current call.
+
+    Feeds bind the inputs' dims; a dim first produced by a node (a slice of the batch axis,
+    say) is bound from that node's result as soon as it is computed.
+    """
 
     def __init__(self, symbols: set[str]):
         self.symbols = symbols
@@ -35,7 +39,8 @@ class DimBinder:
         shape = tuple(map(root, shape))
         unbound = [d for d in shape if isinstance(d, str) and d not in self.symbols]
         if unbound:
-            raise CompileError(f"symbolic dim {unbound[0]} is not bound by any input's shape")
+            raise CompileError(f"symbolic dim {unbound[0]} is not bound by any input's shape "
+                               "or any earlier result")
         return lambda: tuple(d if isinstance(d, int) else self.bindings[d] for d in shape)
 
 
@@ -57,26 +62,37 @@ class NumpyFunction:
         self._copy_updates = [var.ndim == 0 or value.op in VIEW_OPS or owner[id(value)].op in
                               ("placeholder", "variable", "constant")
                               for var, value in graph.updates]
-        self._scalar_outputs = [t.ndim == 0 for t in graph.outputs]
+        # NOTE: outputs are snapshots: one sharing a variable's buffer (which an update may
+        # overwrite in place) or a read-only constant's is copied.
+        self._copy_outputs = [t.ndim == 0 or owner[id(t)].op in ("variable", "constant")
+                              for t in graph.outputs]
         self.source, self._run, self._line_nodes = _generate(graph, self._dims)
 
     def __call__(self, *args):
         arrays, self._dims.bindings = self._check(args)
         try:
-            outputs, new_values = self._run(arrays, [v._value for v in self._variables])
+            outputs, new_values = self._run(arrays, [v._value for v in self._variables],
+                                            self._dims.bindings)
         except Exception as exc:
             _annotate(exc, self._line_nodes, self.graph)
             raise
         for var, value, copy in zip(self._targets, new_values, self._copy_updates):
             var._value = np.array(value) if copy else value
-        outputs = [np.asarray(o) if s else o for o, s in zip(outputs, self._scalar_outputs)]
+        outputs = [np.array(o) if copy else o for o, copy in zip(outputs, self._copy_outputs)]
         return outputs[0] if self.single_output else outputs
 
 
 def _generate(graph: Graph, dims: DimBinder):
     """Source of the straight-line function, the function, and its line -> node map."""
-    kernels = {id(node): _kernel(node, dims) for node in graph.nodes
-               if node.op not in ("placeholder", "variable", "constant")}
+    kernels, binds = {}, {}
+    for node in graph.nodes:
+        if node.op not in ("placeholder", "variable", "constant"):
+            kernels[id(node)] = _kernel(node, dims)
+        new = {root(d): axis for axis, d in enumerate(node.shape)
+               if isinstance(d, str) and root(d) not in dims.symbols}
+        if new:
+            binds[id(node)] = new
+            dims.symbols |= set(new)
     in_place = plan_in_place(graph, kernels)
     namespace: dict = {"__builtins__": {}}
     names: dict[int, str] = {}
@@ -103,6 +119,8 @@ def _generate(graph: Graph, dims: DimBinder):
             args.append(f"out={args[in_place[i]]}")
         body.append(f"    t{i} = f{i}({', '.join(args)})")
         line_nodes[len(body) + 1] = node
+        for symbol, axis in binds.get(id(node), {}).items():
+            body.append(f"    bindings[{symbol!r}] = t{i}.shape[{axis}]")
         dead = [names[id(a)] for a in dict.fromkeys(node.inputs)
                 if last_use.get(id(a)) == i and id(a) not in keep and names[id(a)][0] == "t"]
         if dead:
@@ -110,7 +128,7 @@ def _generate(graph: Graph, dims: DimBinder):
     outs = ", ".join(names[id(t)] for t in graph.outputs)
     news = ", ".join(names[id(v)] for _, v in graph.updates)
     body.append(f"    return [{outs}], [{news}]")
-    source = "def run(inputs, variables):\n" + "\n".join(body) + "\n"
+    source = "def run(inputs, variables, bindings):\n" + "\n".join(body) + "\n"
     exec(compile(source, _FILENAME, "exec"), namespace)  # noqa: S102 (our own generated code)
     return source, namespace["run"], line_nodes
 

@@ -76,8 +76,8 @@ def _arg(node, dims):
 
 @register("shape_size")
 def _shape_size(node, dims):
-    shape, dtype = dims(node.attrs["dims"]), np.dtype(node.dtype)
-    return lambda: np.array(math.prod(shape()), dtype)
+    axes, dtype = node.attrs["axes"], np.dtype(node.dtype)
+    return lambda x: np.array(math.prod(x.shape[a] for a in axes), dtype)
 
 
 @register("reshape")

@@ -8,7 +8,7 @@ from graphc.ops import elementwise as ew
 from graphc.ops import reductions
 from graphc.ops.leaves import as_tensor
 from graphc.registry import Kind, defgrad, defop
-from graphc.tensor import Tensor, make
+from graphc.tensor import Tensor, located, make
 
 for _name in ("sigmoid", "relu", "softplus"):
     defop(_name, Kind.ELEMENTWISE, ew._unary_rule(FLOATS, "float"))
@@ -67,6 +67,7 @@ def heaviside(x) -> Tensor:
     return ew.cast(x >= 0, x.dtype)
 
 
+@located("softmax")
 def softmax(x, axis: int = -1) -> Tensor:
     """exp(x) / sum(exp(x)) along axis, shifted by the maximum so it cannot overflow."""
     x = as_tensor(x)
@@ -74,6 +75,7 @@ def softmax(x, axis: int = -1) -> Tensor:
     return e / reductions.sum(e, axis, keepdims=True)
 
 
+@located("log_softmax")
 def log_softmax(x, axis: int = -1) -> Tensor:
     """x - logsumexp(x) along axis: log-probabilities without overflow or log(0)."""
     x = as_tensor(x)

@@ -14,7 +14,7 @@ from graphc.ops import layout, reductions
 from graphc.ops.leaves import as_tensor, constant, is_constant
 from graphc.registry import Kind, defgrad, defop
 from graphc.ops.shapes import broadcast_shapes, same_dtype
-from graphc.tensor import Tensor, make
+from graphc.tensor import Tensor, located, make
 from graphc.types import TensorType
 
 NUMERIC = FLOATS | INTS
@@ -217,6 +217,7 @@ defop("cast", Kind.ELEMENTWISE, lambda types, attrs: TensorType(attrs["dtype"], 
 defgrad("cast", lambda g, out, x: cast(g, x.dtype) if is_float(x.dtype) else None)
 
 
+@located("cast")
 def cast(x, dtype) -> Tensor:
     """Convert to another dtype (NumPy's astype)."""
     x, dtype = as_tensor(x), canonical(dtype)

@@ -6,7 +6,7 @@ from graphc.errors import DTypeError, ShapeError
 from graphc.ops.leaves import as_tensor
 from graphc.registry import Kind, defgrad, defop
 from graphc.ops.shapes import normalize_axis
-from graphc.tensor import Tensor, make
+from graphc.tensor import Tensor, located, make
 from graphc.types import TensorType, shape_str
 
 
@@ -35,6 +35,7 @@ defgrad("take_grad", lambda g, out, gy, idx: (
     make("take", [g, idx], {"axis": out.attrs["axis"]}), None))
 
 
+@located("take")
 def take(x, indices, axis: int = 0) -> Tensor:
     """Gather slices of x along `axis` at integer `indices` (embedding lookup is take)."""
     x, idx = as_tensor(x), _indices(indices)
@@ -60,6 +61,7 @@ defgrad("take_along_axis_grad", lambda g, out, gy, idx: (
     make("take_along_axis", [g, idx], {"axis": out.attrs["axis"]}), None))
 
 
+@located("take_along_axis")
 def take_along_axis(x, indices, axis: int) -> Tensor:
     """numpy.take_along_axis: pick along `axis` with indices of x's rank."""
     x, idx = as_tensor(x), _indices(indices)
@@ -70,6 +72,7 @@ defop("one_hot", Kind.INDEXING,
       lambda types, attrs: TensorType(attrs["dtype"], types[0].shape + (attrs["depth"],)))
 
 
+@located("one_hot")
 def one_hot(indices, depth: int, dtype="float32") -> Tensor:
     """A new last axis of length depth, 1 at each index and 0 elsewhere."""
     return make("one_hot", [_indices(indices)], {"depth": int(depth), "dtype": canonical(dtype)})

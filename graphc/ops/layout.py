@@ -10,8 +10,8 @@ from graphc.ops.leaves import as_tensor
 from graphc.registry import Kind, defgrad, defop
 from graphc.dtypes import promote
 from graphc.ops.shapes import broadcast_shapes, normalize_axes, normalize_axis, same_dtype
-from graphc.tensor import Tensor, make
-from graphc.types import Dim, TensorType, fresh_symbol, root, shape_str
+from graphc.tensor import Tensor, located, make
+from graphc.types import Dim, TensorType, fresh_symbol, root, shape_str, unify
 
 # ---- reshape ----------------------------------------------------------------------------------
 
@@ -54,6 +54,7 @@ defop("reshape", Kind.LAYOUT,
 defgrad("reshape", lambda g, out, x: reshape(g, x.shape))
 
 
+@located("reshape")
 def reshape(x, shape) -> Tensor:
     """Same elements, new shape; one dim may be -1. Symbolic dims may be named in `shape`."""
     x = as_tensor(x)
@@ -63,6 +64,7 @@ def reshape(x, shape) -> Tensor:
     return x if shape == x.shape else make("reshape", [x], {"shape": shape})
 
 
+@located("expand_dims")
 def expand_dims(x, axis) -> Tensor:
     """Insert size-1 axes at the positions `axis` of the result."""
     x = as_tensor(x)
@@ -73,6 +75,7 @@ def expand_dims(x, axis) -> Tensor:
     return reshape(x, tuple(shape))
 
 
+@located("squeeze")
 def squeeze(x, axis=None) -> Tensor:
     """Remove size-1 axes (all of them when axis is None)."""
     x = as_tensor(x)
@@ -84,6 +87,7 @@ def squeeze(x, axis=None) -> Tensor:
     return reshape(x, tuple(d for i, d in enumerate(x.shape) if i not in axes))
 
 
+@located("flatten")
 def flatten(x, start_axis: int = 1) -> Tensor:
     """Merge the axes from start_axis on into one (keeping the batch axis by default)."""
     x = as_tensor(x)
@@ -106,6 +110,7 @@ defgrad("transpose", lambda g, out, x: transpose(
     g, tuple(sorted(range(x.ndim), key=out.attrs["perm"].__getitem__))))
 
 
+@located("transpose")
 def transpose(x, axes=None) -> Tensor:
     """Permute axes (reverse them when axes is None), as numpy.transpose."""
     x = as_tensor(x)
@@ -114,6 +119,7 @@ def transpose(x, axes=None) -> Tensor:
     return x if perm == tuple(range(x.ndim)) else make("transpose", [x], {"perm": perm})
 
 
+@located("swapaxes")
 def swapaxes(x, a: int, b: int) -> Tensor:
     x = as_tensor(x)
     perm = list(range(x.ndim))
@@ -127,7 +133,7 @@ def swapaxes(x, a: int, b: int) -> Tensor:
 def _broadcast_rule(types, attrs):
     (x,) = types
     shape = attrs["shape"]
-    if len(shape) < x.ndim or broadcast_shapes(x.shape, shape) != tuple(shape):
+    if len(shape) < x.ndim or broadcast_shapes(x.shape, shape) != tuple(map(root, shape)):
         raise ShapeError(f"cannot broadcast {shape_str(x.shape)} to {shape_str(shape)}")
     return TensorType(x.dtype, tuple(shape))
 
@@ -145,14 +151,22 @@ def broadcast_to(x, shape) -> Tensor:
 
 # ---- concatenate, stack, split ----------------------------------------------------------------
 
+def _joinable(a: Dim, b: Dim) -> bool:
+    """Whether two dims may be equal: equal ints, or a symbol (trusted; two are unified)."""
+    a, b = root(a), root(b)
+    if isinstance(a, str) and isinstance(b, str):
+        unify(a, b)
+    return a == b or isinstance(a, str) or isinstance(b, str)
+
+
 def _concat_rule(types, attrs):
     axis = attrs["axis"]
     first = types[0]
     same_dtype(types)
     total: Dim = 0
     for t in types:
-        if t.ndim != first.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, first.shape))
-                                       if i != axis):
+        if t.ndim != first.ndim or not all(_joinable(a, b) for i, (a, b)
+                                           in enumerate(zip(t.shape, first.shape)) if i != axis):
             raise ShapeError("shapes " + ", ".join(shape_str(t.shape) for t in types)
                              + f" differ outside axis {axis}")
         d = t.shape[axis]
@@ -175,6 +189,7 @@ defop("concatenate", Kind.LAYOUT, _concat_rule)
 defgrad("concatenate", _concat_grad)
 
 
+@located("concatenate")
 def concatenate(xs, axis: int = 0) -> Tensor:
     """Join tensors along an existing axis (dtypes promoted as NumPy does)."""
     xs = [as_tensor(x) for x in xs]
@@ -184,19 +199,25 @@ def concatenate(xs, axis: int = 0) -> Tensor:
     xs = [ew.cast(x, dtype) for x in xs]
     if len(xs) == 1:
         return xs[0]
+    if len({x.ndim for x in xs}) != 1:
+        raise ShapeError("concatenate: ranks differ: " + ", ".join(shape_str(x.shape) for x in xs))
     axis = normalize_axis(axis, xs[0].ndim)
     if any(not isinstance(x.shape[axis], int) for x in xs):
         raise ShapeError("concatenate: the joined axis must be static")
     return make("concatenate", xs, {"axis": axis})
 
 
+@located("stack")
 def stack(xs, axis: int = 0) -> Tensor:
     """Join tensors along a new axis."""
     xs = [as_tensor(x) for x in xs]
+    if any(x.ndim != xs[0].ndim or not all(map(_joinable, x.shape, xs[0].shape)) for x in xs):
+        raise ShapeError("needs equal shapes, got " + ", ".join(shape_str(x.shape) for x in xs))
     axis = normalize_axis(axis, xs[0].ndim + 1)
     return concatenate([expand_dims(x, axis) for x in xs], axis)
 
 
+@located("split")
 def split(x, sections, axis: int = 0) -> list[Tensor]:
     """Split into equal sections (an int) or at the given indices, as numpy.split."""
     x = as_tensor(x)
@@ -218,7 +239,13 @@ def split(x, sections, axis: int = 0) -> list[Tensor]:
 def _sliced_dim(d: Dim, s: tuple) -> Dim:
     if isinstance(d, int):
         return len(range(*slice(*s).indices(d)))
-    return d if s == (None, None, None) else fresh_symbol()
+    start, stop, step = s
+    if start is None and stop is None and step in (None, 1, -1):
+        return d
+    if step is None and isinstance(start, int) and (
+            (start == -1 and stop is None) or (stop == start + 1 and (start >= 0 or stop < 0))):
+        return 1    # one element, as an integer index takes (assumed in bounds, like static dims)
+    return fresh_symbol()
 
 
 def _slice_rule(types, attrs):
@@ -243,6 +270,7 @@ def slice_axis(x: Tensor, axis: int, start, stop, step=None) -> Tensor:
     return make("slice", [x], {"slices": tuple(slices)})
 
 
+@located("index")
 def _getitem(x: Tensor, key) -> Tensor:
     """Basic indexing: ints, slices with steps, None and Ellipsis; an int array gathers."""
     if not isinstance(key, tuple):
@@ -258,16 +286,17 @@ def _getitem(x: Tensor, key) -> Tensor:
     if Ellipsis in key:
         i = key.index(Ellipsis)
         key = key[:i] + (slice(None),) * (x.ndim - n_real) + key[i + 1:]
-    key = key + (slice(None),) * (x.ndim - n_real)
-    slices, shape, axis = [], [], 0
+    else:
+        key = key + (slice(None),) * (x.ndim - n_real)
+    slices, kept, axis = [], [], 0    # kept: the sliced axes that stay, None for a new axis
     for k in key:
         if k is None:
-            shape.append(1)
+            kept.append(None)
             continue
         d = x.shape[axis]
         if isinstance(k, slice):
             slices.append((k.start, k.stop, k.step))
-            shape.append(_sliced_dim(d, slices[-1]))
+            kept.append(axis)
         else:
             k = int(k)
             if isinstance(d, int) and not -d <= k < d:
@@ -276,7 +305,7 @@ def _getitem(x: Tensor, key) -> Tensor:
         axis += 1
     full = all(s == (None, None, None) for s in slices)
     y = x if full else make("slice", [x], {"slices": tuple(slices)})
-    return reshape(y, tuple(shape))
+    return reshape(y, tuple(1 if a is None else y.shape[a] for a in kept))
 
 
 # ---- pad --------------------------------------------------------------------------------------
@@ -293,6 +322,7 @@ defgrad("pad", lambda g, out, x: make("slice", [g], {"slices": tuple(
     (lo, -hi if hi else None, None) for lo, hi in out.attrs["pads"])}))
 
 
+@located("pad")
 def pad(x, pad_width, constant_value: float = 0.0) -> Tensor:
     """Pad with a constant: pad_width is an int, a (lo, hi) pair, or one pair per axis."""
     x = as_tensor(x)
@@ -302,7 +332,7 @@ def pad(x, pad_width, constant_value: float = 0.0) -> Tensor:
         pads = (tuple(pad_width),) * x.ndim
     else:
         pads = tuple((int(lo), int(hi)) for lo, hi in pad_width)
-    if len(pads) != x.ndim or any(lo < 0 or hi < 0 for lo, hi in pads):
+    if x.ndim == 0 or len(pads) != x.ndim or any(lo < 0 or hi < 0 for lo, hi in pads):
         raise ShapeError(f"pad: widths {pad_width} do not fit shape {shape_str(x.shape)}")
     return make("pad", [x], {"pads": pads, "value": float(constant_value)})
 

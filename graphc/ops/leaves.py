@@ -8,7 +8,7 @@ import numpy as np
 from graphc.dtypes import canonical, promote
 from graphc.errors import ShapeError
 from graphc.registry import Kind, defop
-from graphc.tensor import Tensor, make
+from graphc.tensor import Tensor, located, make
 from graphc.types import TensorType
 
 _placeholder_ids = itertools.count()
@@ -70,27 +70,35 @@ defop("constant", Kind.LEAF,
                                       attrs["value"].array.shape))
 
 
+def _is_python_float(value) -> bool:
+    """A Python float, not a NumPy float64 (a float subclass that keeps its own dtype)."""
+    return isinstance(value, float) and not isinstance(value, np.floating)
+
+
+@located("placeholder")
 def placeholder(shape, dtype="float32", name: str | None = None) -> Tensor:
     """An input fed on every call; None or a str in `shape` is a symbolic dim (e.g. batch)."""
     ttype = TensorType.make(dtype, shape)
     return make("placeholder", [], {"type": ttype, "id": next(_placeholder_ids)}, name=name)
 
 
+@located("variable")
 def variable(value, name: str | None = None, dtype=None) -> Tensor:
     """State that persists across calls (parameters); `.value` gets and sets it as numpy."""
     array = np.array(value, dtype=dtype)
-    if dtype is None and isinstance(value, float):
+    if dtype is None and _is_python_float(value):
         array = array.astype(np.float32)
     array = array.astype(canonical(array.dtype), copy=False)
     return make("variable", [], {"var": Variable(array, name)}, name=name)
 
 
+@located("constant")
 def constant(value, dtype=None, name: str | None = None) -> Tensor:
     """A constant; Python floats default to float32 and Python ints to int64."""
     if dtype is None:
         if isinstance(value, bool):
             dtype = "bool"
-        elif isinstance(value, float):
+        elif _is_python_float(value):
             dtype = "float32"
         elif isinstance(value, int):
             dtype = "int64"

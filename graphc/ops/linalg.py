@@ -6,7 +6,7 @@ from graphc.ops import elementwise as ew
 from graphc.ops import layout
 from graphc.registry import Kind, defgrad, defop
 from graphc.ops.shapes import broadcast_shapes, same_dtype
-from graphc.tensor import Tensor, make
+from graphc.tensor import Tensor, located, make
 from graphc.types import TensorType, shape_str
 
 
@@ -33,6 +33,7 @@ defop("matmul", Kind.CONTRACTION, _matmul_rule)
 defgrad("matmul", _matmul_grad)
 
 
+@located("matmul")
 def matmul(a, b) -> Tensor:
     """a @ b as numpy.matmul: batched over leading dims, 1-D operands promoted and squeezed."""
     a, b = ew.coerce(a, b)
@@ -48,6 +49,7 @@ def matmul(a, b) -> Tensor:
     return out
 
 
+@located("dot")
 def dot(a, b) -> Tensor:
     """numpy.dot for operands of rank 1 or 2 (use matmul for batches)."""
     a, b = ew.coerce(a, b)

@@ -8,7 +8,7 @@ from graphc.ops import layout
 from graphc.ops.leaves import as_tensor, constant
 from graphc.registry import Kind, defgrad, defop
 from graphc.ops.shapes import normalize_axes, normalize_axis, num_elements, reduced_shape
-from graphc.tensor import Tensor, make
+from graphc.tensor import Tensor, located, make
 from graphc.types import TensorType
 
 _ACCUMULATE_DTYPE = {"bool": "int64", "int32": "int64"}   # as NumPy sums them
@@ -54,21 +54,25 @@ def _reduce(op: str, x, axis, keepdims: bool) -> Tensor:
     return make(op, [x], {"axes": axes, "keepdims": bool(keepdims)})
 
 
+@located("sum")
 def sum(x, axis=None, keepdims: bool = False) -> Tensor:
     """Sum over `axis` (None: all axes), as numpy.sum."""
     return _reduce("sum", x, axis, keepdims)
 
 
+@located("prod")
 def prod(x, axis=None, keepdims: bool = False) -> Tensor:
     """Product over `axis`; its gradient divides by x, so it is undefined at zeros."""
     return _reduce("prod", x, axis, keepdims)
 
 
+@located("max")
 def max(x, axis=None, keepdims: bool = False) -> Tensor:
     """Maximum over `axis`; ties share the gradient equally."""
     return _reduce("max", x, axis, keepdims)
 
 
+@located("min")
 def min(x, axis=None, keepdims: bool = False) -> Tensor:
     """Minimum over `axis`; ties share the gradient equally."""
     return _reduce("min", x, axis, keepdims)
@@ -93,11 +97,13 @@ def _arg(op: str, x, axis, keepdims: bool) -> Tensor:
     return make(op, [x], {"axis": axis, "keepdims": bool(keepdims)})
 
 
+@located("argmax")
 def argmax(x, axis=None, keepdims: bool = False) -> Tensor:
     """Index of the maximum along `axis` (int64; the flat index when axis is None)."""
     return _arg("argmax", x, axis, keepdims)
 
 
+@located("argmin")
 def argmin(x, axis=None, keepdims: bool = False) -> Tensor:
     """Index of the minimum along `axis` (int64; the flat index when axis is None)."""
     return _arg("argmin", x, axis, keepdims)
@@ -105,7 +111,10 @@ def argmin(x, axis=None, keepdims: bool = False) -> Tensor:
 
 # ---- statistics -------------------------------------------------------------------------------
 
-defop("shape_size", Kind.LEAF, lambda types, attrs: TensorType(attrs["dtype"], ()))
+# NOTE: shape_size reads the sizes off its operand at run time, so it needs no symbol bindings
+# and is scheduled after the node that produces them; it has no gradient.
+defop("shape_size", Kind.REDUCTION, lambda types, attrs: TensorType(attrs["dtype"], ()))
+defgrad("shape_size", lambda g, out, x: None)
 
 
 def count(x: Tensor, axes: tuple[int, ...], dtype: str) -> Tensor:
@@ -114,9 +123,10 @@ def count(x: Tensor, axes: tuple[int, ...], dtype: str) -> Tensor:
     static = num_elements(dims)
     if static is not None:
         return constant(static, dtype)
-    return make("shape_size", [], {"dims": dims, "dtype": dtype})
+    return make("shape_size", [x], {"axes": tuple(axes), "dtype": dtype})
 
 
+@located("mean")
 def mean(x, axis=None, keepdims: bool = False) -> Tensor:
     """Arithmetic mean over `axis` (ints average as float64, as in NumPy)."""
     x = as_tensor(x)
@@ -126,6 +136,7 @@ def mean(x, axis=None, keepdims: bool = False) -> Tensor:
     return sum(x, axes, keepdims) / count(x, axes, x.dtype)
 
 
+@located("var")
 def var(x, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
     """Variance over `axis` (population variance unless ddof=1)."""
     x = as_tensor(x)
@@ -137,11 +148,13 @@ def var(x, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
     return total / (count(x, axes, x.dtype) - ddof)
 
 
+@located("std")
 def std(x, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
     """Standard deviation over `axis`."""
     return ew.sqrt(var(x, axis, keepdims, ddof))
 
 
+@located("logsumexp")
 def logsumexp(x, axis=None, keepdims: bool = False) -> Tensor:
     """log(sum(exp(x))) computed stably by shifting by the (gradient-free) maximum."""
     x = as_tensor(x)
@@ -153,11 +166,13 @@ def logsumexp(x, axis=None, keepdims: bool = False) -> Tensor:
     return result if keepdims else layout.reshape(result, reduced_shape(x.shape, axes, False))
 
 
+@located("all")
 def all(x, axis=None, keepdims: bool = False) -> Tensor:
     """Whether every element is true along `axis`."""
     return min(ew.cast(x, "bool"), axis, keepdims)
 
 
+@located("any")
 def any(x, axis=None, keepdims: bool = False) -> Tensor:
     """Whether some element is true along `axis`."""
     return max(ew.cast(x, "bool"), axis, keepdims)

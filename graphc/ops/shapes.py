@@ -44,9 +44,9 @@ def same_dtype(types: Sequence[TensorType]) -> str:
 
 
 def normalize_axis(axis: int, ndim: int) -> int:
-    if not -ndim <= axis < max(ndim, 1):
+    if not -ndim <= axis < ndim:
         raise ShapeError(f"axis {axis} is out of range for a tensor of rank {ndim}")
-    return axis % ndim if ndim else 0
+    return axis % ndim
 
 
 def normalize_axes(axis, ndim: int) -> tuple[int, ...]:
