@@ -11,7 +11,8 @@ import importlib
 from graphc.autodiff import grad
 from graphc.compile import compile
 from graphc.dtypes import DTYPES
-from graphc.errors import CompileError, DTypeError, FeedError, GraphcError, GraphError, ShapeError
+from graphc.errors import (CompileError, DTypeError, FeedError, GraphcError, GraphError,
+                           ParseError, ShapeError)
 from graphc.graph import Graph
 from graphc.ops.activations import (elu, gelu, heaviside, leaky_relu, log_softmax, prelu, relu,
                                     sigmoid, softmax, softplus)
@@ -43,7 +44,7 @@ _LAZY_MODULES = {"losses": "frontends.losses", "nn": "frontends.nn", "optim": "f
                  "train": "frontends.train", "data": "frontends.data",
                  "testing": "graphc.testing", "passes": "graphc.passes"}
 _LAZY_FUNCTIONS = {"render": "backends.graphviz", "to_dot": "backends.graphviz",
-                   "render_diff": "backends.graphviz",
+                   "render_diff": "backends.graphviz", "diff_to_dot": "backends.graphviz",
                    "save": "frontends.textir", "load": "frontends.textir",
                    "parse": "frontends.textir"}
 

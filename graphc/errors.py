@@ -24,3 +24,15 @@ class CompileError(GraphcError):
 
 class FeedError(GraphcError, ValueError):
     """A compiled function was fed an array of the wrong shape or dtype."""
+
+
+class ParseError(GraphcError, ValueError):
+    """A text-IR file is malformed; `line` and `column` (1-based) say where."""
+
+    def __init__(self, message: str, line: int, column: int, source: str = "<text>",
+                 text: str | None = None):
+        self.message, self.line, self.column, self.source = message, line, column, source
+        shown = f"{source}:{line}:{column}: {message}"
+        if text is not None:
+            shown += f"\n    {text}\n    {' ' * (column - 1)}^"
+        super().__init__(shown)

@@ -81,6 +81,15 @@ class Graph:
         from graphc.printing import graph_to_text
         return graph_to_text(self)
 
+    def _repr_svg_(self) -> str | None:
+        """Inline SVG in Jupyter (the renderer is imported on use: the core never needs it)."""
+        from backends.graphviz import repr_svg
+        return repr_svg(self)
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        from backends.graphviz import repr_mimebundle
+        return repr_mimebundle(self)
+
     def __repr__(self) -> str:
         return (f"<Graph {len(self.inputs)} inputs, {len(self.nodes)} nodes, "
                 f"{len(self.outputs)} outputs, {len(self.updates)} updates>")

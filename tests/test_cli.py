@@ -1,0 +1,164 @@
+"""The `graphc` command line, run as a user would: exit status, stdout, stderr."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.printing import value_names
+from tests.ir_models import mlp_graphs
+from tests.test_render import Picture, needs_dot
+
+ROOT = Path(__file__).resolve().parents[1]
+BAD_IR = Path(__file__).parent / "data" / "bad_ir"
+
+
+def graphc(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "frontends.cli", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+def assert_user_error(result: subprocess.CompletedProcess, message: str) -> None:
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("graphc: error: ") and message in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory) -> Path:
+    """examples/visualize.py's training step, saved with gc.save."""
+    folder = tmp_path_factory.mktemp("cli")
+    return gc.save(mlp_graphs()["training"], folder / "mlp.gcir")
+
+
+@pytest.fixture(scope="module")
+def feeds(saved: Path) -> dict[str, Path]:
+    rng = np.random.default_rng(0)
+    paths = {"x": saved.parent / "x.npy", "y": saved.parent / "y.npy"}
+    np.save(paths["x"], rng.standard_normal((6, 64)).astype(np.float32))
+    np.save(paths["y"], np.arange(6) % 10)
+    return paths
+
+
+def test_help_for_every_command() -> None:
+    result = graphc("--help")
+    assert result.returncode == 0
+    for command in ("render", "show", "run", "info"):
+        assert command in result.stdout
+        sub = graphc(command, "--help")
+        assert sub.returncode == 0 and f"usage: graphc {command}" in sub.stdout
+
+
+def test_command_line_mistakes_exit_2() -> None:
+    assert graphc().returncode == 2
+    result = graphc("show")
+    assert result.returncode == 2 and "usage: graphc show" in result.stderr
+    assert graphc("explode", "x").returncode == 2
+
+
+def test_show_prints_the_text_ir(saved: Path) -> None:
+    result = graphc("show", saved)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == saved.read_text()
+
+
+def test_info_counts_ops_and_estimates_cost(saved: Path) -> None:
+    result = graphc("info", saved, "--batch", "32")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    graph = gc.load(saved)
+    matmuls = sum(n.op == "matmul" for n in graph.nodes)
+    assert re.search(rf"^  matmul +{matmuls}$", out, re.M)
+    assert "parameters     2,410 in 4 variables (9.4 KiB)" in out
+    flops = int(re.search(r"FLOPs +([\d,]+) per call with \?1 = 32", out).group(1).replace(",", ""))
+    # forward 32x64x32 + 32x32x10, backward the weight and hidden gradients, 2 FLOPs each
+    matmul_flops = 2 * 32 * (64 * 32 + 32 * 10) + 2 * 32 * (32 * 10 + 32 * 10 + 64 * 32)
+    assert matmul_flops < flops < 1.2 * matmul_flops
+    assert re.search(r"memory +parameters 9\.4 KiB, .*inputs 8\.2 KiB, peak intermediates", out)
+
+
+@needs_dot
+def test_render_writes_svg_with_options(saved: Path, tmp_path: Path) -> None:
+    result = graphc("render", saved, "-o", tmp_path / "full.svg")
+    assert result.returncode == 0 and "wrote" in result.stdout
+    assert "W1" in Picture(tmp_path / "full.svg").nodes
+    out = tmp_path / "folded.svg"
+    result = graphc("render", saved, "-o", out, "--collapse", "dense1,grad", "--highlight", "b2")
+    assert result.returncode == 0, result.stderr
+    pic = Picture(out)
+    assert {"scope dense1", "scope grad", "b2"} <= set(pic.nodes) and "W1" not in pic.nodes
+    assert pic.shape(pic.nodes["b2"]).get("stroke") == "#e63946"
+    assert graphc("render", saved, "-o", out, "--collapse", "1").returncode == 0
+    assert {t for t in Picture(out).nodes if t.startswith("scope ")} == {
+        "scope dense1", "scope dense2", "scope loss", "scope grad"}
+
+
+def test_render_default_output_and_dot_source(saved: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "model.gcir"
+    copy.write_text(saved.read_text())
+    result = graphc("render", copy, "-o", tmp_path / "model.dot", "--grads-beside")
+    assert result.returncode == 0
+    assert "rank=same" in (tmp_path / "model.dot").read_text()
+    if shutil.which("dot"):                           # the default: FILE with .svg
+        assert graphc("render", copy).returncode == 0
+        assert ET.parse(tmp_path / "model.svg").getroot().tag.endswith("svg")
+
+
+def test_run_prints_and_saves_outputs(saved: Path, feeds: dict, tmp_path: Path) -> None:
+    args = ["--input", f"x={feeds['x']}", "--input", f"%y={feeds['y']}"]
+    graph = gc.load(saved)
+    expected = gc.compile(graph)(np.load(feeds["x"]), np.load(feeds["y"]))[0]
+    loss = value_names(graph)[id(graph.outputs[0])]
+    result = graphc("run", saved, *args)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == f"%{loss}: float32 ()"
+    assert float(result.stdout.splitlines()[1]) == pytest.approx(float(expected), rel=1e-6)
+    assert "4 variable updates computed, not saved" in result.stderr
+    out = tmp_path / "outputs.npz"
+    assert graphc("run", saved, *args, "-o", out).returncode == 0
+    with np.load(out) as archive:
+        assert archive.files == [loss] and archive[loss].shape == ()
+        assert archive[loss] == expected
+
+
+def test_run_reports_bad_inputs_without_traceback(saved: Path, feeds: dict,
+                                                  tmp_path: Path) -> None:
+    x, y = f"x={feeds['x']}", f"y={feeds['y']}"
+    assert_user_error(graphc("run", saved, "--input", x), "missing --input for y")
+    assert_user_error(graphc("run", saved, "--input", x, "--input", "q=a.npy"),
+                      "the graph has no input 'q'; its inputs are x: f32[?1,64], y: i64[?1]")
+    wide = tmp_path / "wide.npy"
+    np.save(wide, np.zeros((6, 63), np.float32))
+    assert_user_error(graphc("run", saved, "--input", f"x={wide}", "--input", y),
+                      "input 'x' expects f32[?1,64], got shape (6, 63)")
+    pickled = tmp_path / "pickled.npy"
+    np.save(pickled, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    assert_user_error(graphc("run", saved, "--input", f"x={pickled}", "--input", y),
+                      "allow_pickle=False")
+    assert_user_error(graphc("run", saved, "--input", x, "--input", y, "--backend", "nope"),
+                      "unknown backend 'nope'")
+
+
+def test_file_errors_exit_1_with_the_place(tmp_path: Path) -> None:
+    bad = BAD_IR / "unknown_op.gcir"
+    assert_user_error(graphc("show", bad), f"{bad}:4:8: unknown op 'matmull'")
+    assert_user_error(graphc("info", tmp_path / "missing.gcir"), "No such file or directory")
+    assert_user_error(graphc("render", tmp_path / "model.onnx"), "ONNX")
+    binary = tmp_path / "model.gcir"
+    binary.write_bytes(b"\xff\xfe\x00")
+    assert_user_error(graphc("show", binary), "not a text-IR file")
+
+
+def test_console_script_is_installed() -> None:
+    script = ROOT / ".venv" / "bin" / "graphc"
+    if not script.exists():
+        pytest.skip("the graphc console script is installed by `make venv` (pip install -e .)")
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "usage: graphc" in result.stdout
