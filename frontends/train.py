@@ -1,0 +1,394 @@
+"""gc.train: a small fit loop around a compiled training step, with validation and history.
+
+    loss = gc.losses.cross_entropy(model(x), y)           # per example or already a mean
+    trainer = gc.train.Trainer([x, y], loss, model, gc.optim.Adam(1e-3),
+                               metrics={"accuracy": gc.train.accuracy(model(x), y)})
+    history = trainer.fit(X, Y, epochs=20, batch_size=32, validation=(Xv, Yv),
+                          early_stopping=gc.train.EarlyStopping(patience=3))
+    history.plot("curves.png"); trainer.save("params.npz")
+
+The training step (loss, metrics, optimizer and state updates) and the evaluation function
+are compiled once. Metrics are Tensors over a batch (per example, or a batch mean) and are
+averaged over a whole epoch or validation set, weighted by batch size. Models whose training
+and evaluation graphs differ (dropout, batch norm) pass eval_loss/eval_metrics built with
+`training=False`.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from frontends import data
+from frontends.optim import Optimizer, _parameters
+from graphc.compile import compile as compile_graph
+from graphc.errors import GraphcError
+from graphc.graph import Update, topological_order
+from graphc.ops import elementwise as ew
+from graphc.ops.reductions import argmax, mean
+from graphc.tensor import Tensor
+
+__all__ = ["Trainer", "History", "EarlyStopping", "accuracy", "confusion_matrix",
+           "save_params", "load_params", "ParameterFileError"]
+
+
+# ---- metrics ----------------------------------------------------------------------------------
+
+def accuracy(logits: Tensor, labels: Tensor) -> Tensor:
+    """Per-example correctness (float32 0/1) of logits against integer or one-hot labels.
+
+    A single logit per example (shape (N,) or (N, 1)) is a binary classifier: it predicts the
+    positive class where the logit is > 0, and labels > 0 (1 in {0, 1} or {-1, 1}) are positive.
+    """
+    if logits.ndim == 1 or logits.shape[-1] == 1:
+        hit = ew.equal(logits > 0, labels > 0)
+        return ew.cast(hit if hit.ndim == 1 else hit[:, 0], "float32")
+    predicted = argmax(logits, axis=-1)
+    if labels.ndim == logits.ndim:
+        labels = argmax(labels, axis=-1)
+    return ew.cast(ew.equal(predicted, ew.cast(labels, "int64")), "float32")
+
+
+def confusion_matrix(y_true, y_pred, num_classes: int | None = None) -> np.ndarray:
+    """Counts[i, j] of examples of class i predicted as class j (scikit-learn's layout)."""
+    y_true, y_pred = np.asarray(y_true, np.int64), np.asarray(y_pred, np.int64)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"confusion_matrix: {y_true.shape} labels vs {y_pred.shape} predictions")
+    if num_classes is None:
+        num_classes = int(max(y_true.max(initial=0), y_pred.max(initial=0))) + 1
+    counts = np.bincount(y_true * num_classes + y_pred, minlength=num_classes ** 2)
+    return counts.reshape(num_classes, num_classes)
+
+
+# ---- parameters on disk -----------------------------------------------------------------------
+
+class ParameterFileError(GraphcError, ValueError):
+    """A parameter file is unreadable or does not match the variables it is loaded into."""
+
+
+def _named(params: Sequence[Tensor]) -> dict[str, Tensor]:
+    """Variables by name (unnamed ones by position, '#3'); names must be unique."""
+    named: dict[str, Tensor] = {}
+    for i, p in enumerate(params):
+        key = p.name or f"#{i}"
+        if key in named:
+            raise ParameterFileError(f"two variables are named {key!r}; give them unique names")
+        named[key] = p
+    return named
+
+
+def save_params(path: str | os.PathLike, params: Sequence[Tensor]) -> Path:
+    """Write the variables' values to an .npz file atomically (a temp file, then os.replace)."""
+    path = Path(path)
+    arrays = {key: np.asarray(p.value) for key, p in _named(params).items()}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load_params(path: str | os.PathLike, params: Sequence[Tensor]) -> None:
+    """Set the variables from an .npz file, after checking every name, shape and dtype."""
+    named = _named(params)
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            arrays = {key: stored[key] for key in stored.files}
+    except (OSError, ValueError, EOFError) as exc:
+        raise ParameterFileError(f"cannot read parameters from {str(path)!r}: {exc}") from None
+    problems = [f"missing {key!r}" for key in named if key not in arrays]
+    problems += [f"unexpected {key!r}" for key in arrays if key not in named]
+    for key in named.keys() & arrays.keys():
+        want, got = named[key].type, arrays[key]
+        if tuple(want.shape) != got.shape or np.dtype(want.dtype) != got.dtype:
+            problems.append(f"{key!r} is {got.dtype}{list(got.shape)} in the file, "
+                            f"but the variable is {want}")
+    if problems:
+        raise ParameterFileError(f"parameters in {str(path)!r} do not match: "
+                                 + "; ".join(sorted(problems)))
+    for key, p in named.items():
+        p.value = arrays[key]
+
+
+# ---- history and early stopping ---------------------------------------------------------------
+
+@dataclass
+class History:
+    """What a fit recorded: per step, per epoch (means) and per validation, by metric name."""
+
+    step: dict[str, list[float]] = field(default_factory=dict)
+    epoch: dict[str, list[float]] = field(default_factory=dict)
+    epoch_end_steps: list[int] = field(default_factory=list)
+    val: dict[str, list[float]] = field(default_factory=dict)
+    val_steps: list[int] = field(default_factory=list)
+    best_step: int | None = None
+    stopped_early: bool = False
+
+    def _record(self, where: dict[str, list[float]], values: dict[str, float]) -> None:
+        for key, value in values.items():
+            where.setdefault(key, []).append(value)
+
+    def plot(self, path: str | os.PathLike, title: str | None = None) -> Path:
+        """Write loss and metric curves (train per step and per epoch, validation) to a PNG."""
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        names = list(self.step) or list(self.val)
+        if not names:
+            raise ValueError("History.plot: nothing was recorded yet")
+        fig = Figure(figsize=(5 * len(names), 3.6), layout="constrained")
+        FigureCanvasAgg(fig)
+        for ax, name in zip(fig.subplots(1, len(names), squeeze=False)[0], names):
+            if name in self.step:
+                ax.plot(np.arange(1, len(self.step[name]) + 1), self.step[name], lw=0.6,
+                        alpha=0.35, color="C0", label="train (step)")
+            if name in self.epoch:
+                ax.plot(self.epoch_end_steps, self.epoch[name], "o-", ms=3, color="C0",
+                        label="train (epoch mean)")
+            if name in self.val:
+                ax.plot(self.val_steps, self.val[name], "s-", ms=3, color="C1",
+                        label="validation")
+            if self.best_step is not None:
+                ax.axvline(self.best_step, color="gray", ls=":", lw=1, label="best")
+            ax.set(xlabel="step", ylabel=name, title=name)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+        if title:
+            fig.suptitle(title)
+        fig.savefig(path, dpi=100)
+        return Path(path)
+
+
+@dataclass
+class EarlyStopping:
+    """Stop when the validation metric `monitor` has not improved for `patience` evaluations.
+
+    mode is "min" or "max" (default: "min" for names ending in "loss", else "max"); with
+    restore_best the parameters at the end of fit are those of the best evaluation.
+    """
+
+    patience: int = 5
+    monitor: str = "loss"
+    mode: str | None = None
+    min_delta: float = 0.0
+    restore_best: bool = True
+
+    def __post_init__(self) -> None:
+        self.mode = self.mode or ("min" if self.monitor.endswith("loss") else "max")
+        if self.mode not in ("min", "max"):
+            raise ValueError(f"EarlyStopping: mode must be 'min' or 'max', got {self.mode!r}")
+
+    def improved(self, value: float, best: float | None) -> bool:
+        """Whether `value` beats `best` by more than min_delta."""
+        if best is None:
+            return True
+        if self.mode == "min":
+            return value < best - self.min_delta
+        return value > best + self.min_delta
+
+
+# ---- the trainer ------------------------------------------------------------------------------
+
+def _batch_mean(t: Tensor) -> Tensor:
+    return t if t.ndim == 0 else mean(t)
+
+
+class Trainer:
+    """Compiles a training step and an evaluation function once, then fits on NumPy arrays.
+
+    inputs: the placeholders, fed in order by fit/evaluate (e.g. [x, y]). loss: a scalar or
+    per-example Tensor. params: a gc.nn layer (its trainable variables) or a list of
+    variables. metrics: {name: Tensor} per example or per batch. state_updates: extra
+    (variable, value) updates of each step; by default those of `params` when it is a layer.
+    eval_loss/eval_metrics: evaluation-mode versions (default: the training ones).
+    outputs: a Tensor that `predict` computes (e.g. the logits).
+    """
+
+    def __init__(self, inputs: Sequence[Tensor], loss: Tensor, params, optimizer: Optimizer,
+                 metrics: dict[str, Tensor] | None = None,
+                 state_updates: Sequence[Update] | None = None, eval_loss: Tensor | None = None,
+                 eval_metrics: dict[str, Tensor] | None = None, outputs: Tensor | None = None,
+                 backend: str = "numpy"):
+        self.inputs = list(inputs)
+        if state_updates is None:
+            state_updates = getattr(params, "state_updates", [])
+        self.params = _parameters(params)
+        self.optimizer = optimizer
+        metrics = dict(metrics or {})
+        eval_metrics = metrics if eval_metrics is None else dict(eval_metrics)
+        self.metric_names = ["loss", *metrics]
+        if list(eval_metrics) != list(metrics):
+            raise ValueError(f"eval_metrics {list(eval_metrics)} must name the same metrics as "
+                             f"metrics {list(metrics)}")
+        loss = _batch_mean(loss)
+        updates = optimizer.updates(loss, self.params) + list(state_updates)
+        state = [v for v, _ in state_updates] + list(getattr(params, "state_variables", []))
+        self.variables = list({id(v): v for v in [*self.params, *state]}.values())
+        self.backend = backend
+        self._step = compile_graph(self.inputs, [loss] + [_batch_mean(m) for m in metrics.values()],
+                                   updates=updates, backend=backend)
+        eval_outputs = [_batch_mean(loss if eval_loss is None else eval_loss)]
+        self._eval = compile_graph(self.inputs, eval_outputs + [_batch_mean(m) for m in
+                                                                eval_metrics.values()],
+                                   backend=backend)
+        self._outputs = outputs
+
+    def _batch_size(self, arrays: Sequence[np.ndarray]) -> int:
+        if len(arrays) != len(self.inputs):
+            names = ", ".join(t.name or "?" for t in self.inputs)
+            raise ValueError(f"expected {len(self.inputs)} arrays (for {names}), got "
+                             f"{len(arrays)}")
+        return data._length(arrays)
+
+    def evaluate(self, *arrays: np.ndarray, batch_size: int = 1024) -> dict[str, float]:
+        """The loss and metrics over whole arrays (batch-size-weighted means over chunks)."""
+        n = self._batch_size(arrays)
+        totals = np.zeros(len(self.metric_names))
+        for batch in data.batches(*arrays, batch_size=batch_size, shuffle=False):
+            totals += len(batch[0]) * np.array([float(v) for v in self._eval(*batch)])
+        return dict(zip(self.metric_names, (totals / n).tolist()))
+
+    def predict(self, *arrays: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """`outputs` for the arrays of the inputs it depends on, computed in chunks."""
+        if self._outputs is None:
+            raise ValueError("predict needs the Trainer to be given outputs=")
+        if not hasattr(self, "_predict"):
+            needed = {id(n) for n in topological_order([self._outputs])}
+            self._predict_inputs = [t for t in self.inputs if id(t) in needed]
+            self._predict = compile_graph(self._predict_inputs, self._outputs,
+                                          backend=self.backend)
+        if len(arrays) != len(self._predict_inputs):
+            names = ", ".join(t.name or "?" for t in self._predict_inputs)
+            raise ValueError(f"predict expects {len(self._predict_inputs)} arrays (for "
+                             f"{names}), got {len(arrays)}")
+        chunks = [self._predict(*b) for b in data.batches(*arrays, batch_size=batch_size,
+                                                         shuffle=False)]
+        return np.concatenate(chunks)
+
+    def fit(self, *arrays: np.ndarray, epochs: int = 1, batch_size: int = 32,
+            shuffle: bool = True, seed: data.Seed = 0, drop_last: bool = False,
+            validation: Sequence[np.ndarray] | None = None, validation_split: float = 0.0,
+            eval_every: int | None = None, early_stopping: EarlyStopping | int | None = None,
+            augment: Callable[[np.ndarray], np.ndarray] | None = None,
+            progress: bool | None = None) -> History:
+        """Train for `epochs` over mini-batches of the arrays (one per input); a History.
+
+        validation: arrays to evaluate, or validation_split: a seeded fraction held out.
+        eval_every: evaluate every N steps (default: at the end of each epoch).
+        early_stopping: an EarlyStopping, or an int patience on the validation loss.
+        augment: applied to each training batch of the first input (e.g. gc.data.Augment).
+        progress: show a tqdm bar (default: only when stderr is a terminal).
+        """
+        self._batch_size(arrays)
+        rng = np.random.default_rng(seed) if not isinstance(seed, np.random.Generator) else seed
+        if validation_split:
+            if validation is not None:
+                raise ValueError("give validation or validation_split, not both")
+            arrays, validation = data.train_test_split(*arrays, test_size=validation_split,
+                                                       seed=rng)
+        if isinstance(early_stopping, int):
+            early_stopping = EarlyStopping(patience=early_stopping)
+        if early_stopping is not None and validation is None:
+            raise ValueError("early stopping watches validation metrics: give validation= or "
+                             "validation_split=")
+        if early_stopping is not None and early_stopping.monitor not in self.metric_names:
+            raise ValueError(f"EarlyStopping monitors {early_stopping.monitor!r}, but the "
+                             f"metrics are {self.metric_names}")
+        n = data._length(arrays)
+        per_epoch = n // batch_size if drop_last else -(-n // batch_size)
+        return _FitLoop(self, validation, eval_every, early_stopping).run(
+            lambda: data.batches(*arrays, batch_size=batch_size, shuffle=shuffle, seed=rng,
+                                 drop_last=drop_last),
+            epochs, per_epoch, augment, progress)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Save the parameters and state variables (see save_params)."""
+        return save_params(path, self.variables)
+
+    def load(self, path: str | os.PathLike) -> None:
+        """Load parameters saved by `save` (see load_params)."""
+        load_params(path, self.variables)
+
+
+class _FitLoop:
+    """One fit run: steps, periodic validation, early stopping and the progress bar."""
+
+    def __init__(self, trainer: Trainer, validation, eval_every: int | None,
+                 early_stopping: EarlyStopping | None):
+        self.trainer, self.validation = trainer, validation
+        self.eval_every, self.stopping = eval_every, early_stopping
+        self.history = History()
+        self.best: float | None = None
+        self.best_values: list[np.ndarray] | None = None
+        self.waited = 0
+        self.postfix: dict[str, float] = {}
+
+    def run(self, make_batches: Callable, epochs: int, per_epoch: int, augment,
+            progress: bool | None) -> History:
+        """Train for `epochs` passes over make_batches(), validating and maybe stopping early."""
+        names, step = self.trainer.metric_names, 0
+        bar = tqdm(total=epochs * per_epoch, disable=None if progress is None else not progress,
+                   unit="step", dynamic_ncols=True)
+        try:
+            for epoch in range(1, epochs + 1):
+                bar.set_description(f"epoch {epoch}/{epochs}")
+                totals, seen = np.zeros(len(names)), 0
+                for batch in make_batches():
+                    if augment is not None:
+                        batch = (augment(batch[0]), *batch[1:])
+                    values = [float(v) for v in self.trainer._step(*batch)]
+                    step += 1
+                    totals += len(batch[0]) * np.array(values)
+                    seen += len(batch[0])
+                    self.history._record(self.history.step, dict(zip(names, values)))
+                    bar.update()
+                    self.postfix.update(zip(names, values))
+                    bar.set_postfix(self.postfix, refresh=False)
+                    if self.eval_every and step % self.eval_every == 0 and self._validate(step):
+                        return self._finish()
+                self.history._record(self.history.epoch,
+                                     dict(zip(names, (totals / max(seen, 1)).tolist())))
+                self.history.epoch_end_steps.append(step)
+                if not self.eval_every and self._validate(step):
+                    return self._finish()
+            return self._finish()
+        finally:
+            bar.close()
+
+    def _validate(self, step: int) -> bool:
+        """Evaluate on the validation set; whether early stopping says stop."""
+        if self.validation is None:
+            return False
+        values = self.trainer.evaluate(*self.validation)
+        self.history._record(self.history.val, values)
+        self.history.val_steps.append(step)
+        self.postfix.update((f"val_{k}", v) for k, v in values.items())
+        if self.stopping is None:
+            return False
+        value = values[self.stopping.monitor]
+        if self.stopping.improved(value, self.best):
+            self.best, self.waited = value, 0
+            self.history.best_step = step
+            self.best_values = [np.copy(v.value) for v in self.trainer.variables]
+            return False
+        self.waited += 1
+        self.history.stopped_early = self.waited >= self.stopping.patience
+        return self.history.stopped_early
+
+    def _finish(self) -> History:
+        if self.stopping is not None and self.stopping.restore_best and self.best_values:
+            for var, value in zip(self.trainer.variables, self.best_values):
+                var.value = value
+        return self.history
