@@ -19,7 +19,8 @@ def _static_dims(shape):
 
 
 def fold(node: Tensor) -> Tensor | None:
-    if not node.inputs or OPS[node.op].kind is Kind.RANDOM:
+    # NOTE: a composite (a scan) evaluates to a tuple of arrays, not one constant.
+    if not node.inputs or OPS[node.op].kind in (Kind.RANDOM, Kind.COMPOSITE):
         return None
     if any(i.op != "constant" for i in node.inputs):
         return None

@@ -1,0 +1,228 @@
+"""gc.scan: values against NumPy loops, closed-over inputs, errors, BPTT by finite differences."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.testing import check_grad
+
+RNG = np.random.default_rng(0)
+
+
+def run(backend, inputs, outputs, *arrays):
+    return gc.compile(inputs, outputs, backend=backend)(*arrays)
+
+
+# ---- values -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, fn, init, reference", [
+    ("cumsum", lambda c, x: (c + x, c + x), np.zeros(3), lambda x: np.cumsum(x, axis=0)),
+    ("cumprod", lambda c, x: (c * x, c * x), np.ones(3), lambda x: np.cumprod(x, axis=0)),
+])
+def test_cumulative(backend, name, fn, init, reference) -> None:
+    xs = RNG.uniform(0.5, 1.5, (6, 3))
+    x = gc.placeholder(xs.shape, "float64", name="xs")
+    final, ys = gc.scan(fn, gc.constant(init), x)
+    got_final, got_ys = run(backend, [x], [final, ys], xs)
+    np.testing.assert_allclose(got_ys, reference(xs), rtol=1e-12)
+    np.testing.assert_allclose(got_final, reference(xs)[-1], rtol=1e-12)
+
+
+def linear_recurrence(h0, xs, A, B):
+    """h_t = A h_{t-1} + B x_t, batched: h (N, H), x_t (N, F); returns (final h, all h)."""
+    h, hs = h0, []
+    for x in xs:
+        h = h @ A + x @ B
+        hs.append(h)
+    return h, np.stack(hs)
+
+
+def test_linear_recurrence_with_symbolic_dims(backend) -> None:
+    h0, xs = RNG.normal(size=(2, 4)), RNG.normal(size=(7, 2, 3))
+    A, B = RNG.normal(size=(4, 4)) * 0.5, RNG.normal(size=(3, 4))
+    h = gc.placeholder((None, 4), "float64", name="h0")
+    x = gc.placeholder((None, None, 3), "float64", name="xs")      # symbolic T and batch
+    Av, Bv = gc.variable(A, name="A"), gc.variable(B, name="B")
+    final, ys = gc.scan(lambda c, x_t: (c @ Av + x_t @ Bv,) * 2, h, x)
+    assert ys.shape[0] == x.shape[0]
+    f = gc.compile([h, x], [final, ys], backend=backend)
+    for steps, batch in ((7, 2), (3, 5)):                           # one compile, new T and N
+        h0, xs = RNG.normal(size=(batch, 4)), RNG.normal(size=(steps, batch, 3))
+        want_final, want_ys = linear_recurrence(h0, xs, A, B)
+        got_final, got_ys = f(h0, xs)
+        np.testing.assert_allclose(got_final, want_final, rtol=1e-12)
+        np.testing.assert_allclose(got_ys, want_ys, rtol=1e-12)
+
+
+def test_several_carries_sequences_and_outputs(backend) -> None:
+    xs, ws = RNG.normal(size=(5, 3)), RNG.normal(size=(5,))
+    x, w = gc.placeholder(xs.shape, "float64"), gc.placeholder(ws.shape, "float64")
+    init = (gc.constant(np.zeros(3)), gc.constant(np.array(1.0)), gc.constant(np.int64(0)))
+
+    def step(carry, inputs):
+        total, scale, count = carry
+        x_t, w_t = inputs
+        return (total + x_t * w_t, scale * w_t, count + 1), (total, gc.sum(x_t))
+
+    (total, scale, count), (before, sums) = gc.scan(step, init, (x, w))
+    got = run(backend, [x, w], [total, scale, count, before, sums], xs, ws)
+    weighted = np.cumsum(xs * ws[:, None], axis=0)
+    np.testing.assert_allclose(got[0], weighted[-1], rtol=1e-12)
+    np.testing.assert_allclose(got[1], np.prod(ws), rtol=1e-12)
+    assert got[2] == 5 and got[2].dtype == np.int64
+    np.testing.assert_allclose(got[3], np.vstack([np.zeros(3), weighted[:-1]]), rtol=1e-12)
+    np.testing.assert_allclose(got[4], xs.sum(axis=1), rtol=1e-12)
+
+
+def test_reverse_and_map_without_carry(backend) -> None:
+    xs = RNG.normal(size=(6, 2))
+    x = gc.placeholder(xs.shape, "float64")
+    final, ys = gc.scan(lambda c, x_t: (c + x_t, c + x_t), gc.constant(np.zeros(2)), x,
+                        reverse=True)
+    none, squares = gc.scan(lambda c, x_t: ((), x_t * x_t), (), x)
+    assert none == ()
+    got_final, got_ys, got_squares = run(backend, [x], [final, ys, squares], xs)
+    np.testing.assert_allclose(got_ys, np.cumsum(xs[::-1], axis=0)[::-1], rtol=1e-12)
+    np.testing.assert_allclose(got_final, xs.sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(got_squares, xs ** 2, rtol=1e-12)
+
+
+def test_scan_over_constants_is_not_folded_into_garbage(backend) -> None:
+    xs = np.arange(6.0).reshape(3, 2)
+    final, ys = gc.scan(lambda c, x: (c + x, c * x), gc.constant(np.ones(2)), gc.constant(xs))
+    got_final, got_ys = run(backend, [], [final, ys])
+    np.testing.assert_allclose(got_final, 1 + xs.sum(axis=0))
+    before = 1 + np.vstack([np.zeros(2), np.cumsum(xs, axis=0)[:-1]])
+    np.testing.assert_allclose(got_ys, before * xs)
+
+
+def test_empty_sequence(backend) -> None:
+    x = gc.placeholder((None, 2), "float64")
+    final, ys = gc.scan(lambda c, x_t: (c + x_t, c * 2), gc.constant(np.ones(2)), x)
+    got_final, got_ys = run(backend, [x], [final, ys], np.zeros((0, 2)))
+    np.testing.assert_array_equal(got_final, np.ones(2))
+    assert got_ys.shape == (0, 2)
+
+
+# ---- the body graph ---------------------------------------------------------------------------
+
+def find_scan(inputs, output) -> gc.Tensor:
+    return next(n for n in gc.Graph(inputs, [output]).nodes if n.op == "scan")
+
+
+def test_closed_over_tensors_become_inputs_and_graph_size_is_constant() -> None:
+    sizes = []
+    for steps in (3, 300):
+        x = gc.placeholder((steps, 4), "float32", name="x")
+        W = gc.variable(np.eye(4, dtype=np.float32), name="W")
+        b = gc.placeholder((4,), "float32", name="b")
+        scale = gc.exp(b)                      # computed outside, used inside
+        final, _ = gc.scan(lambda c, x_t: (gc.tanh(c @ W + x_t * scale + c * b), None),
+                           gc.constant(np.zeros(4, np.float32)), x, params=[W])
+        node = find_scan([x, b], final)
+        body = node.attrs["body"]
+        assert node.inputs[2] is W             # the listed param first, then found ones
+        assert {id(t) for t in node.inputs[3:]} == {id(scale), id(b)}
+        assert all(n.op != "variable" for n in body.nodes)
+        assert len(body.inputs) == len(node.inputs)
+        sizes.append(len(gc.Graph([x, b], [final]).nodes))
+    assert sizes[0] == sizes[1]
+
+
+def test_loop_invariant_parts_of_the_body_are_computed_once() -> None:
+    x = gc.placeholder((5, 3), "float64")
+    W = gc.variable(np.ones((3, 3)), name="W")
+    final, _ = gc.scan(lambda c, x_t: (c + x_t @ gc.transpose(W * 2), None),
+                       gc.constant(np.zeros(3)), x)
+    node = find_scan([x], final)
+    assert [t.op for t in node.inputs[2:]] == ["transpose"]
+    assert {n.op for n in node.attrs["body"].nodes} == {"placeholder", "reshape", "matmul", "add"}
+
+
+@pytest.mark.parametrize("fn, init, xs, error, match", [
+    (lambda c, x: (c + x, None), np.zeros(2, np.float32), np.zeros((3, 2)), gc.DTypeError,
+     "carry 0 from float32 into float64"),
+    (lambda c, x: (gc.concatenate([c, x]), None), np.zeros(2), np.zeros((3, 2)), gc.ShapeError,
+     r"carry 0 of shape \(2,\) into shape \(4,\)"),
+    (lambda c, x: c + x, np.zeros(2), np.zeros((3, 2)), gc.GraphError, "must return a pair"),
+    (lambda c, x: ((c, c), None), np.zeros(2), np.zeros((3, 2)), gc.GraphError,
+     "2 carries for 1"),
+    (lambda c, x: (c, None), np.zeros(2), np.float64(1), gc.ShapeError, "leading axis"),
+    (lambda c, x: ((), None), (), np.zeros((3, 2)), gc.GraphError, "neither"),
+])
+def test_errors(fn, init, xs, error, match) -> None:
+    init = tuple(gc.constant(i) for i in init) if isinstance(init, tuple) else gc.constant(init)
+    with pytest.raises(error, match=match):
+        gc.scan(fn, init, gc.constant(xs))
+
+
+def test_sequences_of_different_lengths_are_rejected() -> None:
+    a, b = gc.placeholder((3, 2), "float64"), gc.placeholder((4, 2), "float64")
+    with pytest.raises(gc.ShapeError, match="different lengths"):
+        gc.scan(lambda c, x: (c + x[0] * x[1], None), gc.constant(np.zeros(2)), (a, b))
+
+
+# ---- gradients (backpropagation through time) -------------------------------------------------
+
+def rnn(reverse=False):
+    """A small tanh RNN scanned over xs, closing over W: returns (final carry, ys)."""
+    def fn(h0, xs, W):
+        return gc.scan(lambda h, x: (gc.tanh(h @ W + x), h * x), h0, xs, reverse=reverse)
+    return fn
+
+
+ARGS = lambda: [RNG.normal(size=(2, 3)), RNG.normal(size=(5, 2, 3)),  # noqa: E731
+                RNG.normal(size=(3, 3)) * 0.7]
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("result", ["final", "ys", "both"])
+def test_grad_wrt_init_xs_and_closed_over(backend, reverse, result) -> None:
+    pick = {"final": lambda f, y: f, "ys": lambda f, y: y,
+            "both": lambda f, y: gc.sum(f * f) + gc.sum(gc.sin(y))}[result]
+    check_grad(lambda *a: pick(*rnn(reverse)(*a)), ARGS(), backend=backend)
+
+
+def test_grad_through_several_carries_with_an_int_counter(backend) -> None:
+    def fn(a0, xs, w):
+        def step(carry, x):
+            a, b, n = carry
+            return (a * gc.cos(x) + b * w, gc.sigmoid(a + x), n + 1), a * b
+        (a, b, n), ys = gc.scan(step, (a0, a0 * 2, gc.constant(np.int64(0))), xs)
+        return gc.sum(a) + gc.sum(b * b) + gc.sum(ys) * gc.cast(n, "float64")
+    check_grad(fn, [RNG.normal(size=(3,)), RNG.normal(size=(4, 3)), RNG.normal(size=(3,))],
+               backend=backend)
+
+
+def test_second_order_grad_through_scan(backend) -> None:
+    def fn(h0, xs, W):
+        final, ys = rnn()(h0, xs, W)
+        gW = gc.grad(gc.sum(final * final) + gc.sum(ys), W)
+        return gc.sum(gW * gW)
+    check_grad(fn, ARGS(), backend=backend)
+
+
+def test_grad_of_nested_scans(backend) -> None:
+    def fn(c0, xs, W):
+        def outer(c, x):
+            inner, _ = gc.scan(lambda h, xi: (gc.tanh(h * xi + c), None), c, x)
+            return inner @ W, inner
+        final, ys = gc.scan(outer, c0, xs)
+        return gc.sum(final) + gc.sum(ys * ys)
+    check_grad(fn, [RNG.normal(size=(3,)), RNG.normal(size=(4, 2, 3)),
+                    RNG.normal(size=(3, 3)) * 0.5], backend=backend)
+
+
+def test_grad_wrt_variable_matches_unrolled_loop(backend) -> None:
+    W = gc.variable(RNG.normal(size=(3, 3)) * 0.5, name="W")
+    h0 = gc.placeholder((2, 3), "float64")
+    xs = gc.placeholder((6, 2, 3), "float64")
+    final, _ = gc.scan(lambda h, x: (gc.tanh(h @ W + x), None), h0, xs)
+    h = h0
+    for t in range(6):
+        h = gc.tanh(h @ W + xs[t])
+    grads = gc.grad(gc.sum(final * final), W), gc.grad(gc.sum(h * h), W)
+    args = RNG.normal(size=(2, 3)), RNG.normal(size=(6, 2, 3))
+    scanned, unrolled = gc.compile([h0, xs], list(grads), backend=backend)(*args)
+    np.testing.assert_allclose(scanned, unrolled, rtol=1e-12)
