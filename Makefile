@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv system-deps test demo bench clean
+.PHONY: venv system-deps test demo examples bench clean
 
 venv: $(VENV)/.installed
 
@@ -24,6 +24,12 @@ system-deps:
 
 demo: venv
 	$(PY) examples/digits_mlp.py
+
+EXAMPLES := xor digits_mlp perceptron knn_digits linear_classifiers optimizers_digits \
+	lenet_digits lstm_sequence autoencoder gan_2d tiny_transformer visualize
+
+examples: venv
+	@for e in $(EXAMPLES); do echo "== examples/$$e.py"; $(PY) examples/$$e.py || exit 1; done
 
 bench: venv
 	$(PY) -m benchmarks.run
