@@ -3,7 +3,6 @@ from backends.numpy.executor import NumpyFunction, compile_graph  # noqa: F401
 from backends.numpy.kernels import IMPL  # noqa: F401
 from backends.numpy import (  # noqa: F401,E402  (importing a module registers its kernels)
     conv_kernels,
-    norm_kernels,
     random_kernels,
     scan_kernels,
 )

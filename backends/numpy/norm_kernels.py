@@ -1,2 +1,0 @@
-"""(being written) NumPy kernels for the norm ops; they register into IMPL."""
-from __future__ import annotations
