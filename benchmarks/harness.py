@@ -39,6 +39,19 @@ class Runner:
 Builder = Callable[[Problem], Runner]
 
 
+def sgd_runner(inputs: list, loss, variables: dict, lr: float, problem: Problem,
+               backend: str) -> Runner:
+    """One SGD step of a graphc loss (gc.grad, updates as pairs) compiled as a Runner."""
+    import graphc as gc
+
+    params = list(variables.values())
+    grads = gc.grad(loss, params)
+    step = gc.compile(inputs=inputs, outputs=loss, backend=backend,
+                      updates=[(p, p - lr * g) for p, g in zip(params, grads)])
+    return Runner(lambda: step(*problem.data),
+                  lambda: {k: np.array(v.value) for k, v in variables.items()})
+
+
 @dataclass
 class Workload:
     """A named training step with one builder per implementation."""

@@ -9,8 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks import harness, w1_xor_mlp, w2_mlp, w3_lenet  # noqa: F401  (registers them)
-from benchmarks import w7_lstm  # noqa: F401  (W7 LSTM)
+from benchmarks import (  # noqa: F401  (registers them)
+    harness,
+    w1_xor_mlp,
+    w2_mlp,
+    w3_lenet,
+    w7_lstm,  # noqa: F401  (W7 LSTM)
+)
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
 

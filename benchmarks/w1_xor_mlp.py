@@ -9,7 +9,7 @@ from functools import partial
 
 import numpy as np
 
-from benchmarks.harness import Problem, Runner, register
+from benchmarks.harness import Problem, Runner, register, sgd_runner
 
 LR = 0.5
 NAMES = ("W1", "b1", "W2", "b2")
@@ -65,12 +65,7 @@ def build_graphc(problem: Problem, backend: str) -> Runner:
     h = gc.tanh(x @ v["W1"] + v["b1"])
     pred = gc.sigmoid(h @ v["W2"] + v["b2"])
     loss = gc.mean(gc.losses.mse(pred, y))
-    params = [v[k] for k in NAMES]
-    grads = gc.grad(loss, params)
-    f = gc.compile(inputs=[x, y], outputs=loss,
-                   updates=[(p, p - LR * g) for p, g in zip(params, grads)], backend=backend)
-    xb, yb = problem.data
-    return Runner(lambda: f(xb, yb), lambda: {k: np.array(v[k].value) for k in NAMES})
+    return sgd_runner([x, y], loss, {k: v[k] for k in NAMES}, LR, problem, backend)
 
 
 WORKLOAD = register("W1-xor-mlp", "XOR MLP 2-8-1 tanh/sigmoid, MSE, SGD", 4, make_problem)

@@ -9,7 +9,7 @@ from functools import partial
 
 import numpy as np
 
-from benchmarks.harness import Problem, Runner, register
+from benchmarks.harness import Problem, Runner, register, sgd_runner
 
 LR = 0.01
 SIZES = (784, 256, 128, 10)
@@ -86,12 +86,7 @@ def build_graphc(problem: Problem, backend: str) -> Runner:
     h1 = gc.relu(x @ v["W1"] + v["b1"])
     h2 = gc.relu(h1 @ v["W2"] + v["b2"])
     loss = gc.mean(gc.losses.cross_entropy(h2 @ v["W3"] + v["b3"], y))
-    params = [v[k] for k in NAMES]
-    grads = gc.grad(loss, params)
-    f = gc.compile(inputs=[x, y], outputs=loss,
-                   updates=[(p, p - LR * g) for p, g in zip(params, grads)], backend=backend)
-    xb, yb = problem.data
-    return Runner(lambda: f(xb, yb), lambda: {k: np.array(v[k].value) for k in NAMES})
+    return sgd_runner([x, y], loss, {k: v[k] for k in NAMES}, LR, problem, backend)
 
 
 WORKLOAD = register("W2-mlp-784", "MLP 784-256-128-10 ReLU, cross-entropy, SGD", BATCH,

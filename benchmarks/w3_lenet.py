@@ -11,7 +11,7 @@ from functools import partial
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from benchmarks.harness import Problem, Runner, register
+from benchmarks.harness import Problem, Runner, register, sgd_runner
 
 LR = 0.01
 BATCH = 64
@@ -161,12 +161,7 @@ def build_graphc(problem: Problem, backend: str) -> Runner:
     h = gc.relu(h @ v["W3"] + v["b3"])
     h = gc.relu(h @ v["W4"] + v["b4"])
     loss = gc.mean(gc.losses.cross_entropy(h @ v["W5"] + v["b5"], y))
-    params = [v[k] for k in NAMES]
-    grads = gc.grad(loss, params)
-    f = gc.compile(inputs=[x, y], outputs=loss,
-                   updates=[(p, p - LR * g) for p, g in zip(params, grads)], backend=backend)
-    xb, yb = problem.data
-    return Runner(lambda: f(xb, yb), lambda: {k: np.array(v[k].value) for k in NAMES})
+    return sgd_runner([x, y], loss, {k: v[k] for k in NAMES}, LR, problem, backend)
 
 
 WORKLOAD = register("W3-lenet", "LeNet-5 28x28, conv/maxpool/dense, cross-entropy, SGD", BATCH,

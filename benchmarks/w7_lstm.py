@@ -11,7 +11,7 @@ from functools import partial
 
 import numpy as np
 
-from benchmarks.harness import Problem, Runner, register
+from benchmarks.harness import Problem, Runner, register, sgd_runner
 
 LR = 0.01
 SEQ, BATCH, INPUT, HIDDEN = 32, 32, 64, 128
@@ -101,12 +101,7 @@ def build_graphc(problem: Problem, backend: str, unroll: bool) -> Runner:
     for name, var in v.items():
         var.value = problem.params[name]
     loss = gc.mean(gc.losses.mse(head(lstm(x)), y))
-    params = [v[k] for k in NAMES]
-    grads = gc.grad(loss, params)
-    f = gc.compile(inputs=[x, y], outputs=loss,
-                   updates=[(q, q - LR * g) for q, g in zip(params, grads)], backend=backend)
-    xb, yb = problem.data
-    return Runner(lambda: f(xb, yb), lambda: {k: np.array(v[k].value) for k in NAMES})
+    return sgd_runner([x, y], loss, {k: v[k] for k in NAMES}, LR, problem, backend)
 
 
 WORKLOAD = register("W7-lstm", "LSTM seq 32, in 64, hidden 128, last h -> dense 1, MSE, SGD",
