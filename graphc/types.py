@@ -5,6 +5,7 @@ import itertools
 from typing import NamedTuple, Union
 
 from graphc.dtypes import SHORT, canonical
+from graphc.errors import ShapeError
 
 Dim = Union[int, str]
 _fresh = itertools.count(1)
@@ -26,11 +27,20 @@ def root(dim: Dim) -> Dim:
 
 
 def unify(a: str, b: str) -> str:
-    """Record that two symbolic dims are equal (an op combined them); returns the survivor."""
+    """Record that two symbolic dims are equal (an op combined them); returns the survivor.
+
+    An anonymous dim (from None) may join any other; two dims the user named differently are
+    never assumed equal, since the names are global and the assumption would bind every graph.
+    """
     a, b = root(a), root(b)
-    if a != b:
-        _same_as[b] = a
-    return a
+    if a == b:
+        return a
+    if not a.startswith("?") and not b.startswith("?"):
+        raise ShapeError(f"dims {a} and {b} may differ; give both the same name if they are "
+                         "always equal")
+    survivor, other = (b, a) if a.startswith("?") and not b.startswith("?") else (a, b)
+    _same_as[other] = survivor
+    return survivor
 
 
 class TensorType(NamedTuple):

@@ -1,0 +1,33 @@
+"""Symbolic dims: anonymous ones join what they meet, named ones are never assumed equal."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphc as gc
+
+
+def test_differently_named_dims_do_not_broadcast():
+    x = gc.placeholder(("Rows", 3), "float32")
+    y = gc.placeholder(("Cols", 3), "float32")
+    with pytest.raises(gc.ShapeError, match=r"dims Rows and Cols may differ.*test_symbolic_dims"):
+        x + y
+
+
+def test_anonymous_dim_takes_the_users_name():
+    x = gc.placeholder((None, 3), "float32", name="x")
+    y = gc.placeholder(("Batch", 3), "float32", name="y")
+    total = x + y
+    assert "Batch" in str(total.type)
+    f = gc.compile([x, y], total)
+    with pytest.raises(gc.FeedError, match="Batch"):
+        f(np.zeros((2, 3), "float32"), np.zeros((4, 3), "float32"))
+    np.testing.assert_array_equal(f(np.ones((2, 3), "float32"), np.ones((2, 3), "float32")),
+                                  np.full((2, 3), 2.0))
+
+
+def test_named_dims_concatenate_along_their_own_axis():
+    x = gc.placeholder(("Rows2", 3), "float32")
+    y = gc.placeholder(("Rows2", 4), "float32")
+    f = gc.compile([x, y], gc.concatenate([x, y], axis=1))
+    assert f(np.zeros((5, 3), "float32"), np.ones((5, 4), "float32")).shape == (5, 7)
