@@ -128,6 +128,10 @@ def make(op: str, inputs: Sequence[Tensor], attrs: dict[str, Any] | None = None,
     node.op, node.inputs, node.attrs, node.type = op, inputs, MappingProxyType(attrs), ttype
     node.loc, node.name, node.serial = loc, name, next(_serial)
     node.scope = _state.scope if scope is None else scope
+    if op == "constant" and not inputs:
+        # NOTE: hash-consing shares one constant among every graph that uses its value, so
+        # the scope and line of whoever built it first would be wrong for all the others.
+        node.loc, node.scope = None, ()
     node.grad_of = grad_of if grad_of is not None else _state.grad_of
     _cache[key] = node
     return node

@@ -31,3 +31,16 @@ def test_named_dims_concatenate_along_their_own_axis():
     y = gc.placeholder(("Rows2", 4), "float32")
     f = gc.compile([x, y], gc.concatenate([x, y], axis=1))
     assert f(np.zeros((5, 3), "float32"), np.ones((5, 4), "float32")).shape == (5, 7)
+
+
+def test_concatenate_takes_the_static_dim_a_symbol_meets():
+    x = gc.placeholder((None, 3), "float64", name="x")
+    v = gc.variable(np.arange(6.0).reshape(3, 2), name="v")
+    joined = gc.concatenate([x, v], axis=1)
+    assert joined.shape == (3, 5)
+    gx, gv = gc.grad(gc.sum(joined * 2), [x, v])
+    f = gc.compile([x], [joined, gx, gv])
+    value, dx, dv = f(np.ones((3, 3)))
+    np.testing.assert_array_equal(value, np.c_[np.ones((3, 3)), np.arange(6.0).reshape(3, 2)])
+    np.testing.assert_array_equal(dx, np.full((3, 3), 2.0))
+    np.testing.assert_array_equal(dv, np.full((3, 2), 2.0))

@@ -151,29 +151,27 @@ def broadcast_to(x, shape) -> Tensor:
 
 # ---- concatenate, stack, split ----------------------------------------------------------------
 
-def _joinable(a: Dim, b: Dim) -> bool:
-    """Whether two dims may be equal: equal ints, or a symbol (trusted; two are unified)."""
+def _joined_dim(a: Dim, b: Dim) -> Dim | None:
+    """The dim two joined operands share (a symbol is trusted to match), or None if none."""
     a, b = root(a), root(b)
     if isinstance(a, str) and isinstance(b, str):
-        unify(a, b)
-    return a == b or isinstance(a, str) or isinstance(b, str)
+        return unify(a, b)
+    if a == b or isinstance(b, str):
+        return a
+    return b if isinstance(a, str) else None
 
 
 def _concat_rule(types, attrs):
     axis = attrs["axis"]
-    first = types[0]
     same_dtype(types)
-    total: Dim = 0
-    for t in types:
-        if t.ndim != first.ndim or not all(_joinable(a, b) for i, (a, b)
-                                           in enumerate(zip(t.shape, first.shape)) if i != axis):
+    shape = list(types[0].shape)
+    for t in types[1:]:
+        joined = [_joined_dim(a, b) for a, b in zip(shape, t.shape)]
+        if t.ndim != len(shape) or any(d is None for i, d in enumerate(joined) if i != axis):
             raise ShapeError("shapes " + ", ".join(shape_str(t.shape) for t in types)
                              + f" differ outside axis {axis}")
-        d = t.shape[axis]
-        total += d
-    shape = list(first.shape)
-    shape[axis] = total
-    return TensorType(first.dtype, tuple(shape))
+        shape = [shape[axis] + t.shape[axis] if i == axis else d for i, d in enumerate(joined)]
+    return TensorType(types[0].dtype, tuple(shape))
 
 
 def _concat_grad(g, out, *xs):
@@ -211,7 +209,7 @@ def concatenate(xs, axis: int = 0) -> Tensor:
 def stack(xs, axis: int = 0) -> Tensor:
     """Join tensors along a new axis."""
     xs = [as_tensor(x) for x in xs]
-    if any(x.ndim != xs[0].ndim or not all(map(_joinable, x.shape, xs[0].shape)) for x in xs):
+    if any(x.ndim != xs[0].ndim or None in map(_joined_dim, x.shape, xs[0].shape) for x in xs):
         raise ShapeError("needs equal shapes, got " + ", ".join(shape_str(x.shape) for x in xs))
     axis = normalize_axis(axis, xs[0].ndim + 1)
     return concatenate([expand_dims(x, axis) for x in xs], axis)
