@@ -4,6 +4,7 @@ from __future__ import annotations
 from graphc.graph import Graph
 from graphc.ops.leaves import is_constant
 from graphc.ops.shapes import broadcast_shapes
+from graphc.passes.unslices import merge_unslices
 from graphc.rewrite import rewrite
 from graphc.tensor import Tensor
 
@@ -56,7 +57,8 @@ def collapse_reshapes(node: Tensor) -> Tensor | None:
     return None
 
 
-RULES = [drop_identity_operand, drop_implied_broadcast, collapse_double_neg, collapse_reshapes]
+RULES = [drop_identity_operand, drop_implied_broadcast, collapse_double_neg, collapse_reshapes,
+         merge_unslices]
 
 
 def simplify(graph: Graph) -> Graph:
