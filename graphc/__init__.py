@@ -11,29 +11,107 @@ import importlib
 from graphc.autodiff import grad
 from graphc.compile import compile
 from graphc.dtypes import DTYPES
-from graphc.errors import (CompileError, DTypeError, FeedError, GraphcError, GraphError,
-                           ParseError, ShapeError)
+from graphc.errors import (
+    CompileError,
+    DTypeError,
+    FeedError,
+    GraphcError,
+    GraphError,
+    ParseError,
+    ShapeError,
+)
 from graphc.graph import Graph
-from graphc.ops.activations import (elu, gelu, heaviside, leaky_relu, log_softmax, prelu, relu,
-                                    sigmoid, softmax, softplus)
-from graphc.ops.elementwise import (abs, add, astype, cast, ceil, clip, cos, div, divide, equal,
-                                    erf, exp, expm1, floor, greater, greater_equal, less,
-                                    less_equal, log, log1p, logical_and, logical_not, logical_or,
-                                    maximum, minimum, mul, multiply, neg, not_equal, pow, power,
-                                    reciprocal, rsqrt, sign, sin, sqrt, square, stop_gradient,
-                                    sub, subtract, tanh, where)
-from graphc.ops.indexing import gather, one_hot, take, take_along_axis
-from graphc.ops.layout import (broadcast_to, concatenate, expand_dims, flatten, pad, reshape,
-                               split, squeeze, stack, swapaxes, transpose)
-from graphc.ops.leaves import constant, placeholder, variable
-from graphc.ops.linalg import dot, matmul
-from graphc.ops.reductions import (all, any, argmax, argmin, logsumexp, max, mean, min, prod,
-                                   std, sum, var)
+from graphc.ops.activations import (
+    elu,
+    gelu,
+    heaviside,
+    leaky_relu,
+    log_softmax,
+    prelu,
+    relu,
+    sigmoid,
+    softmax,
+    softplus,
+)
 from graphc.ops.attention import *  # noqa: F401,F403  (each family module lists __all__)
 from graphc.ops.conv import *  # noqa: F401,F403
+from graphc.ops.elementwise import (
+    abs,
+    add,
+    astype,
+    cast,
+    ceil,
+    clip,
+    cos,
+    div,
+    divide,
+    equal,
+    erf,
+    exp,
+    expm1,
+    floor,
+    greater,
+    greater_equal,
+    less,
+    less_equal,
+    log,
+    log1p,
+    logical_and,
+    logical_not,
+    logical_or,
+    maximum,
+    minimum,
+    mul,
+    multiply,
+    neg,
+    not_equal,
+    pow,
+    power,
+    reciprocal,
+    rsqrt,
+    sign,
+    sin,
+    sqrt,
+    square,
+    stop_gradient,
+    sub,
+    subtract,
+    tanh,
+    where,
+)
+from graphc.ops.indexing import gather, one_hot, take, take_along_axis
+from graphc.ops.layout import (
+    broadcast_to,
+    concatenate,
+    expand_dims,
+    flatten,
+    pad,
+    reshape,
+    split,
+    squeeze,
+    stack,
+    swapaxes,
+    transpose,
+)
+from graphc.ops.leaves import constant, placeholder, variable
+from graphc.ops.linalg import dot, matmul
 from graphc.ops.norm import *  # noqa: F401,F403
 from graphc.ops.pool import *  # noqa: F401,F403
 from graphc.ops.random import *  # noqa: F401,F403
+from graphc.ops.reductions import (
+    all,
+    any,
+    argmax,
+    argmin,
+    logsumexp,
+    max,
+    mean,
+    min,
+    prod,
+    std,
+    sum,
+    var,
+)
 from graphc.ops.scan import *  # noqa: F401,F403
 from graphc.tensor import Tensor, scope
 from graphc.types import TensorType

@@ -29,8 +29,8 @@ def numeric_grad(f: Callable[..., float], args: list[np.ndarray], i: int,
 
 
 def check_grad(fn: Callable[..., Tensor], args: Sequence[np.ndarray], *,
-               wrt: Sequence[int] | None = None, eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-6,
-               backend: str = "numpy", seed: int = 0) -> None:
+               wrt: Sequence[int] | None = None, eps: float = 1e-6, rtol: float = 1e-5,
+               atol: float = 1e-6, backend: str = "numpy", seed: int = 0) -> None:
     """Assert that graphc's gradient of fn(*args) matches central finite differences.
 
     fn builds a Tensor from placeholder Tensors; a non-scalar result is reduced with a fixed

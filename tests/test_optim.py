@@ -9,7 +9,7 @@ import pytest
 
 import graphc as gc
 
-O = gc.optim
+optim = gc.optim
 RNG = np.random.default_rng(0)
 X, T = RNG.standard_normal((8, 3)), RNG.standard_normal((8, 2))
 W0, B0 = RNG.standard_normal((3, 2)), RNG.standard_normal(2)
@@ -72,20 +72,20 @@ def np_adam(beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
 
 
 CASES = [
-    ("sgd", lambda lr: O.SGD(lr), np_sgd()),
-    ("sgd_weight_decay", lambda lr: O.SGD(lr, weight_decay=0.1), np_sgd(weight_decay=0.1)),
-    ("momentum", lambda lr: O.SGD(lr, momentum=0.9), np_sgd(0.9)),
-    ("nesterov", lambda lr: O.SGD(lr, momentum=0.8, nesterov=True, weight_decay=0.01),
+    ("sgd", lambda lr: optim.SGD(lr), np_sgd()),
+    ("sgd_weight_decay", lambda lr: optim.SGD(lr, weight_decay=0.1), np_sgd(weight_decay=0.1)),
+    ("momentum", lambda lr: optim.SGD(lr, momentum=0.9), np_sgd(0.9)),
+    ("nesterov", lambda lr: optim.SGD(lr, momentum=0.8, nesterov=True, weight_decay=0.01),
      np_sgd(0.8, True, 0.01)),
-    ("adagrad", lambda lr: O.Adagrad(lr), np_adagrad()),
-    ("adagrad_initial", lambda lr: O.Adagrad(lr, initial_accumulator_value=0.5),
+    ("adagrad", lambda lr: optim.Adagrad(lr), np_adagrad()),
+    ("adagrad_initial", lambda lr: optim.Adagrad(lr, initial_accumulator_value=0.5),
      np_adagrad(initial=0.5)),
-    ("rmsprop", lambda lr: O.RMSProp(lr), np_rmsprop()),
+    ("rmsprop", lambda lr: optim.RMSProp(lr), np_rmsprop()),
     ("rmsprop_centered_momentum",
-     lambda lr: O.RMSProp(lr, alpha=0.9, momentum=0.5, centered=True, weight_decay=0.01),
+     lambda lr: optim.RMSProp(lr, alpha=0.9, momentum=0.5, centered=True, weight_decay=0.01),
      np_rmsprop(0.9, momentum=0.5, centered=True, weight_decay=0.01)),
-    ("adam", lambda lr: O.Adam(lr), np_adam()),
-    ("adam_betas", lambda lr: O.Adam(lr, betas=(0.5, 0.9), eps=1e-6, weight_decay=0.1),
+    ("adam", lambda lr: optim.Adam(lr), np_adam()),
+    ("adam_betas", lambda lr: optim.Adam(lr, betas=(0.5, 0.9), eps=1e-6, weight_decay=0.1),
      np_adam(0.5, 0.9, 1e-6, 0.1)),
 ]
 
@@ -121,8 +121,8 @@ def test_optimizer_matches_numpy_reference(name, make, reference, backend) -> No
 
 
 def test_schedule_drives_the_compiled_step(backend) -> None:
-    schedule = O.Warmup(O.StepDecay(0.1, step_size=2, gamma=0.5), steps=3)
-    got, _ = run_graphc(lambda lr: O.Adam(lr), schedule, backend)
+    schedule = optim.Warmup(optim.StepDecay(0.1, step_size=2, gamma=0.5), steps=3)
+    got, _ = run_graphc(lambda lr: optim.Adam(lr), schedule, backend)
     lr_at = lambda t: 0.1 * 0.5 ** (t // 2) * min(1.0, (t + 1) / 3)  # noqa: E731
     for g, w in zip(got, run_numpy(np_adam(), lr_at)):
         np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
@@ -130,24 +130,24 @@ def test_schedule_drives_the_compiled_step(backend) -> None:
 
 def test_learning_rate_may_be_a_variable(backend) -> None:
     lr = gc.variable(np.array(0.05), name="lr")
-    got, _ = run_graphc(lambda _: O.SGD(lr, momentum=0.9), None, backend)
+    got, _ = run_graphc(lambda _: optim.SGD(lr, momentum=0.9), None, backend)
     for g, w in zip(got, run_numpy(np_sgd(0.9), lambda t: 0.05)):
         np.testing.assert_allclose(g, w, rtol=1e-10)
 
 
 STEPS_RANGE = np.arange(0, 40)
 SCHEDULES = [
-    ("step", O.StepDecay(0.3, step_size=7, gamma=0.5), lambda t: 0.3 * 0.5 ** np.floor(t / 7)),
-    ("exponential", O.ExponentialDecay(0.2, gamma=0.9), lambda t: 0.2 * 0.9 ** t),
-    ("exponential_slow", O.ExponentialDecay(0.2, gamma=0.5, decay_steps=10),
+    ("step", optim.StepDecay(0.3, step_size=7, gamma=0.5), lambda t: 0.3 * 0.5 ** np.floor(t / 7)),
+    ("exponential", optim.ExponentialDecay(0.2, gamma=0.9), lambda t: 0.2 * 0.9 ** t),
+    ("exponential_slow", optim.ExponentialDecay(0.2, gamma=0.5, decay_steps=10),
      lambda t: 0.2 * 0.5 ** (t / 10)),
-    ("cosine", O.CosineDecay(0.1, total_steps=30, min_lr=0.01),
+    ("cosine", optim.CosineDecay(0.1, total_steps=30, min_lr=0.01),
      lambda t: 0.01 + 0.09 * (1 + np.cos(np.pi * np.minimum(t, 30) / 30)) / 2),
-    ("warmup", O.Warmup(0.1, steps=5), lambda t: 0.1 * np.minimum(1.0, (t + 1) / 5)),
-    ("warmup_cosine", O.Warmup(O.CosineDecay(0.1, total_steps=30), steps=5),
+    ("warmup", optim.Warmup(0.1, steps=5), lambda t: 0.1 * np.minimum(1.0, (t + 1) / 5)),
+    ("warmup_cosine", optim.Warmup(optim.CosineDecay(0.1, total_steps=30), steps=5),
      lambda t: 0.1 * (1 + np.cos(np.pi * np.minimum(t, 30) / 30)) / 2
      * np.minimum(1.0, (t + 1) / 5)),
-    ("step_of_exponential", O.StepDecay(O.ExponentialDecay(1.0, 0.95), step_size=10, gamma=0.1),
+    ("step_of_exponential", optim.StepDecay(optim.ExponentialDecay(1.0, 0.95), step_size=10, gamma=0.1),
      lambda t: 0.95 ** t * 0.1 ** np.floor(t / 10)),
 ]
 
@@ -161,7 +161,7 @@ def test_schedule_closed_forms(name, schedule, closed_form) -> None:
 def test_float32_parameters_stay_float32() -> None:
     W = gc.variable(np.ones((2, 2), np.float32), name="W32")
     loss = gc.sum(gc.square(W))
-    updates = O.Adam(O.CosineDecay(0.1, 10)).updates(loss, [W])
+    updates = optim.Adam(optim.CosineDecay(0.1, 10)).updates(loss, [W])
     step = gc.compile([], loss, updates=updates)
     step()
     assert W.value.dtype == np.float32 and np.all(W.value < 1)
@@ -171,16 +171,16 @@ def test_accepts_a_layer_and_checks_parameters() -> None:
     layer = gc.nn.Dense(3, 2, seed=0)
     x = gc.placeholder((None, 3), "float32")
     loss = gc.mean(gc.square(layer(x)))
-    updates = O.SGD(0.1).updates(loss, layer)
+    updates = optim.SGD(0.1).updates(loss, layer)
     assert {id(v) for v, _ in updates} >= {id(layer.W), id(layer.b)}
     with pytest.raises(gc.GraphError, match="gc.variables"):
-        O.SGD(0.1).updates(loss, [x])
+        optim.SGD(0.1).updates(loss, [x])
     with pytest.raises(gc.GraphError, match="twice"):
-        O.SGD(0.1).updates(loss, [layer.W, layer.W])
+        optim.SGD(0.1).updates(loss, [layer.W, layer.W])
     with pytest.raises(gc.GraphError, match="only float"):
-        O.SGD(0.1).updates(loss, [gc.variable(np.int64(3), name="count")])
+        optim.SGD(0.1).updates(loss, [gc.variable(np.int64(3), name="count")])
     with pytest.raises(ValueError, match="nesterov"):
-        O.SGD(0.1, nesterov=True)
+        optim.SGD(0.1, nesterov=True)
     with pytest.raises(ValueError, match="step_size"):
-        O.StepDecay(0.1, step_size=0)
-    assert math.isclose(O.SGD(0.1).lr, 0.1)
+        optim.StepDecay(0.1, step_size=0)
+    assert math.isclose(optim.SGD(0.1).lr, 0.1)

@@ -7,8 +7,8 @@ import numpy as np
 
 from frontends.nn import init as initializers
 from frontends.nn.base import Layer
-from graphc.ops.leaves import variable
 from graphc.ops.indexing import take
+from graphc.ops.leaves import variable
 from graphc.ops.random import dropout, next_random_state
 from graphc.tensor import Tensor
 

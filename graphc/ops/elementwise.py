@@ -12,8 +12,8 @@ from graphc.dtypes import FLOATS, INTS, canonical, is_float, promote
 from graphc.errors import DTypeError
 from graphc.ops import layout, reductions
 from graphc.ops.leaves import as_tensor, constant, is_constant
-from graphc.registry import Kind, defgrad, defop
 from graphc.ops.shapes import broadcast_shapes, same_dtype
+from graphc.registry import Kind, defgrad, defop
 from graphc.tensor import Tensor, located, make
 from graphc.types import TensorType
 

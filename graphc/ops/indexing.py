@@ -4,8 +4,8 @@ from __future__ import annotations
 from graphc.dtypes import INTS, canonical
 from graphc.errors import DTypeError, ShapeError
 from graphc.ops.leaves import as_tensor
-from graphc.registry import Kind, defgrad, defop
 from graphc.ops.shapes import normalize_axis
+from graphc.registry import Kind, defgrad, defop
 from graphc.tensor import Tensor, located, make
 from graphc.types import TensorType, shape_str
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 import math
 from collections import Counter
 
+from graphc.dtypes import promote
 from graphc.errors import ShapeError
 from graphc.ops import elementwise as ew
 from graphc.ops.leaves import as_tensor
-from graphc.registry import Kind, defgrad, defop
-from graphc.dtypes import promote
 from graphc.ops.shapes import broadcast_shapes, normalize_axes, normalize_axis, same_dtype
+from graphc.registry import Kind, defgrad, defop
 from graphc.tensor import Tensor, located, make
 from graphc.types import Dim, TensorType, fresh_symbol, root, shape_str, unify
 

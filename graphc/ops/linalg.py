@@ -4,8 +4,8 @@ from __future__ import annotations
 from graphc.errors import DTypeError, ShapeError
 from graphc.ops import elementwise as ew
 from graphc.ops import layout
-from graphc.registry import Kind, defgrad, defop
 from graphc.ops.shapes import broadcast_shapes, same_dtype
+from graphc.registry import Kind, defgrad, defop
 from graphc.tensor import Tensor, located, make
 from graphc.types import TensorType, shape_str
 

@@ -6,8 +6,8 @@ from graphc.errors import DTypeError
 from graphc.ops import elementwise as ew
 from graphc.ops import layout
 from graphc.ops.leaves import as_tensor, constant
-from graphc.registry import Kind, defgrad, defop
 from graphc.ops.shapes import normalize_axes, normalize_axis, num_elements, reduced_shape
+from graphc.registry import Kind, defgrad, defop
 from graphc.tensor import Tensor, located, make
 from graphc.types import TensorType
 

@@ -92,7 +92,7 @@ def scan_results(body: Graph, carries: Sequence[Tensor], seqs: Sequence[Tensor],
 
 
 def _result_grad(g: Tensor, out: Tensor, node: Tensor, *inputs: Tensor):
-    from graphc.ops.scan_grad import backprop_through_time   # NOTE: it needs autodiff
+    from graphc.ops.scan_grad import backprop_through_time  # NOTE: it needs autodiff
     return (None, *backprop_through_time(g, out.attrs["index"], node, inputs))
 
 

@@ -46,7 +46,7 @@ def _backward_body(body: Graph, num_carry: int, num_xs: int, kind: str, which: i
     cache = _BACKWARD.setdefault(body, {})
     if (kind, which) in cache:
         return cache[(kind, which)]
-    from graphc.autodiff import grad   # NOTE: autodiff imports the ops, so import it late
+    from graphc.autodiff import grad  # NOTE: autodiff imports the ops, so import it late
     c_in = list(body.inputs[:num_carry])
     x_in = list(body.inputs[num_carry:num_carry + num_xs])
     p_in = list(body.inputs[num_carry + num_xs:])

@@ -5,8 +5,8 @@ import numpy as np
 
 from graphc.graph import Graph
 from graphc.ops.leaves import constant
-from graphc.registry import OPS, Kind
 from graphc.ops.shapes import num_elements
+from graphc.registry import OPS, Kind
 from graphc.rewrite import rewrite
 from graphc.tensor import Tensor
 
@@ -27,7 +27,7 @@ def fold(node: Tensor) -> Tensor | None:
     size = num_elements(node.shape)
     if size is None or size > max(MAX_FOLDED_ELEMENTS, *(i.value.size for i in node.inputs)):
         return None
-    from backends.numpy import IMPL   # NOTE: the reference kernels, loaded on use
+    from backends.numpy import IMPL  # NOTE: the reference kernels, loaded on use
     kernel = IMPL[node.op](node, _static_dims)
     value = np.asarray(kernel(*(i.value for i in node.inputs)), dtype=node.dtype)
     return constant(value, name=node.name)
