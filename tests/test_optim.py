@@ -147,7 +147,8 @@ SCHEDULES = [
     ("warmup_cosine", optim.Warmup(optim.CosineDecay(0.1, total_steps=30), steps=5),
      lambda t: 0.1 * (1 + np.cos(np.pi * np.minimum(t, 30) / 30)) / 2
      * np.minimum(1.0, (t + 1) / 5)),
-    ("step_of_exponential", optim.StepDecay(optim.ExponentialDecay(1.0, 0.95), step_size=10, gamma=0.1),
+    ("step_of_exponential",
+     optim.StepDecay(optim.ExponentialDecay(1.0, 0.95), step_size=10, gamma=0.1),
      lambda t: 0.95 ** t * 0.1 ** np.floor(t / 10)),
 ]
 
