@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv system-deps test demo examples bench clean
+.PHONY: venv system-deps lint test demo examples bench clean
 
 venv: $(VENV)/.installed
 
@@ -12,8 +12,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-test: venv system-deps
+test: venv system-deps lint
 	$(PY) -m pytest
+
+lint: venv
+	$(VENV)/bin/ruff check .
 
 # Graphviz's `dot` renders SVG/PNG/PDF; installed where we can (root with apt-get), otherwise
 # the rendering tests skip and say why.
