@@ -1,27 +1,14 @@
 """Graphs the text-IR, rendering and CLI tests share: the example models and a grouped node."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 import numpy as np
 
 import graphc as gc
 from graphc.registry import OPS, Kind, defop
 from graphc.tensor import Tensor, make
+from tests.test_examples import load_example
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 GROUP_OP = "test_group"      # stands for the fused groups the optimizer will create
-
-
-def load_example(name: str) -> ModuleType:
-    """Import examples/<name>.py by path: examples/ is a folder of scripts, not a package."""
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def mlp_graphs() -> dict[str, gc.Graph]:

@@ -1,7 +1,7 @@
 """The autoencoder example: both models learn to reconstruct digits (a shortened run)."""
 from __future__ import annotations
 
-from test_examples import load_example
+from tests.test_examples import load_example
 
 
 def test_autoencoders_reconstruct_digits() -> None:

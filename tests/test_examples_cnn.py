@@ -1,7 +1,7 @@
 """The LeNet-style CNN example learns the digits (a shortened run; the full run reaches ~98%)."""
 from __future__ import annotations
 
-from test_examples import load_example
+from tests.test_examples import load_example
 
 
 def test_lenet_digits_learns_well_above_chance() -> None:

@@ -1,7 +1,7 @@
 """The sequence examples learn (shortened runs): an LSTM forecaster and a tiny transformer."""
 from __future__ import annotations
 
-from test_examples import load_example
+from tests.test_examples import load_example
 
 
 def test_lstm_beats_the_trivial_forecasts_clearly() -> None:
