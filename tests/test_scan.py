@@ -226,3 +226,48 @@ def test_grad_wrt_variable_matches_unrolled_loop(backend) -> None:
     args = RNG.normal(size=(2, 3)), RNG.normal(size=(6, 2, 3))
     scanned, unrolled = gc.compile([h0, xs], list(grads), backend=backend)(*args)
     np.testing.assert_allclose(scanned, unrolled, rtol=1e-12)
+
+
+# ---- residuals: the backward loop reads what the forward loop stored ---------------------------
+
+def test_backward_body_reads_stored_residuals_instead_of_recomputing() -> None:
+    h0, xs, W = (gc.placeholder(a.shape, "float64") for a in ARGS())
+    final, _ = rnn()(h0, xs, W)
+    g = gc.grad(gc.sum(final * final), W)
+    backward = [n for n in gc.Graph([h0, xs, W], [g]).nodes
+                if n.op == "scan" and n.attrs["reverse"]]
+    assert len(backward) == 1
+    body = backward[0].attrs["body"]
+    assert not any(n.op in ("tanh", "matmul") and n.inputs[0].name == "carry0"
+                   for n in body.nodes)  # the forward step h @ W, tanh(...) is not redone
+    assert any(t.name.startswith("res") for t in body.inputs)
+
+
+def test_forward_kernel_stores_only_requested_residuals(backend) -> None:
+    from backends.numpy.kernels import IMPL
+    from graphc.ops.scan import residual_result, step_nodes
+
+    h0, xs, W = ARGS()
+    final, _ = rnn()(*(gc.constant(a) for a in (h0, xs, W)))
+    node = final.inputs[0]
+    tanh = next(p for p, n in enumerate(step_nodes(node.attrs["body"])) if n.op == "tanh")
+    dims = object.__new__(type("Dims", (), {"__call__": lambda self, s: lambda: tuple(s)}))
+    scan = IMPL["scan"](node, dims)
+    feeds = [i.value for i in node.inputs]
+    assert scan(*feeds)[-1] == {}  # inference: nothing stored
+    IMPL["scan_result"](residual_result(node, tanh), dims)
+    results = scan(*feeds)
+    expected = np.stack([np.tanh(h @ W + x) for h, x in zip(results[-2], xs)])
+    np.testing.assert_allclose(results[-1][tanh], expected, rtol=1e-12)
+    np.testing.assert_allclose(results[-1][tanh][:-1], results[-2][1:], rtol=1e-12)
+
+
+def test_grad_of_a_residual_result_by_finite_differences(backend) -> None:
+    from graphc.ops.scan import residual_result, step_nodes
+
+    def fn(h0, xs, W):
+        final, _ = rnn()(h0, xs, W)
+        node = final.inputs[0]
+        tanh = next(p for p, n in enumerate(step_nodes(node.attrs["body"])) if n.op == "tanh")
+        return gc.sum(gc.sin(residual_result(node, tanh)))
+    check_grad(fn, ARGS(), backend=backend)

@@ -7,13 +7,15 @@ the carry or x_t) become explicit inputs of the node, so the body is a closed gr
 
 A loop has several results, while a Tensor is one value, so a scan is two kinds of node:
 - `scan` (inputs: carries, sequences, closed-over tensors) runs the loop; its value is a tuple
-  of arrays: the final carries, the stacked y_t, and the carries entering each step (what the
-  gradient reads). Its declared type is a scalar bool token that no other op accepts.
+  of arrays: the final carries, the stacked y_t, the carries entering each step, then the
+  stacked values of body nodes the gradient reads ("residuals", named by their position in
+  `step_nodes(body)`; only those some scan_result reads are stored). Its declared type is a
+  scalar bool token that no other op accepts.
 - `scan_result` picks one entry of that tuple. Its inputs are the scan node *and the scan's
   inputs*, so autodiff, which knows single-output nodes only, sends each result's gradient
   straight to the loop's inputs through scan_result's rule: a backward scan over the stored
-  carries (backpropagation through time; see scan_grad.py). The graph stays one node per loop
-  however long the sequence.
+  carries and residuals (backpropagation through time; see scan_grad.py). The graph stays
+  one node per loop however long the sequence.
 """
 from __future__ import annotations
 
@@ -91,6 +93,40 @@ def scan_results(body: Graph, carries: Sequence[Tensor], seqs: Sequence[Tensor],
             for i, t in enumerate(types)]
 
 
+def step_nodes(body: Graph) -> list[Tensor]:
+    """The body's nodes depth-first from its outputs: an order fixed by the structure alone.
+
+    Residual results name a body node by its position here, so it survives save and load
+    (Graph.nodes breaks ties by creation order, which hash-consing on load may change).
+    """
+    order: list[Tensor] = []
+    seen: set[int] = set()
+    stack = [(t, False) for t in reversed(body.outputs)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+        elif id(node) not in seen:
+            seen.add(id(node))
+            stack.append((node, True))
+            stack.extend((i, False) for i in reversed(node.inputs))
+    return order
+
+
+def residual_base(node: Tensor) -> int:
+    """The scan_result index of residual 0: after the final carries, ys and histories."""
+    return len(node.attrs["body"].outputs) + node.attrs["num_carry"]
+
+
+def residual_result(node: Tensor, position: int) -> Tensor:
+    """The stacked per-step values of body node `position` (in step_nodes) of scan `node`."""
+    source = step_nodes(node.attrs["body"])[position]
+    length = node.inputs[node.attrs["num_carry"]].shape[0]
+    return make("scan_result", [node, *node.inputs], {
+        "index": residual_base(node) + position,
+        "type": TensorType(source.dtype, (length,) + source.shape)})
+
+
 def _result_grad(g: Tensor, out: Tensor, node: Tensor, *inputs: Tensor):
     from graphc.ops.scan_grad import backprop_through_time  # NOTE: it needs autodiff
     return (None, *backprop_through_time(g, out.attrs["index"], node, inputs))
@@ -159,7 +195,8 @@ def scan(fn: Callable, init, xs, params: Sequence[Tensor] = (), reverse: bool = 
     or not) becomes an input of the loop, so gradients reach it. Nodes of fn that depend on
     neither carry nor x_t are computed once before the loop (a random draw among them gives
     the same numbers at every step). reverse=True runs from t = T-1 down to 0, ys still
-    indexed by t. The gradient is a backward scan (BPTT) that recomputes each step.
+    indexed by t. The gradient is a backward scan (BPTT) over per-step values the forward
+    loop stores.
     """
     carries, carry_single = _flatten(init, "init")
     seqs, seq_single = _flatten(xs, "xs")
