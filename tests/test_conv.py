@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
+from graphc.ops import conv as conv_ops
 
 BACKENDS = ["numpy"]
 CONV = {1: gc.conv1d, 2: gc.conv2d, 3: gc.conv3d}
@@ -138,7 +139,7 @@ def test_second_order_gradients_through_conv(case: str, backend: str) -> None:
 
 
 def test_gradient_ops_match_their_definitions() -> None:
-    """conv_input_grad and conv_weight_grad are the transposes of conv (adjoint identities)."""
+    """col2im(conv_input_grad) and conv_weight_grad are the transposes of conv (adjoints)."""
     x, w, _ = _arrays("2d-stride-tuple-pad")
     spatial, _, _, _, stride, padding, dilation, groups, _ = CASES["2d-stride-tuple-pad"]
     xt, wt = gc.placeholder(x.shape, "float64"), gc.placeholder(w.shape, "float64")
@@ -146,9 +147,89 @@ def test_gradient_ops_match_their_definitions() -> None:
     g = np.random.default_rng(3).standard_normal(y.shape)
     gx, gw = gc.grad(y, [xt, wt], seed=gc.constant(g))
     yv, gxv, gwv = gc.compile([xt, wt], [y, gx, gw])(x, w)
-    assert (gx.op, gw.op) == ("conv_input_grad", "conv_weight_grad")
+    assert (gx.op, gx.inputs[0].op, gw.op) == ("col2im", "conv_input_grad", "conv_weight_grad")
     np.testing.assert_allclose(np.sum(gxv * x), np.sum(g * yv))
     np.testing.assert_allclose(np.sum(gwv * w), np.sum(g * yv))
+
+
+# ---- im2col and col2im ------------------------------------------------------------------------
+
+WINDOWS = {  # (x shape, kernel, stride, pads, dilation)
+    "2d": ((2, 3, 6, 7), (3, 2), (1, 1), ((0, 0), (0, 0)), (1, 1)),
+    "2d-stride-pad-dilation": ((2, 2, 7, 8), (3, 3), (2, 1), ((1, 2), (0, 1)), (1, 2)),
+    "1d": ((3, 2, 9), (4,), (2,), ((1, 1),), (1,)),
+    "3d": ((1, 2, 4, 5, 4), (2, 3, 2), (1, 2, 1), ((0, 1), (1, 0), (0, 0)), (1, 1, 2)),
+}
+
+
+def loop_im2col(x, kernel, stride, pads, dilation):
+    """Row (channel, tap), column (*position, example): the input pixel that tap reads there."""
+    xp = np.pad(x, ((0, 0), (0, 0)) + pads)
+    out = [(xp.shape[2 + i] - dilation[i] * (k - 1) - 1) // stride[i] + 1
+           for i, k in enumerate(kernel)]
+    taps = list(itertools.product(*(range(k) for k in kernel)))
+    cols = np.zeros((x.shape[1] * len(taps), *out, x.shape[0]), x.dtype)
+    for c, (t, tap), pos in itertools.product(range(x.shape[1]), enumerate(taps),
+                                              itertools.product(*map(range, out))):
+        pixel = tuple(p * s + k * d for p, s, k, d in zip(pos, stride, tap, dilation))
+        cols[(c * len(taps) + t,) + pos] = xp[(slice(None), c) + pixel]
+    return cols
+
+
+def _window(case: str) -> tuple[np.ndarray, dict]:
+    shape, kernel, stride, pads, dilation = WINDOWS[case]
+    x = np.random.default_rng(4).standard_normal(shape)
+    return x, {"kernel": kernel, "stride": stride, "pads": pads, "dilation": dilation}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("case", WINDOWS)
+def test_im2col_and_col2im_match_numpy_and_are_adjoint(case: str, backend: str) -> None:
+    x, window = _window(case)
+    expected = loop_im2col(x, **window)
+    xt = gc.placeholder((None,) + x.shape[1:], "float64")
+    cols = conv_ops.im2col(xt, window)
+    ct = gc.placeholder(expected.shape[:-1] + (None,), "float64")
+    back = conv_ops.col2im(ct, window, x.shape[2:])
+    got = gc.compile([xt], cols, backend=backend)(x)
+    assert got.shape == expected.shape
+    np.testing.assert_array_equal(got, expected)
+    c = np.random.default_rng(5).standard_normal(expected.shape)
+    gx = gc.compile([ct], back, backend=backend)(c)
+    assert gx.shape == x.shape
+    np.testing.assert_allclose(np.sum(gx * x), np.sum(c * expected))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("case", ["2d-stride-pad-dilation", "1d"])
+def test_im2col_and_col2im_gradients_match_finite_differences(case: str, backend: str) -> None:
+    x, window = _window(case)
+    c = np.random.default_rng(6).standard_normal(loop_im2col(x, **window).shape)
+    gc.testing.check_grad(lambda x: conv_ops.im2col(x, window), [x], backend=backend)
+    gc.testing.check_grad(lambda c: conv_ops.col2im(c, window, x.shape[2:]), [c],
+                          backend=backend)
+
+
+def test_col2im_rejects_columns_of_another_window() -> None:
+    _, window = _window("2d")
+    with pytest.raises(gc.ShapeError, match=r"\(4, 5, 6, 2\)"):
+        conv_ops.col2im(gc.placeholder((4, 5, 6, 2)), window, (6, 7))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_reused_kernel_buffers_never_overwrite_a_kept_result(backend: str) -> None:
+    """Kernels reuse their arrays between calls only while the caller holds none of them."""
+    x, w, b = _arrays("2d-same-odd", "float32")
+    xt = gc.placeholder((None,) + x.shape[1:], "float32")
+    y = gc.max_pool(gc.conv2d(xt, gc.constant(w), padding="same"), 2)
+    f = gc.compile([xt], [y, gc.grad(gc.sum(gc.square(y)), xt)], backend=backend)
+    first = f(x)
+    kept = [a.copy() for a in first]
+    f(2 * x)
+    again = f(3 * x)
+    for a, expected in zip(first, kept):
+        np.testing.assert_array_equal(a, expected)
+    np.testing.assert_allclose(again[0], 3 * kept[0], rtol=1e-5, atol=1e-5)
 
 
 # ---- errors -----------------------------------------------------------------------------------

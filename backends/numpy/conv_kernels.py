@@ -1,16 +1,19 @@
 """NumPy kernels for convolution and pooling, vectorized with stride tricks; registered in IMPL.
 
-Convolution and its weight gradient are im2col + one batched matmul (a batch of one per
-group): a strided view exposes every window of the padded input without copying, and one
-reshape gathers the windows into a column matrix (groups, C/groups * taps, N * positions).
-The input gradient (a transposed convolution) multiplies the other way and scatters the
-columns back with one vectorized add per kernel position; pooling likewise loops over the few
-kernel positions, each step a whole-array operation. No loop runs over pixels or examples.
+Convolution is im2col + one batched matmul (a batch of one per group). Columns keep the batch
+axis innermost, (C * taps, *out, N): im2col then copies contiguous runs of a (C, *spatial, N)
+transpose of the input through a strided view of every window, and col2im (its adjoint, the
+scatter behind the input gradient) adds long contiguous runs with one vectorized add per
+kernel position; pooling likewise loops over the few kernel positions, each step a
+whole-array operation. No loop runs over pixels or examples. Kernels write their large
+results and temporaries into arrays kept from the previous call when no one else holds them:
+as in the hand-written W3 step, megabyte-sized fresh arrays would cost more in page faults.
 """
 from __future__ import annotations
 
 import itertools
 import math
+import sys
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -34,90 +37,142 @@ def _out_spatial(spatial, kernel, attrs) -> tuple[int, ...]:
                  zip(spatial, kernel, attrs["stride"], attrs["dilation"], attrs["pads"]))
 
 
+def _windows(kernel, out, attrs):
+    """Per kernel position, the slices of the padded spatial axes it reads at every output."""
+    for pos in itertools.product(*(range(k) for k in kernel)):
+        yield tuple(slice(p * d, p * d + s * (o - 1) + 1, s) for p, d, s, o in
+                    zip(pos, attrs["dilation"], attrs["stride"], out))
+
+
 def _taps(kernel, out, attrs):
     """Per kernel position, the index of the padded (N, C, ...) input it reads at every output."""
-    lead = (slice(None), slice(None))
-    for pos in itertools.product(*(range(k) for k in kernel)):
-        yield lead + tuple(slice(p * d, p * d + s * (o - 1) + 1, s) for p, d, s, o in
-                           zip(pos, attrs["dilation"], attrs["stride"], out))
+    for window in _windows(kernel, out, attrs):
+        yield (slice(None), slice(None)) + window
 
 
-def _columns(x: np.ndarray, kernel, out, attrs) -> np.ndarray:
-    """im2col: (groups, C/groups * prod(kernel), N * prod(out)), a contiguous copy."""
-    xp = _pad(x, attrs["pads"])
-    n, c, nd = x.shape[0], x.shape[1], len(kernel)
-    space = xp.strides[2:]
-    windows = as_strided(
-        xp, (n, c) + tuple(kernel) + tuple(out),
-        xp.strides[:2] + tuple(s * d for s, d in zip(space, attrs["dilation"]))
-        + tuple(s * st for s, st in zip(space, attrs["stride"])), writeable=False)
-    # (C, *kernel, N, *out): channels and taps become rows, batch and positions columns.
-    order = (1,) + tuple(range(2, 2 + nd)) + (0,) + tuple(range(2 + nd, 2 + 2 * nd))
-    groups = attrs["groups"]
-    return windows.transpose(order).reshape(groups, -1, n * math.prod(out))
+class _Buffer:
+    """A kernel's array reused across calls: fresh megabyte arrays cost page faults each step."""
+
+    def __init__(self) -> None:
+        self.array: np.ndarray | None = None
+
+    def get(self, shape: tuple, dtype, zeroed: bool = False) -> np.ndarray:
+        """The kept array if free, else a new one (zeroed if asked); a kept one holds old data."""
+        a = self.array
+        # NOTE: reused only while nothing else holds it, so a result the caller kept (or a view
+        # of it) is never overwritten; 3 references: self.array, a and getrefcount's argument.
+        if a is None or a.shape != shape or a.dtype != dtype or sys.getrefcount(a) > 3:
+            a = self.array = np.zeros(shape, dtype) if zeroed else np.empty(shape, dtype)
+        return a
 
 
-def _to_nc(y: np.ndarray, n: int, spatial) -> np.ndarray:
-    """(channels, N * prod(spatial)) rows back to a contiguous (N, channels, *spatial)."""
-    y = y.reshape((-1, n) + tuple(spatial))
-    return np.ascontiguousarray(np.moveaxis(y, 1, 0))
+def _batch_last(a: np.ndarray, buffer: _Buffer) -> np.ndarray:
+    """(N, C, *spatial) copied to a contiguous (C, *spatial, N) in buffer."""
+    view = np.moveaxis(a, 0, -1)
+    out = buffer.get(view.shape, a.dtype)
+    np.copyto(out, view)
+    return out
 
 
-def _from_nc(g: np.ndarray, groups: int) -> np.ndarray:
-    """(N, O, *spatial) to (groups, O/groups, N * prod(spatial)), matching the columns' order."""
-    return np.moveaxis(g, 1, 0).reshape(groups, g.shape[1] // groups, -1)
+def _batch_first(a: np.ndarray, buffer: _Buffer) -> np.ndarray:
+    """(C, *spatial, N) copied to a contiguous (N, C, *spatial) in buffer."""
+    view = np.moveaxis(a, -1, 0)
+    out = buffer.get(view.shape, a.dtype)
+    np.copyto(out, view)
+    return out
+
+
+@register("im2col")
+def _im2col(node, dims):
+    attrs, kernel = node.attrs, node.attrs["kernel"]
+    padded, result = _Buffer(), _Buffer()
+
+    def im2col(x):
+        n, out = x.shape[0], _out_spatial(x.shape[2:], kernel, attrs)
+        shape = (x.shape[1],) + tuple(s + lo + hi for s, (lo, hi) in
+                                      zip(x.shape[2:], attrs["pads"])) + (n,)
+        # The padding of a reused buffer is still the zeros it started with.
+        xt = padded.get(shape, x.dtype, zeroed=True)
+        inner = tuple(slice(lo, lo + s) for s, (lo, _) in zip(x.shape[2:], attrs["pads"]))
+        np.copyto(xt[(slice(None),) + inner], np.moveaxis(x, 0, -1))
+        space = xt.strides[1:-1]
+        windows = as_strided(
+            xt, (xt.shape[0],) + tuple(kernel) + out + (n,),
+            xt.strides[:1] + tuple(s * d for s, d in zip(space, attrs["dilation"]))
+            + tuple(s * st for s, st in zip(space, attrs["stride"])) + xt.strides[-1:],
+            writeable=False)
+        cols = result.get((xt.shape[0] * math.prod(kernel),) + out + (n,), x.dtype)
+        np.copyto(cols.reshape(windows.shape), windows)
+        return cols
+    return im2col
+
+
+@register("col2im")
+def _col2im(node, dims):
+    attrs, kernel, spatial = node.attrs, node.attrs["kernel"], node.attrs["shape"]
+    padded = tuple(s + lo + hi for s, (lo, hi) in zip(spatial, attrs["pads"]))
+    crop = (slice(None),) + tuple(slice(lo, lo + s) for s, (lo, _) in zip(spatial, attrs["pads"]))
+    sums, result = _Buffer(), _Buffer()
+
+    def col2im(cols):
+        out, n = cols.shape[1:-1], cols.shape[-1]
+        cols = cols.reshape((-1, math.prod(kernel)) + out + (n,))
+        gxp = sums.get((cols.shape[0],) + padded + (n,), cols.dtype)
+        gxp.fill(0)
+        for tap, window in enumerate(_windows(kernel, out, attrs)):
+            gxp[(slice(None),) + window] += cols[:, tap]
+        return _batch_first(gxp[crop], result)
+    return col2im
+
+
+def _grouped(a: np.ndarray, groups: int) -> np.ndarray:
+    """(rows, ...) as (groups, rows / groups, everything else)."""
+    return a.reshape(groups, a.shape[0] // groups, -1)
 
 
 @register("conv")
 def _conv(node, dims):
-    attrs = node.attrs
+    groups = node.attrs["groups"]
+    rows, result = _Buffer(), _Buffer()
 
-    def conv(x, w):
-        kernel = w.shape[2:]
-        out = _out_spatial(x.shape[2:], kernel, attrs)
-        cols = _columns(x, kernel, out, attrs)
-        w_rows = w.reshape(attrs["groups"], w.shape[0] // attrs["groups"], -1)
-        return _to_nc(np.matmul(w_rows, cols), x.shape[0], out)
+    def conv(cols, w):
+        w_rows, c_rows = _grouped(w, groups), _grouped(cols, groups)
+        y = rows.get((groups, w_rows.shape[1], c_rows.shape[2]), cols.dtype)
+        np.matmul(w_rows, c_rows, out=y)
+        return _batch_first(y.reshape((w.shape[0],) + cols.shape[1:]), result)
     return conv
 
 
 @register("conv_weight_grad")
 def _conv_weight_grad(node, dims):
-    attrs, kernel = node.attrs, node.attrs["shape"]
+    groups, kernel = node.attrs["groups"], tuple(node.attrs["shape"])
+    g_last = _Buffer()
 
-    def conv_weight_grad(x, g):
-        cols = _columns(x, kernel, g.shape[2:], attrs)
+    def conv_weight_grad(cols, g):
+        g_rows = _grouped(_batch_last(g, g_last), groups)
         # NOTE: cols @ g.T then a transpose: BLAS is ~2x faster this way round for these
         # short, very long-inner-dim products than g @ cols.T.
-        gw = np.matmul(cols, _from_nc(g, attrs["groups"]).transpose(0, 2, 1))
-        return gw.transpose(0, 2, 1).reshape(
-            (g.shape[1], x.shape[1] // attrs["groups"]) + tuple(kernel))
+        gw = np.matmul(_grouped(cols, groups), g_rows.transpose(0, 2, 1))
+        return gw.transpose(0, 2, 1).reshape((g.shape[1], -1) + kernel)
     return conv_weight_grad
 
 
 @register("conv_input_grad")
 def _conv_input_grad(node, dims):
-    attrs, spatial = node.attrs, node.attrs["shape"]
-    padded = tuple(s + lo + hi for s, (lo, hi) in zip(spatial, attrs["pads"]))
-    crop = tuple(slice(lo, lo + s) for s, (lo, _) in zip(spatial, attrs["pads"]))
+    groups = node.attrs["groups"]
+    g_last, result = _Buffer(), _Buffer()
 
     def conv_input_grad(g, w):
-        groups, kernel, out, n = attrs["groups"], w.shape[2:], g.shape[2:], g.shape[0]
-        per_group, channels = w.shape[0] // groups, w.shape[1]
-        # NOTE: rows (group, tap, channel) and columns (position, batch) put the batch axis
-        # innermost, so each tap's scatter below adds long contiguous runs, not rows of width W.
-        w_rows = w.reshape(groups, per_group, channels, -1).transpose(0, 3, 2, 1)
-        g_cols = np.moveaxis(g, 0, -1).reshape(groups, per_group, -1)
-        w_rows = w_rows.reshape(groups, -1, per_group)
+        g_rows = _grouped(_batch_last(g, g_last), groups)
+        w_rows = _grouped(w, groups).transpose(0, 2, 1)
+        cols = result.get((groups, w_rows.shape[1], g_rows.shape[2]), np.result_type(g, w))
         # NOTE: a depthwise product has inner dimension 1, which BLAS does ~10x slower than
         # the outer product by broadcasting.
-        cols = w_rows * g_cols if per_group == 1 else np.matmul(w_rows, g_cols)
-        cols = cols.reshape((groups, math.prod(kernel), channels) + tuple(out) + (n,))
-        gxp = np.zeros((groups, channels) + padded + (n,), g.dtype)
-        for tap, index in enumerate(_taps(kernel, out, attrs)):
-            gxp[index] += cols[:, tap]
-        gx = gxp.reshape((groups * channels,) + padded + (n,))[(slice(None),) + crop]
-        return np.ascontiguousarray(np.moveaxis(gx, -1, 0))
+        if w_rows.shape[2] == 1:
+            np.multiply(w_rows, g_rows, out=cols)
+        else:
+            np.matmul(w_rows, g_rows, out=cols)
+        return cols.reshape((-1,) + g.shape[2:] + g.shape[:1])
     return conv_input_grad
 
 
@@ -147,7 +202,7 @@ def _first_hits(xp: np.ndarray, y: np.ndarray, kernel, attrs):
     taken = np.zeros(y.shape, bool)
     for index in _taps(kernel, y.shape[2:], attrs):
         hit = np.equal(xp[index], y)
-        hit &= ~taken
+        np.greater(hit, taken, out=hit)                 # hit and not taken
         taken |= hit
         yield index, hit
 
@@ -155,12 +210,19 @@ def _first_hits(xp: np.ndarray, y: np.ndarray, kernel, attrs):
 @register("max_pool_grad")
 def _max_pool_grad(node, dims):
     attrs, kernel = _pool_geometry(node)
+    sums, share = _Buffer(), _Buffer()
+    disjoint = all(s >= d * (k - 1) + 1 for k, s, d in
+                   zip(kernel, attrs["stride"], attrs["dilation"]))
 
     def max_pool_grad(x, y, g):
         xp = _pad(x, attrs["pads"], -np.inf)
-        gxp = np.zeros(xp.shape, g.dtype)
+        gxp, part = sums.get(xp.shape, g.dtype), share.get(g.shape, g.dtype)
+        gxp.fill(0)
         for index, hit in _first_hits(xp, y, kernel, attrs):
-            gxp[index] += g * hit
+            if disjoint:        # each input pixel is in one window at most: no sum needed
+                np.multiply(g, hit, out=gxp[index])
+            else:
+                gxp[index] += np.multiply(g, hit, out=part)
         return _crop(gxp, attrs["pads"])
     return max_pool_grad
 
