@@ -7,7 +7,6 @@ import networkx as nx
 
 from graphc.errors import GraphError
 from graphc.tensor import Tensor
-from graphc.types import TensorType
 
 Update = tuple[Tensor, Tensor]
 
@@ -73,9 +72,6 @@ class Graph:
     def with_nodes(self, outputs: Sequence[Tensor], updates: Iterable[Update]) -> Graph:
         """The same inputs with rewritten outputs and update values (what a pass returns)."""
         return Graph(self.inputs, outputs, updates)
-
-    def input_types(self) -> list[TensorType]:
-        return [t.type for t in self.inputs]
 
     def __str__(self) -> str:
         from graphc.printing import graph_to_text
