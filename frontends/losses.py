@@ -15,8 +15,8 @@ from graphc.ops import elementwise as ew
 from graphc.ops import indexing, layout, reductions
 from graphc.ops.activations import log_softmax, relu, softplus
 from graphc.ops.leaves import as_tensor
-from graphc.tensor import Tensor
-from graphc.types import root, shape_str
+from graphc.tensor import Tensor, located
+from graphc.types import shape_str
 
 __all__ = ["mse", "mae", "hinge", "multiclass_hinge", "cross_entropy", "binary_cross_entropy",
            "nll", "l1", "l2", "elastic_net"]
@@ -49,7 +49,7 @@ def _elementwise(pred: Tensor, target, combined: Tensor, what: str) -> Tensor:
 
     NOTE: (N, 1) predictions against (N,) targets would silently give an (N, N) loss.
     """
-    if tuple(map(root, combined.shape)) != tuple(map(root, pred.shape)):
+    if combined.ndim != pred.ndim or any(p == 1 != c for p, c in zip(pred.shape, combined.shape)):
         raise ShapeError(f"{what}: targets {shape_str(as_tensor(target).shape)} would broadcast "
                          f"predictions {shape_str(pred.shape)} to "
                          f"{shape_str(combined.shape)}; give them the same shape"
@@ -105,12 +105,18 @@ def multiclass_hinge(scores, labels, margin: float = 1.0, axis: int = -1,
                      f"got {variant!r}")
 
 
+@located("cross_entropy")
 def cross_entropy(logits, labels, axis: int = -1) -> Tensor:
     """Softmax cross-entropy per example from logits; labels are class indices or one-hot."""
     logits, labels = as_tensor(logits), as_tensor(labels)
     if labels.dtype in INTS:
         return reductions.logsumexp(logits, axis) - _pick(logits, labels, axis)
-    return -reductions.sum(labels * log_softmax(logits, axis), axis)
+    if labels.ndim != logits.ndim:
+        raise ShapeError(f"labels {labels.type} for logits {logits.type}: class indices must "
+                         "be integers (cast them with .astype('int64')); float labels are "
+                         "one-hot or probabilities with the logits' shape")
+    return -reductions.sum(_elementwise(logits, labels, labels * log_softmax(logits, axis),
+                                        "cross_entropy"), axis)
 
 
 def binary_cross_entropy(logits, targets) -> Tensor:

@@ -3,7 +3,8 @@
 Every use of a value must follow its definition (so a file cannot describe a cycle), each
 node's written type must be the one its op's type rule gives, and each mistake is reported as
 gc.ParseError at its line and column. Dims written `?n` become fresh symbols; dims the user
-named (`batch`) keep their names.
+named (`batch`) keep their names; derived dims are expressions of them (`?1-1`, `3*n`,
+`max(?1-2,0)`, `(?1+1)//2`).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Mapping
 import numpy as np
 
 from frontends.textir_syntax import Note, Source, Token, parse_note, unquote, value_name
+from graphc import dims as D
 from graphc.dtypes import FROM_SHORT, SHORT
 from graphc.errors import GraphcError
 from graphc.graph import Graph
@@ -21,7 +23,7 @@ from graphc.ops.leaves import Const, Variable, placeholder
 from graphc.registry import OPS
 from graphc.source import SourceLoc
 from graphc.tensor import Tensor, fresh_nodes, make
-from graphc.types import TensorType, fresh_symbol, root, unify
+from graphc.types import TensorType, fresh_symbol
 
 
 class Parser:
@@ -117,8 +119,7 @@ class Parser:
     def parameter(self, scope: _Scope) -> Tensor:
         token = self.expect("value", what="an input (%name: type)")
         self.expect("punct", ":")
-        dtype, dims, _ = self.type_tokens()
-        shape = tuple(self.attr_dim(d, introduce=True) for d in dims)
+        dtype, shape, _ = self.type_tokens()
         node = placeholder(shape, dtype, name=scope.node_name(token, self.src))
         node.loc = None      # NOTE: placeholders keep no source line (see the module doc)
         scope.define(token, node, self.src)
@@ -246,40 +247,33 @@ class Parser:
 
     def check_type(self, node: Tensor, dtype: str, dims: list, dim_tokens: list[Token],
                    type_token: Token) -> None:
-        """The annotated type must be the one the op's type rule gives; it binds new dims."""
+        """The annotated type must be the one the op's type rule gives."""
         if node.dtype != dtype or node.ndim != len(dims):
             raise self.src.at(type_token, f"{node.op} gives {self.shown(node.type)}, the text "
-                                          "says " + self.written(dtype, dims))
+                                          "says " + self.shown(TensorType(dtype, tuple(dims))))
         for got, want, token in zip(node.shape, dims, dim_tokens):
-            if isinstance(want, int) or isinstance(got, int):
-                if want != got:
-                    raise self.src.at(token, f"{node.op} gives {self.shown(node.type)}, the "
-                                             "text says " + self.written(dtype, dims))
-            elif want not in self.symbols:
-                self.symbols[want] = got if want.startswith("?") else want
-                unify(self.symbols[want], got)
-            else:
-                unify(self.symbols[want], got)
+            if got != want:
+                raise self.src.at(token, f"{node.op} gives {self.shown(node.type)}, the text "
+                                         "says " + self.shown(TensorType(dtype, tuple(dims))))
+
+    def _written_name(self) -> dict:
+        return {sym: text for text, sym in self.symbols.items()}
 
     def shown(self, ttype: TensorType) -> str:
         """A type with dims named as in the text, for error messages."""
-        by_root = {root(sym): text for text, sym in self.symbols.items()}
-        dims = [str(d) if isinstance(d, int) else by_root.get(root(d), "?") for d in ttype.shape]
+        names = self._written_name()
+        dims = [D.format_dim(d, lambda s: names.get(s, "?")) for d in ttype.shape]
         return f"{SHORT[ttype.dtype]}[{','.join(dims)}]"
 
     def with_text_dims(self, message: str) -> str:
         """A type rule's message with symbolic dims named as in the text."""
-        by_root = {root(sym): text for text, sym in self.symbols.items()}
-        return re.sub(r"\?\d+", lambda m: by_root.get(root(m.group()), m.group()), message)
-
-    @staticmethod
-    def written(dtype: str, dims: list) -> str:
-        return f"{SHORT[dtype]}[{','.join(map(str, dims))}]"
+        names = self._written_name()
+        return re.sub(r"\?\d+", lambda m: names.get(m.group(), m.group()), message)
 
     # ---- types and attributes -----------------------------------------------------------------
 
     def type_tokens(self) -> tuple[str, list, list[Token]]:
-        """`f32[?1,64]` as its dtype, its dims as written (ints or names) and their tokens."""
+        """`f32[?1,64]` as its dtype, its dims (ints, symbols, expressions) and their tokens."""
         token = self.expect("ident", what="a type such as f32[?1,64]")
         if token.text not in FROM_SHORT:
             raise self.src.at(token, f"unknown dtype {token.text!r}; the dtypes are "
@@ -289,16 +283,62 @@ class Parser:
         while not self.accept("punct", "]"):
             if dims:
                 self.expect("punct", ",", "',' or ']'")
-            dim = self.next()
-            if dim.kind == "int" and int(dim.text) >= 0:
-                dims.append(int(dim.text))
-            elif dim.kind in ("sym", "ident"):
-                dims.append(dim.text)
-            else:
-                raise self.src.at(dim, f"expected a dim (a size or a symbol such as ?1), found "
-                                       f"{dim.describe()}")
-            dim_tokens.append(dim)
+            dim_tokens.append(self.peek())
+            dims.append(self.dim_expr(introduce=True))
         return FROM_SHORT[token.text], dims, dim_tokens
+
+    # ---- dim expressions: sum := product (('+' | '-') product)*, product := factor
+    # (('*' factor) | ('//' int))*, factor := int | dim name | '(' sum ')' | max/min(sum, sum)
+
+    def dim_expr(self, introduce: bool = False, first=None):
+        total = self.dim_product(introduce, first)
+        while True:
+            token = self.peek()
+            if token.kind == "punct" and token.text in "+-":
+                self.next()
+                term = self.dim_product(introduce)
+                total = D.add(total, term) if token.text == "+" else D.sub(total, term)
+            elif token.kind == "int" and token.text.startswith("-"):   # `n-1` reads as n, -1
+                self.next()
+                total = D.sub(total, self.dim_product(introduce, first=-int(token.text)))
+            else:
+                return total
+
+    def dim_product(self, introduce: bool, first=None):
+        value = self.dim_factor(introduce) if first is None else first
+        while True:
+            if self.accept("punct", "*"):
+                value = D.mul(value, self.dim_factor(introduce))
+            elif self.peek().text == "//":
+                self.next()
+                token = self.expect("int", what="a positive int divisor")
+                if int(token.text) <= 0:
+                    raise self.src.at(token, "a dim is divided by a positive int")
+                value = D.floordiv(value, int(token.text))
+            else:
+                return value
+
+    def dim_factor(self, introduce: bool):
+        token = self.next()
+        if token.kind == "int":
+            if int(token.text) < 0:
+                raise self.src.at(token, "dims are non-negative")
+            return int(token.text)
+        if token.kind == "punct" and token.text == "(":
+            value = self.dim_expr(introduce)
+            self.expect("punct", ")")
+            return value
+        if token.kind == "ident" and token.text in ("max", "min") and self.peek().text == "(":
+            self.next()
+            a = self.dim_expr(introduce)
+            self.expect("punct", ",")
+            b = self.dim_expr(introduce)
+            self.expect("punct", ")")
+            return (D.maximum if token.text == "max" else D.minimum)(a, b)
+        if token.kind in ("sym", "ident"):
+            return self.attr_dim(token.text, token, introduce)
+        raise self.src.at(token, f"expected a dim (a size, a symbol such as ?1 or an "
+                                 f"expression of them), found {token.describe()}")
 
     def attr_dim(self, dim, token: Token | None = None, introduce: bool = False):
         """A dim written in an input's type or an attribute: a size, or the symbol it names.
@@ -330,6 +370,15 @@ class Parser:
         return attrs
 
     def attr_value(self, prefix: str):
+        value = self.attr_primary(prefix)
+        token = self.peek()
+        continues = (token.kind == "punct" and token.text in ("*", "//", "+", "-")) or (
+            token.kind == "int" and token.text.startswith("-"))
+        if continues and D.is_dim(value):        # a dim expression such as 3*?1 or ?1-1
+            return self.dim_expr(first=value)
+        return value
+
+    def attr_primary(self, prefix: str):
         token = self.peek()
         if token.kind == "int":
             return int(self.next().text)
@@ -349,22 +398,27 @@ class Parser:
             following = self.peek(1).text
             if token.text in FROM_SHORT and following == "[":
                 dtype, dims, _ = self.type_tokens()
-                return TensorType(dtype, tuple(self.attr_dim(d, introduce=True) for d in dims))
+                return TensorType(dtype, tuple(dims))
             if token.text == "graph" and following == "(":
                 return self.graph(prefix)
+            if token.text in ("max", "min") and following == "(":
+                return self.dim_expr()
             return self.attr_dim(token.text, self.next())
         if token.kind == "opaque":
             raise self.src.at(token, "this attribute was printed from a Python object the text "
                                      "IR cannot express, so it cannot be read back")
         raise self.src.at(token, f"expected an attribute value, found {token.describe()}")
 
-    def tuple_value(self, prefix: str) -> tuple:
+    def tuple_value(self, prefix: str):
+        """A tuple, `(a, b)` or `(a,)`; `(a)` without a comma is a parenthesized dim."""
         self.expect("punct", "(")
         items: list = []
         while not self.accept("punct", ")"):
             items.append(self.attr_value(prefix))
             if not self.accept("punct", ","):
                 self.expect("punct", ")", "',' or ')'")
+                if len(items) == 1 and D.is_dim(items[0]):
+                    return items[0]
                 break
         return tuple(items)
 

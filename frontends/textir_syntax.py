@@ -22,7 +22,7 @@ _TOKEN = re.compile("|".join(f"(?P<{kind}>{pattern})" for kind, pattern in [
     ("ident", r"[A-Za-z_]\w*"),
     ("string", _STRING),
     ("opaque", rf"!{_STRING}"),
-    ("punct", r"<-|[(){}\[\],=:]"),
+    ("punct", r"<-|//|[(){}\[\],=:*+\-]"),
 ]))
 
 

@@ -5,24 +5,28 @@ from typing import Sequence
 
 import numpy as np
 
+from graphc.dimenv import DimEnv
+from graphc.dims import DimExpr
 from graphc.errors import FeedError
 from graphc.tensor import Tensor
-from graphc.types import root, shape_str
+from graphc.types import shape_str
 
 
 class FeedChecker:
-    """Validates feeds against the inputs' types and binds symbolic dims consistently."""
+    """Validates feeds against the inputs' types, binds symbolic dims and checks assumptions."""
 
-    def __init__(self, inputs: Sequence[Tensor]):
-        self.specs = [(t.name or f"input {i}", np.dtype(t.dtype), tuple(map(root, t.shape)), t.type)
+    def __init__(self, inputs: Sequence[Tensor], dims: DimEnv | None = None):
+        self.specs = [(t.name or f"input {i}", np.dtype(t.dtype), t.shape, t.type)
                       for i, t in enumerate(inputs)]
+        self.names = [spec[0] for spec in self.specs]
+        self.dims = dims or DimEnv(inputs, ())
 
     def __call__(self, args: Sequence) -> tuple[list[np.ndarray], dict[str, int]]:
-        """The feeds as arrays of the right dtype, and the value of each symbolic dim."""
+        """The feeds as arrays of the right dtype, and the value of each input-bound symbol."""
         if len(args) != len(self.specs):
-            names = ", ".join(spec[0] for spec in self.specs)
-            raise FeedError(f"expected {len(self.specs)} inputs ({names}), got {len(args)}")
-        arrays, bindings, bound_by = [], {}, {}
+            raise FeedError(f"expected {len(self.specs)} inputs ({', '.join(self.names)}), "
+                            f"got {len(args)}")
+        arrays, bindings, bound_by, derived = [], {}, {}, []
         for arg, (name, dtype, shape, ttype) in zip(args, self.specs):
             array = arg if type(arg) is np.ndarray else np.asarray(arg)
             if array.dtype != dtype:
@@ -35,7 +39,9 @@ class FeedChecker:
                 raise FeedError(f"input {name!r} expects {ttype}, got shape "
                                 f"{shape_str(array.shape)}")
             for axis, (want, got) in enumerate(zip(shape, array.shape)):
-                if isinstance(want, int):
+                if isinstance(want, DimExpr):
+                    derived.append((name, axis, want, got, ttype))
+                elif isinstance(want, int):
                     if want != got:
                         raise FeedError(f"input {name!r} expects {ttype}, got shape "
                                         f"{shape_str(array.shape)} (axis {axis} must be {want})")
@@ -46,4 +52,10 @@ class FeedChecker:
                 else:
                     bound_by.setdefault(want, name)
             arrays.append(array)
+        for name, axis, want, got, ttype in derived:
+            if self.dims.value(want, bindings) != got:
+                raise FeedError(f"input {name!r} expects a dim of {self.dims.shown(want)} = "
+                                f"{self.dims.value(want, bindings)} on axis {axis} for these "
+                                f"feeds, got {got}")
+        self.dims.check(bindings, self.names)
         return arrays, bindings

@@ -5,6 +5,7 @@ from typing import Iterable, Sequence
 
 import networkx as nx
 
+from graphc.dimenv import DimEnv
 from graphc.errors import GraphError
 from graphc.tensor import Tensor
 
@@ -45,6 +46,7 @@ class Graph:
         if missing:
             names = ", ".join(repr(n.name or "unnamed") + f" {n.type}" for n in missing)
             raise GraphError(f"the outputs depend on placeholders that are not inputs: {names}")
+        self.dims = DimEnv(self.inputs, self.nodes)
 
     def _check_leaves(self) -> None:
         for t in self.inputs:

@@ -29,10 +29,11 @@ from typing import Iterator
 
 import numpy as np
 
+from graphc.dims import DimExpr, format_dim, symbols
 from graphc.dtypes import SHORT
 from graphc.graph import Graph
 from graphc.tensor import Tensor
-from graphc.types import TensorType, root
+from graphc.types import TensorType
 
 WORD = re.compile(r"[\w.\-]+")                 # a bare value name or scope part
 DIM_WORD = re.compile(r"[A-Za-z_]\w*")         # a user-named dim printed as is
@@ -65,12 +66,16 @@ def _nested_values(value) -> Iterator:
 
 
 def _symbols_of(graph, found: set[str]) -> set[str]:
-    """The roots of the symbolic dims in every type of `graph` and of the graphs it holds."""
+    """The symbols in every type of `graph` and of the graphs it holds."""
     for node in graph.nodes:
-        found.update(root(d) for d in node.shape if isinstance(d, str))
+        for d in node.shape:
+            found |= symbols(d)
         for value in _attr_values(node):
             if isinstance(value, TensorType):
-                found.update(root(d) for d in value.shape if isinstance(d, str))
+                for d in value.shape:
+                    found |= symbols(d)
+            elif isinstance(value, DimExpr):
+                found |= symbols(value)
             elif isinstance(value, Graph):
                 _symbols_of(value, found)
     return found
@@ -81,17 +86,22 @@ class DimNames:
 
     def __init__(self, graph):
         self.known = _symbols_of(graph, set())
+        self.env = graph.dims
         self.names: dict[str, str] = {}
         self._count = 0
 
     def is_dim(self, text: str) -> bool:
         """Whether a string attribute is a symbolic dim (rather than a string such as a dtype)."""
-        return text.startswith("?") or root(text) != text or text in self.known
+        return text.startswith("?") or text in self.known
 
     def __call__(self, dim) -> str:
+        """A dim's text; symbols the graph assumes equal print as one."""
+        dim = self.env.rename(dim)
+        if isinstance(dim, DimExpr):
+            return format_dim(dim, self)
         if not isinstance(dim, str):
             return str(int(dim))
-        sym = root(dim)
+        sym = dim
         if sym not in self.names:
             if DIM_WORD.fullmatch(sym) and sym not in RESERVED:
                 self.names[sym] = sym
@@ -203,6 +213,8 @@ class Printer:
             return repr(float(v))
         if isinstance(v, str):
             return self.dims(v) if self.dims.is_dim(v) else json.dumps(v, ensure_ascii=False)
+        if isinstance(v, DimExpr):
+            return self.dims(v)
         if isinstance(v, TensorType):
             return self.dims.type(v)
         if isinstance(v, tuple):

@@ -2,7 +2,10 @@
 
 Identical (op, inputs, attrs) build one object, so common subexpressions are shared as they
 are written. Metadata that is not part of a node's identity (user source line, name scope,
-the forward node a gradient node came from) is recorded when the node is first built.
+the forward node a gradient node came from) is recorded when the node is first built, as are
+the assumptions about symbolic dims its type rests on (graphc/assumptions.py), which follow
+from its identity. Inside `inheriting(node)` (a rewrite replacing node), new nodes take
+node's line, scope and gradient origin.
 """
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
+from graphc.assumptions import collecting
+from graphc.attrs import check_attrs, key
 from graphc.errors import GraphcError, GraphError
 from graphc.registry import OPS
 from graphc.source import SourceLoc, user_location
@@ -30,6 +35,7 @@ class _BuildState(threading.local):
     scope: tuple[str, ...] = ()
     grad_of: Tensor | None = None
     in_dsl: bool = False
+    origin: Tensor | None = None       # the node a rewrite is replacing
 
 
 _state = _BuildState()
@@ -39,7 +45,7 @@ class Tensor:
     """A node: `op` applied to `inputs` with `attrs`, producing a value of `type`."""
 
     __slots__ = ("op", "inputs", "attrs", "type", "loc", "scope", "name", "grad_of", "serial",
-                 "__weakref__")
+                 "assumes", "__weakref__")
     __array_ufunc__ = None   # make numpy defer to our reflected operators (np_array * tensor)
 
     op: str
@@ -51,6 +57,7 @@ class Tensor:
     name: str | None
     grad_of: Tensor | None
     serial: int
+    assumes: tuple      # the Assumptions about symbolic dims this node's type rests on
 
     @property
     def shape(self) -> tuple:
@@ -109,31 +116,46 @@ class Tensor:
 def make(op: str, inputs: Sequence[Tensor], attrs: dict[str, Any] | None = None, *,
          name: str | None = None, loc: SourceLoc | None = None,
          scope: tuple[str, ...] | None = None, grad_of: Tensor | None = None) -> Tensor:
-    """Build (or find) the node op(inputs, attrs), checking its type rule."""
-    attrs = attrs or {}
+    """Build (or find) the node op(inputs, attrs), checking its arity, attrs and type rule."""
     inputs = tuple(inputs)
     for t in inputs:
         if not isinstance(t, Tensor):
             raise TypeError(f"{op}: expected Tensor inputs, got {type(t).__name__}")
-    key = (op, tuple(map(id, inputs)), tuple(sorted(attrs.items())))
-    found = _cache.get(key)
+    origin = _state.origin
+    loc = loc or (origin.loc if origin is not None else None)
+    opdef = OPS.get(op)
+    try:
+        if opdef is None:
+            raise GraphError(f"unknown op {op!r}")
+        opdef.check_arity(len(inputs))
+        attrs = check_attrs(op, opdef.attrs, attrs or {})
+    except GraphcError as exc:
+        raise _located(exc, op, loc or user_location()) from None
+    cache_key = (op, tuple(map(id, inputs)), tuple((k, key(v)) for k, v in attrs.items()))
+    found = _cache.get(cache_key)
     if found is not None:
         return found
     loc = loc or user_location()
     try:
-        ttype = OPS[op].type_rule([t.type for t in inputs], attrs)
+        with collecting() as assumptions:
+            ttype = opdef.type_rule([t.type for t in inputs], attrs)
     except GraphcError as exc:
         raise _located(exc, op, loc) from None
     node = object.__new__(Tensor)
     node.op, node.inputs, node.attrs, node.type = op, inputs, MappingProxyType(attrs), ttype
     node.loc, node.name, node.serial = loc, name, next(_serial)
-    node.scope = _state.scope if scope is None else scope
+    node.assumes = tuple(dict.fromkeys(assumptions))
+    if scope is None:
+        scope = origin.scope if origin is not None else _state.scope
+    node.scope = scope
     if op == "constant" and not inputs:
         # NOTE: hash-consing shares one constant among every graph that uses its value, so
         # the scope and line of whoever built it first would be wrong for all the others.
         node.loc, node.scope = None, ()
-    node.grad_of = grad_of if grad_of is not None else _state.grad_of
-    _cache[key] = node
+    if grad_of is None:
+        grad_of = origin.grad_of if origin is not None else _state.grad_of
+    node.grad_of = grad_of
+    _cache[cache_key] = node
     return node
 
 
@@ -178,6 +200,16 @@ def fresh_nodes() -> Iterator[None]:
         yield
     finally:
         _cache = outer
+
+
+@contextlib.contextmanager
+def inheriting(origin: Tensor) -> Iterator[None]:
+    """Nodes built inside take origin's line, scope and gradient origin (a rewrite of it)."""
+    outer, _state.origin = _state.origin, origin
+    try:
+        yield
+    finally:
+        _state.origin = outer
 
 
 @contextlib.contextmanager

@@ -1,46 +1,35 @@
-"""TensorType: a dtype and a shape whose dims are ints or symbols (str) bound at run time."""
+"""TensorType: a dtype and a shape whose dims are ints, symbols or expressions (graphc/dims.py)."""
 from __future__ import annotations
 
 import itertools
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
+from graphc.dims import Dim, DimExpr, format_dim
 from graphc.dtypes import SHORT, canonical
 from graphc.errors import ShapeError
 
-Dim = Union[int, str]
 _fresh = itertools.count(1)
 
 
-_same_as: dict[str, str] = {}    # union-find over symbols that broadcasting assumed equal
-
-
 def fresh_symbol() -> str:
-    """A new symbolic dim, for a placeholder dim given as None."""
+    """A new anonymous symbolic dim, for a placeholder dim given as None."""
     return f"?{next(_fresh)}"
 
 
-def root(dim: Dim) -> Dim:
-    """The representative of the symbols known to equal `dim` (ints are their own)."""
-    while isinstance(dim, str) and dim in _same_as:
-        dim = _same_as[dim]
-    return dim
-
-
-def unify(a: str, b: str) -> str:
-    """Record that two symbolic dims are equal (an op combined them); returns the survivor.
-
-    An anonymous dim (from None) may join any other; two dims the user named differently are
-    never assumed equal, since the names are global and the assumption would bind every graph.
-    """
-    a, b = root(a), root(b)
-    if a == b:
-        return a
-    if not a.startswith("?") and not b.startswith("?"):
-        raise ShapeError(f"dims {a} and {b} may differ; give both the same name if they are "
-                         "always equal")
-    survivor, other = (b, a) if a.startswith("?") and not b.startswith("?") else (a, b)
-    _same_as[other] = survivor
-    return survivor
+def _input_dim(d) -> Dim:
+    """A dim as given for an input: None (a fresh symbol), a name, a non-negative int, or an
+    expression of symbols other dims bind (checked when fed)."""
+    if d is None:
+        return fresh_symbol()
+    if isinstance(d, DimExpr):
+        return d
+    if isinstance(d, str):
+        if not d:
+            raise ShapeError("a symbolic dim needs a non-empty name")
+        return d
+    if isinstance(d, bool) or int(d) != d or int(d) < 0:
+        raise ShapeError(f"a dim must be a non-negative int, a name or None, got {d!r}")
+    return int(d)
 
 
 class TensorType(NamedTuple):
@@ -49,9 +38,7 @@ class TensorType(NamedTuple):
 
     @staticmethod
     def make(dtype, shape) -> TensorType:
-        dims = tuple(fresh_symbol() if d is None else (d if isinstance(d, str) else int(d))
-                     for d in shape)
-        return TensorType(canonical(dtype), dims)
+        return TensorType(canonical(dtype), tuple(_input_dim(d) for d in shape))
 
     @property
     def ndim(self) -> int:
@@ -62,8 +49,8 @@ class TensorType(NamedTuple):
         return all(isinstance(d, int) for d in self.shape)
 
     def __str__(self) -> str:
-        return f"{SHORT[self.dtype]}[{','.join(str(root(d)) for d in self.shape)}]"
+        return f"{SHORT[self.dtype]}[{','.join(format_dim(d) for d in self.shape)}]"
 
 
 def shape_str(shape: tuple[Dim, ...]) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+    return "(" + ", ".join(format_dim(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 import graphc as gc
+from graphc.attrs import GRAPH
 from graphc.registry import OPS, Kind, defop
 from graphc.tensor import Tensor, make
 from tests.test_examples import load_example
@@ -94,7 +95,7 @@ def _group_rule(types, attrs):
 
 
 if GROUP_OP not in OPS:
-    defop(GROUP_OP, Kind.COMPOSITE, _group_rule)
+    defop(GROUP_OP, Kind.COMPOSITE, _group_rule, arity=(1, None), attrs={"body": GRAPH})
 
 
 def grouped(inputs: list[Tensor], fn) -> Tensor:

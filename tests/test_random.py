@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from backends.numpy import random_kernels
+from graphc.ops import random_bits
 
 BACKENDS = ["numpy"]
 N = 20_000
@@ -99,9 +99,9 @@ def test_kernel_matches_splitmix64_reference() -> None:
             z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
             out.append(z ^ (z >> 31))
         return out
-    key = random_kernels.key(np.array([123, 4]), stream=0)
-    assert random_kernels.random_bits(key, 6).tolist() == splitmix64(key, 6)
-    u = random_kernels.uniform(key, 6, np.dtype(np.float32))
+    key = random_bits.key(np.array([123, 4]), stream=0)
+    assert random_bits.random_bits(key, 6).tolist() == splitmix64(key, 6)
+    u = random_bits.uniform(key, 6, np.dtype(np.float32))
     np.testing.assert_array_equal(u, [(b >> 40) / 2 ** 24 for b in splitmix64(key, 6)])
 
 

@@ -14,6 +14,7 @@ from typing import Iterable
 import graphviz
 
 from backends.graphviz import style
+from graphc.dimenv import DimEnv
 from graphc.errors import GraphError
 from graphc.graph import Graph, topological_order
 from graphc.printing import WORD, listed_nodes, scalar_text, value_names
@@ -43,8 +44,9 @@ def as_graph(graph_or_tensors) -> Graph | SimpleNamespace:
         raise GraphError("draw a gc.Graph, a Tensor or a list of Tensors, got "
                          f"{type(graph_or_tensors).__name__}")
     nodes = topological_order(tensors)
-    return SimpleNamespace(nodes=nodes, inputs=[n for n in nodes if n.op == "placeholder"],
-                           outputs=tensors, updates=())
+    inputs = [n for n in nodes if n.op == "placeholder"]
+    return SimpleNamespace(nodes=nodes, inputs=inputs, outputs=tensors, updates=(),
+                           dims=DimEnv(inputs, nodes))
 
 
 def make_options(graphs: list, collapse=None, highlight: Iterable = (),

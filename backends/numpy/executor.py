@@ -10,38 +10,34 @@ from typing import Callable
 
 import numpy as np
 
-from backends.numpy.kernels import IMPL
+from backends.numpy.kernels import factory
 from backends.numpy.memory import VIEW_OPS, buffer_owners, plan_in_place
+from graphc.dimenv import DimEnv
+from graphc.dims import evaluate
 from graphc.errors import CompileError
 from graphc.feeds import FeedChecker
 from graphc.graph import Graph
 from graphc.printing import node_line, value_names
-from graphc.types import root
 
 _FILENAME = "<graphc-numpy>"
 
 
 class DimBinder:
-    """Shapes with symbolic dims, resolved against the dims bound in the current call.
+    """Shapes with symbolic dims, resolved against the dims the current call's feeds bind."""
 
-    Feeds bind the inputs' dims; a dim first produced by a node (a slice of the batch axis,
-    say) is bound from that node's result as soon as it is computed.
-    """
-
-    def __init__(self, symbols: set[str]):
-        self.symbols = symbols
+    def __init__(self, env: DimEnv):
+        self.env = env
         self.bindings: dict[str, int] = {}
 
     def __call__(self, shape) -> Callable[[], tuple[int, ...]]:
+        shape = self.env.resolve_shape(shape)
         if all(isinstance(d, int) for d in shape):
-            static = tuple(shape)
-            return lambda: static
-        shape = tuple(map(root, shape))
-        unbound = [d for d in shape if isinstance(d, str) and d not in self.symbols]
+            return lambda: shape
+        unbound = set().union(*(self.env.unbound(d) for d in shape))
         if unbound:
-            raise CompileError(f"symbolic dim {unbound[0]} is not bound by any input's shape "
-                               "or any earlier result")
-        return lambda: tuple(d if isinstance(d, int) else self.bindings[d] for d in shape)
+            raise CompileError(f"symbolic dim {sorted(unbound)[0]} is not bound by any "
+                               "input's shape")
+        return lambda: tuple(evaluate(d, self.bindings) for d in shape)
 
 
 class NumpyFunction:
@@ -50,9 +46,8 @@ class NumpyFunction:
     def __init__(self, graph: Graph, single_output: bool = False):
         self.graph = graph
         self.single_output = single_output
-        self._check = FeedChecker(graph.inputs)
-        symbols = {root(d) for t in graph.inputs for d in t.shape if isinstance(d, str)}
-        self._dims = DimBinder(symbols)
+        self._check = FeedChecker(graph.inputs, graph.dims)
+        self._dims = DimBinder(graph.dims)
         self._variables = [v.attrs["var"] for v in graph.variables]
         self._targets = [var.attrs["var"] for var, _ in graph.updates]
         # NOTE: a variable must own a writeable buffer of its own (later steps may update it
@@ -97,15 +92,10 @@ class NumpyFunction:
 
 def _generate(graph: Graph, dims: DimBinder):
     """Source of the straight-line function, the function, and its line -> node map."""
-    kernels, binds = {}, {}
+    kernels = {}
     for node in graph.nodes:
         if node.op not in ("placeholder", "variable", "constant"):
             kernels[id(node)] = _kernel(node, dims)
-        new = {root(d): axis for axis, d in enumerate(node.shape)
-               if isinstance(d, str) and root(d) not in dims.symbols}
-        if new:
-            binds[id(node)] = new
-            dims.symbols |= set(new)
     in_place = plan_in_place(graph, kernels)
     namespace: dict = {"__builtins__": {}}
     names: dict[int, str] = {}
@@ -132,8 +122,6 @@ def _generate(graph: Graph, dims: DimBinder):
             args.append(f"out={args[in_place[i]]}")
         body.append(f"    t{i} = f{i}({', '.join(args)})")
         line_nodes[len(body) + 1] = node
-        for symbol, axis in binds.get(id(node), {}).items():
-            body.append(f"    bindings[{symbol!r}] = t{i}.shape[{axis}]")
         dead = [names[id(a)] for a in dict.fromkeys(node.inputs)
                 if last_use.get(id(a)) == i and id(a) not in keep and names[id(a)][0] == "t"]
         if dead:
@@ -147,11 +135,11 @@ def _generate(graph: Graph, dims: DimBinder):
 
 
 def _kernel(node, dims: DimBinder):
-    factory = IMPL.get(node.op)
-    if factory is None:
+    make_kernel = factory(node.op)
+    if make_kernel is None:
         raise CompileError(f"the numpy backend has no kernel for op {node.op}"
                            + (f" (built at {node.loc})" if node.loc else ""))
-    return factory(node, dims)
+    return make_kernel(node, dims)
 
 
 def _unpack(tensors, names: dict[int, str], source: str) -> str:

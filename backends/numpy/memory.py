@@ -10,10 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from graphc.graph import Graph
+from graphc.registry import Trait, ops_with
 from graphc.tensor import Tensor
-from graphc.types import root
 
-VIEW_OPS = frozenset({"reshape", "transpose", "slice", "broadcast_to", "stop_gradient"})
+VIEW_OPS = ops_with(Trait.VIEW)
+# Ops whose kernels always return a new array (not a view, not an operand).
 _FRESH_OPS = frozenset({"cast", "where", "sum", "prod", "max", "min"})
 
 
@@ -51,12 +52,8 @@ def plan_in_place(graph: Graph, kernels: dict[int, object]) -> dict[int, int]:
             own_variable = updated_by.get(id(node)) is inp
             if ((fresh or own_variable) and owner[id(inp)] is inp
                     and last_read.get(id(inp)) == i and id(inp) not in escaping
-                    and inp.dtype == node.dtype and _same_shape(inp, node)):
+                    and graph.dims.same_type(inp.type, node.type)):
                 plan[i] = pos
                 break
     return plan
 
-
-def _same_shape(a: Tensor, b: Tensor) -> bool:
-    return len(a.shape) == len(b.shape) and all(root(x) == root(y)
-                                                for x, y in zip(a.shape, b.shape))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+from graphc import scalar as S
 from graphc.dtypes import FLOATS
 from graphc.ops import elementwise as ew
 from graphc.ops import reductions
@@ -10,8 +11,19 @@ from graphc.ops.leaves import as_tensor
 from graphc.registry import Kind, defgrad, defop
 from graphc.tensor import Tensor, located, make
 
-for _name in ("sigmoid", "relu", "softplus"):
-    defop(_name, Kind.ELEMENTWISE, ew._unary_rule(FLOATS, "float"))
+
+def _sigmoid(x):
+    e = S.exp(-abs(x))
+    return S.select(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _softplus(x):
+    return S.maximum(x, 0) + S.log1p(S.exp(-abs(x)))
+
+
+for _name, _formula in (("sigmoid", _sigmoid), ("relu", lambda x: S.maximum(x, 0)),
+                        ("softplus", _softplus)):
+    defop(_name, Kind.ELEMENTWISE, ew._unary_rule(FLOATS, "float"), formula=_formula)
 defgrad("sigmoid", lambda g, out, x: g * out * (1 - out))
 # NOTE: a mask product, not where(): 5x faster in NumPy; they differ only for non-finite g.
 defgrad("relu", lambda g, out, x: g * ew.cast(x > 0, g.dtype))

@@ -16,12 +16,21 @@ from __future__ import annotations
 import math
 from numbers import Integral
 
+from graphc.assumptions import same_dim
+from graphc.attrs import POSITIVE_INT, POSITIVE_INTS
 from graphc.dtypes import FLOATS
 from graphc.errors import DTypeError, ShapeError
 from graphc.ops import layout
 from graphc.ops.leaves import as_tensor
 from graphc.ops.shapes import same_dtype
-from graphc.ops.windows import check_geometry, fail, int_tuple, output_spatial, resolve_pads
+from graphc.ops.windows import (
+    WINDOW_ATTRS,
+    check_geometry,
+    fail,
+    int_tuple,
+    output_spatial,
+    resolve_pads,
+)
 from graphc.registry import Kind, defgrad, defop
 from graphc.tensor import Tensor, make
 from graphc.types import TensorType, shape_str
@@ -78,8 +87,8 @@ def _col2im_rule(types, attrs):
     return TensorType(cols.dtype, (cols.shape[-1], rows // taps) + spatial)
 
 
-defop("im2col", Kind.LAYOUT, _im2col_rule)
-defop("col2im", Kind.LAYOUT, _col2im_rule)
+defop("im2col", Kind.LAYOUT, _im2col_rule, attrs=WINDOW_ATTRS)
+defop("col2im", Kind.LAYOUT, _col2im_rule, attrs={**WINDOW_ATTRS, "shape": POSITIVE_INTS})
 
 
 def _window(node: Tensor) -> dict:
@@ -147,16 +156,17 @@ def _weight_grad_rule(types, attrs):
 def _check_gradient(cols: tuple, w: tuple, g: tuple) -> None:
     """A gradient op's operands must be the shapes the forward conv(cols, w) -> g had."""
     expected = (cols[-1], w[0]) + cols[1:-1]
-    if len(g) != len(expected) or any(
-            a != b for a, b in zip(g, expected) if isinstance(a, int) and isinstance(b, int)):
+    if len(g) != len(expected) or None in map(same_dim, g, expected):
         raise ShapeError(f"gradient {shape_str(g)} does not match the output "
                          f"{shape_str(expected)} of the convolution of columns "
                          f"{shape_str(cols)} by {shape_str(w)}")
 
 
-defop("conv", Kind.CONTRACTION, _conv_rule)
-defop("conv_input_grad", Kind.CONTRACTION, _input_grad_rule)
-defop("conv_weight_grad", Kind.CONTRACTION, _weight_grad_rule)
+_GROUPS = {"groups": POSITIVE_INT}
+defop("conv", Kind.CONTRACTION, _conv_rule, arity=2, attrs=_GROUPS)
+defop("conv_input_grad", Kind.CONTRACTION, _input_grad_rule, arity=2, attrs=_GROUPS)
+defop("conv_weight_grad", Kind.CONTRACTION, _weight_grad_rule, arity=2,
+      attrs={**_GROUPS, "shape": POSITIVE_INTS})
 
 
 def _groups(node: Tensor) -> dict:

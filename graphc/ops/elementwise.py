@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import math
 
+from graphc import scalar as S
+from graphc.attrs import DTYPE
 from graphc.dtypes import FLOATS, INTS, canonical, is_float, promote
 from graphc.errors import DTypeError
 from graphc.ops import layout, reductions
 from graphc.ops.leaves import as_tensor, constant, is_constant
 from graphc.ops.shapes import broadcast_shapes, same_dtype
-from graphc.registry import Kind, defgrad, defop
+from graphc.registry import Kind, Trait, defgrad, defop
 from graphc.tensor import Tensor, located, make
 from graphc.types import TensorType
 
@@ -60,8 +62,9 @@ def unbroadcast(g: Tensor, target: TensorType) -> Tensor:
 
 # ---- unary ops ------------------------------------------------------------------------------
 
-def _unary(name: str, allowed: frozenset, grad, *, to_float: bool = True):
-    defop(name, Kind.ELEMENTWISE, _unary_rule(allowed, _describe(allowed)))
+def _unary(name: str, allowed: frozenset, formula, grad, *, to_float: bool = True, traits=()):
+    defop(name, Kind.ELEMENTWISE, _unary_rule(allowed, _describe(allowed)), formula=formula,
+          traits=traits)
     if grad is not None:
         defgrad(name, grad)
 
@@ -79,26 +82,28 @@ def _zero_grad(g, out, x):
     return None
 
 
-neg = _unary("neg", NUMERIC, lambda g, out, x: -g)
-abs = _unary("abs", NUMERIC, lambda g, out, x: g * sign(x))
-sign = _unary("sign", NUMERIC, _zero_grad)
-exp = _unary("exp", FLOATS, lambda g, out, x: g * out)
-log = _unary("log", FLOATS, lambda g, out, x: g / x)
-log1p = _unary("log1p", FLOATS, lambda g, out, x: g / (x + 1))
-expm1 = _unary("expm1", FLOATS, lambda g, out, x: g * (out + 1))
-sqrt = _unary("sqrt", FLOATS, lambda g, out, x: g * 0.5 / out)
-rsqrt = _unary("rsqrt", FLOATS, lambda g, out, x: g * -0.5 * out / x)
-square = _unary("square", NUMERIC, lambda g, out, x: g * 2 * x)
-reciprocal = _unary("reciprocal", FLOATS, lambda g, out, x: -g * square(out))
-sin = _unary("sin", FLOATS, lambda g, out, x: g * cos(x))
-cos = _unary("cos", FLOATS, lambda g, out, x: -g * sin(x))
-tanh = _unary("tanh", FLOATS, lambda g, out, x: g * (1 - square(out)))
-erf = _unary("erf", FLOATS,
+neg = _unary("neg", NUMERIC, lambda x: -x, lambda g, out, x: -g)
+abs = _unary("abs", NUMERIC, lambda x: S.apply("abs", x), lambda g, out, x: g * sign(x))
+sign = _unary("sign", NUMERIC, lambda x: S.select(x > 0, 1, S.select(x < 0, -1, S.select(
+    S.eq(x, 0), 0, x))), _zero_grad)
+exp = _unary("exp", FLOATS, S.exp, lambda g, out, x: g * out)
+log = _unary("log", FLOATS, S.log, lambda g, out, x: g / x)
+log1p = _unary("log1p", FLOATS, S.log1p, lambda g, out, x: g / (x + 1))
+expm1 = _unary("expm1", FLOATS, S.expm1, lambda g, out, x: g * (out + 1))
+sqrt = _unary("sqrt", FLOATS, S.sqrt, lambda g, out, x: g * 0.5 / out)
+rsqrt = _unary("rsqrt", FLOATS, lambda x: 1 / S.sqrt(x), lambda g, out, x: g * -0.5 * out / x)
+square = _unary("square", NUMERIC, lambda x: x * x, lambda g, out, x: g * 2 * x)
+reciprocal = _unary("reciprocal", FLOATS, lambda x: 1 / x, lambda g, out, x: -g * square(out))
+sin = _unary("sin", FLOATS, S.sin, lambda g, out, x: g * cos(x))
+cos = _unary("cos", FLOATS, S.cos, lambda g, out, x: -g * sin(x))
+tanh = _unary("tanh", FLOATS, S.tanh, lambda g, out, x: g * (1 - square(out)))
+erf = _unary("erf", FLOATS, S.erf,
              lambda g, out, x: g * (2 / math.sqrt(math.pi)) * exp(-square(x)))
-floor = _unary("floor", FLOATS, _zero_grad)
-ceil = _unary("ceil", FLOATS, _zero_grad)
-logical_not = _unary("logical_not", frozenset({"bool"}), None)
-stop_gradient = _unary("stop_gradient", NUMERIC, _zero_grad, to_float=False)
+floor = _unary("floor", FLOATS, S.floor, _zero_grad)
+ceil = _unary("ceil", FLOATS, S.ceil, _zero_grad)
+logical_not = _unary("logical_not", frozenset({"bool"}), S.logical_not, None)
+stop_gradient = _unary("stop_gradient", NUMERIC, lambda x: x, _zero_grad, to_float=False,
+                       traits=(Trait.VIEW,))
 stop_gradient.__doc__ = "Identity whose gradient is zero (used for stable softmax and friends)."
 
 
@@ -124,9 +129,10 @@ def coerce(a, b, *, float_result: bool = False) -> tuple[Tensor, Tensor]:
     return (a if a.dtype == dtype else cast(a, dtype)), (b if b.dtype == dtype else cast(b, dtype))
 
 
-def _binary(name: str, allowed: frozenset, grad, *, out_dtype: str | None = None,
-            float_result: bool = False):
-    defop(name, Kind.ELEMENTWISE, _binary_rule(allowed, _describe(allowed), out_dtype))
+def _binary(name: str, allowed: frozenset, formula, grad, *, out_dtype: str | None = None,
+            float_result: bool = False, traits=(), identity=None, absorbing=None):
+    defop(name, Kind.ELEMENTWISE, _binary_rule(allowed, _describe(allowed), out_dtype),
+          arity=2, formula=formula, traits=traits, identity=identity, absorbing=absorbing)
     if grad is not None:
         defgrad(name, grad)
 
@@ -144,28 +150,40 @@ def _both(fa, fb):
     return rule
 
 
-add = _binary("add", NUMERIC, _both(lambda g, o, a, b: g, lambda g, o, a, b: g))
-subtract = _binary("subtract", NUMERIC, _both(lambda g, o, a, b: g, lambda g, o, a, b: -g))
-multiply = _binary("multiply", NUMERIC,
-                   _both(lambda g, o, a, b: g * b, lambda g, o, a, b: g * a))
-divide = _binary("divide", FLOATS, _both(lambda g, o, a, b: g / b,
-                                         lambda g, o, a, b: -g * o / b), float_result=True)
-power = _binary("power", NUMERIC, _both(
+_AC = (Trait.COMMUTATIVE, Trait.ASSOCIATIVE)
+add = _binary("add", NUMERIC, lambda a, b: a + b,
+              _both(lambda g, o, a, b: g, lambda g, o, a, b: g), traits=_AC, identity=0)
+subtract = _binary("subtract", NUMERIC, lambda a, b: a - b,
+                   _both(lambda g, o, a, b: g, lambda g, o, a, b: -g), identity=0)
+multiply = _binary("multiply", NUMERIC, lambda a, b: a * b,
+                   _both(lambda g, o, a, b: g * b, lambda g, o, a, b: g * a), traits=_AC,
+                   identity=1)
+divide = _binary("divide", FLOATS, lambda a, b: a / b,
+                 _both(lambda g, o, a, b: g / b, lambda g, o, a, b: -g * o / b),
+                 float_result=True, identity=1)
+power = _binary("power", NUMERIC, S.power, _both(
     lambda g, o, a, b: g * b * a ** (b - 1),
-    lambda g, o, a, b: g * o * log(where(a > 0, a, 1))))
-maximum = _binary("maximum", NUMERIC, _both(lambda g, o, a, b: where(a >= b, g, 0),
-                                            lambda g, o, a, b: where(a >= b, 0, g)))
-minimum = _binary("minimum", NUMERIC, _both(lambda g, o, a, b: where(a <= b, g, 0),
-                                            lambda g, o, a, b: where(a <= b, 0, g)))
+    lambda g, o, a, b: g * o * log(where(a > 0, a, 1))), identity=1)
+_MINMAX = (Trait.COMMUTATIVE, Trait.ASSOCIATIVE, Trait.IDEMPOTENT)
+maximum = _binary("maximum", NUMERIC, S.maximum,
+                  _both(lambda g, o, a, b: where(a >= b, g, 0),
+                        lambda g, o, a, b: where(a >= b, 0, g)), traits=_MINMAX)
+minimum = _binary("minimum", NUMERIC, S.minimum,
+                  _both(lambda g, o, a, b: where(a <= b, g, 0),
+                        lambda g, o, a, b: where(a <= b, 0, g)), traits=_MINMAX)
 ANY = NUMERIC | {"bool"}
-equal = _binary("equal", ANY, None, out_dtype="bool")
-not_equal = _binary("not_equal", ANY, None, out_dtype="bool")
-less = _binary("less", NUMERIC, None, out_dtype="bool")
-less_equal = _binary("less_equal", NUMERIC, None, out_dtype="bool")
-greater = _binary("greater", NUMERIC, None, out_dtype="bool")
-greater_equal = _binary("greater_equal", NUMERIC, None, out_dtype="bool")
-logical_and = _binary("logical_and", frozenset({"bool"}), None)
-logical_or = _binary("logical_or", frozenset({"bool"}), None)
+equal = _binary("equal", ANY, S.eq, None, out_dtype="bool", traits=(Trait.COMMUTATIVE,))
+not_equal = _binary("not_equal", ANY, S.ne, None, out_dtype="bool",
+                    traits=(Trait.COMMUTATIVE,))
+less = _binary("less", NUMERIC, lambda a, b: a < b, None, out_dtype="bool")
+less_equal = _binary("less_equal", NUMERIC, lambda a, b: a <= b, None, out_dtype="bool")
+greater = _binary("greater", NUMERIC, lambda a, b: a > b, None, out_dtype="bool")
+greater_equal = _binary("greater_equal", NUMERIC, lambda a, b: a >= b, None, out_dtype="bool")
+_LOGIC = _MINMAX
+logical_and = _binary("logical_and", frozenset({"bool"}), S.logical_and, None, traits=_LOGIC,
+                      identity=True, absorbing=False)
+logical_or = _binary("logical_or", frozenset({"bool"}), S.logical_or, None, traits=_LOGIC,
+                     identity=False, absorbing=True)
 sub, mul, div = subtract, multiply, divide
 
 
@@ -189,7 +207,7 @@ def _where_rule(types, attrs):
     return TensorType(dtype, broadcast_shapes(cond.shape, a.shape, b.shape))
 
 
-defop("where", Kind.ELEMENTWISE, _where_rule)
+defop("where", Kind.ELEMENTWISE, _where_rule, arity=3, formula=S.select)
 defgrad("where", lambda g, out, c, a, b: (None, unbroadcast(where(c, g, 0), a.type),
                                           unbroadcast(where(c, 0, g), b.type)))
 
@@ -213,7 +231,8 @@ def clip(x, lo=None, hi=None) -> Tensor:
     return x
 
 
-defop("cast", Kind.ELEMENTWISE, lambda types, attrs: TensorType(attrs["dtype"], types[0].shape))
+defop("cast", Kind.ELEMENTWISE, lambda types, attrs: TensorType(attrs["dtype"], types[0].shape),
+      attrs={"dtype": DTYPE}, formula=S.cast)
 defgrad("cast", lambda g, out, x: cast(g, x.dtype) if is_float(x.dtype) else None)
 
 

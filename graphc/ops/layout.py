@@ -1,56 +1,55 @@
 """Layout ops: reshape, transpose, broadcast, concatenate, slicing, padding and indexing sugar."""
 from __future__ import annotations
 
-import math
-from collections import Counter
+import numpy as np
 
+from graphc import dims
+from graphc.assumptions import same_dim
+from graphc.attrs import AXIS, FLOAT, PADS, SHAPE, SLICES, Spec
+from graphc.dims import Dim
 from graphc.dtypes import promote
 from graphc.errors import ShapeError
 from graphc.ops import elementwise as ew
 from graphc.ops.leaves import as_tensor
-from graphc.ops.shapes import broadcast_shapes, normalize_axes, normalize_axis, same_dtype
-from graphc.registry import Kind, defgrad, defop
+from graphc.ops.shapes import normalize_axes, normalize_axis, same_dtype
+from graphc.registry import Kind, Trait, defgrad, defop
 from graphc.tensor import Tensor, located, make
-from graphc.types import Dim, TensorType, fresh_symbol, root, shape_str, unify
+from graphc.types import TensorType, shape_str
 
 # ---- reshape ----------------------------------------------------------------------------------
 
 
-def _split_dims(shape) -> tuple[int, Counter]:
-    static = math.prod(d for d in shape if isinstance(d, int))
-    return static, Counter(root(d) for d in shape if isinstance(d, str))
-
-
 def infer_reshape(shape: tuple[Dim, ...], target) -> tuple[Dim, ...]:
-    """Resolve one -1 in target and check the element counts agree (symbols must match)."""
-    target = tuple(int(d) if not isinstance(d, str) else d for d in target)
-    have_static, have_syms = _split_dims(shape)
+    """Resolve one -1 in target and check the element counts agree (as exact dim products)."""
+    target = tuple(d if isinstance(d, (str, dims.DimExpr)) else int(d) for d in target)
     known = tuple(d for d in target if d != -1)
-    want_static, want_syms = _split_dims(known)
     if len(known) < len(target) - 1:
         raise ShapeError(f"can only infer one -1 dim, got {target}")
-    bad = ShapeError(f"cannot reshape {shape_str(shape)} to {shape_str(target)}")
+    if any(isinstance(d, int) and d < 0 for d in known):
+        raise ShapeError(f"cannot reshape to {shape_str(target)}: negative dim")
+    total, want = dims.product(shape), dims.product(known)
     if len(known) == len(target) - 1:
-        rest_syms = have_syms - want_syms
-        if want_syms - have_syms or want_static == 0 or have_static % want_static:
-            raise bad
-        ratio = have_static // want_static
-        if not rest_syms:
-            inferred: Dim = ratio
-        elif ratio == 1 and sum(rest_syms.values()) == 1:
-            inferred = next(iter(rest_syms))
-        else:
-            raise ShapeError(f"cannot infer -1 in {shape_str(target)} from symbolic shape "
+        inferred = dims.divide_exact(total, want) if want != 0 else None
+        if inferred is None or not dims.is_nonneg(inferred):
+            raise ShapeError(f"cannot infer -1 in {shape_str(target)} from shape "
                              f"{shape_str(shape)}; give the dims explicitly")
-        target = tuple(inferred if d == -1 else d for d in target)
-    elif have_static != want_static or have_syms != want_syms:
-        raise bad
+        return tuple(inferred if d == -1 else d for d in target)
+    if total != want:
+        if isinstance(total, int) and isinstance(want, int):
+            raise ShapeError(f"cannot reshape {shape_str(shape)} to {shape_str(target)}")
+        same_dim(total, want)     # sizes that differ only through symbols: checked by feeds
     return target
+
+
+def _reshape_ref(node, dims):
+    shape = dims(node.attrs["shape"])
+    return lambda x: x.reshape(shape())
 
 
 defop("reshape", Kind.LAYOUT,
       lambda types, attrs: TensorType(types[0].dtype, infer_reshape(types[0].shape,
-                                                                   attrs["shape"])))
+                                                                   attrs["shape"])),
+      attrs={"shape": SHAPE}, traits=(Trait.VIEW,), reference=_reshape_ref)
 defgrad("reshape", lambda g, out, x: reshape(g, x.shape))
 
 
@@ -105,7 +104,9 @@ def _transpose_rule(types, attrs):
     return TensorType(x.dtype, tuple(x.shape[p] for p in perm))
 
 
-defop("transpose", Kind.LAYOUT, _transpose_rule)
+defop("transpose", Kind.LAYOUT, _transpose_rule, attrs={"perm": Spec(
+    lambda v: tuple(AXIS.normalize(a) for a in v), what="a permutation of the axes")},
+      traits=(Trait.VIEW,), reference=lambda node, dims: lambda x: x.transpose(node.attrs["perm"]))
 defgrad("transpose", lambda g, out, x: transpose(
     g, tuple(sorted(range(x.ndim), key=out.attrs["perm"].__getitem__))))
 
@@ -132,13 +133,21 @@ def swapaxes(x, a: int, b: int) -> Tensor:
 
 def _broadcast_rule(types, attrs):
     (x,) = types
-    shape = attrs["shape"]
-    if len(shape) < x.ndim or broadcast_shapes(x.shape, shape) != tuple(map(root, shape)):
+    shape = tuple(attrs["shape"])
+    lead = len(shape) - x.ndim
+    if lead < 0 or any(d != 1 and same_dim(d, want) is None
+                       for d, want in zip(x.shape, shape[lead:])):
         raise ShapeError(f"cannot broadcast {shape_str(x.shape)} to {shape_str(shape)}")
-    return TensorType(x.dtype, tuple(shape))
+    return TensorType(x.dtype, shape)
 
 
-defop("broadcast_to", Kind.LAYOUT, _broadcast_rule)
+def _broadcast_ref(node, dims):
+    shape = dims(node.attrs["shape"])
+    return lambda x: np.broadcast_to(x, shape())
+
+
+defop("broadcast_to", Kind.LAYOUT, _broadcast_rule, attrs={"shape": SHAPE},
+      traits=(Trait.VIEW,), reference=_broadcast_ref)
 defgrad("broadcast_to", lambda g, out, x: ew.unbroadcast(g, x.type))
 
 
@@ -151,26 +160,20 @@ def broadcast_to(x, shape) -> Tensor:
 
 # ---- concatenate, stack, split ----------------------------------------------------------------
 
-def _joined_dim(a: Dim, b: Dim) -> Dim | None:
-    """The dim two joined operands share (a symbol is trusted to match), or None if none."""
-    a, b = root(a), root(b)
-    if isinstance(a, str) and isinstance(b, str):
-        return unify(a, b)
-    if a == b or isinstance(b, str):
-        return a
-    return b if isinstance(a, str) else None
-
-
 def _concat_rule(types, attrs):
     axis = attrs["axis"]
     same_dtype(types)
     shape = list(types[0].shape)
+    if axis >= len(shape):
+        raise ShapeError(f"axis {axis} is out of range for rank {len(shape)}")
     for t in types[1:]:
-        joined = [_joined_dim(a, b) for a, b in zip(shape, t.shape)]
-        if t.ndim != len(shape) or any(d is None for i, d in enumerate(joined) if i != axis):
+        joined = [same_dim(a, b) if i != axis else a
+                  for i, (a, b) in enumerate(zip(shape, t.shape))]
+        if t.ndim != len(shape) or None in joined:
             raise ShapeError("shapes " + ", ".join(shape_str(t.shape) for t in types)
                              + f" differ outside axis {axis}")
-        shape = [shape[axis] + t.shape[axis] if i == axis else d for i, d in enumerate(joined)]
+        shape = [dims.add(shape[axis], t.shape[axis]) if i == axis else d
+                 for i, d in enumerate(joined)]
     return TensorType(types[0].dtype, tuple(shape))
 
 
@@ -183,7 +186,8 @@ def _concat_grad(g, out, *xs):
     return tuple(grads)
 
 
-defop("concatenate", Kind.LAYOUT, _concat_rule)
+defop("concatenate", Kind.LAYOUT, _concat_rule, arity=(1, None), attrs={"axis": AXIS},
+      reference=lambda node, dims: lambda *xs: np.concatenate(xs, axis=node.attrs["axis"]))
 defgrad("concatenate", _concat_grad)
 
 
@@ -209,7 +213,7 @@ def concatenate(xs, axis: int = 0) -> Tensor:
 def stack(xs, axis: int = 0) -> Tensor:
     """Join tensors along a new axis."""
     xs = [as_tensor(x) for x in xs]
-    if any(x.ndim != xs[0].ndim or None in map(_joined_dim, x.shape, xs[0].shape) for x in xs):
+    if any(x.ndim != xs[0].ndim or None in map(same_dim, x.shape, xs[0].shape) for x in xs):
         raise ShapeError("needs equal shapes, got " + ", ".join(shape_str(x.shape) for x in xs))
     axis = normalize_axis(axis, xs[0].ndim + 1)
     return concatenate([expand_dims(x, axis) for x in xs], axis)
@@ -235,28 +239,83 @@ def split(x, sections, axis: int = 0) -> list[Tensor]:
 # ---- slicing ----------------------------------------------------------------------------------
 
 def _sliced_dim(d: Dim, s: tuple) -> Dim:
-    if isinstance(d, int):
-        return len(range(*slice(*s).indices(d)))
+    """The length of d[start:stop:step] (an expression of d when d is symbolic)."""
     start, stop, step = s
-    if start is None and stop is None and step in (None, 1, -1):
-        return d
-    if step is None and isinstance(start, int) and (
-            (start == -1 and stop is None) or (stop == start + 1 and (start >= 0 or stop < 0))):
+    step = 1 if step is None else step
+    if step == 0:
+        raise ShapeError("slice step cannot be zero")
+    if isinstance(d, int):
+        return len(range(*slice(start, stop, step).indices(d)))
+    if step > 0 and start is not None and stop == start + 1 and (start >= 0 or stop < 0):
         return 1    # one element, as an integer index takes (assumed in bounds, like static dims)
-    return fresh_symbol()
+    if step in (1, -1) and start is None and stop is None:
+        return d
+    if step == 1 and (start is None or start >= 0) and (stop is None or stop < 0):
+        return dims.maximum(dims.sub(d, (start or 0) - (stop or 0)), 0)   # x[a:], x[:-b]
+    if step == 1 and start is None and stop >= 0:
+        return dims.minimum(d, stop)                                      # x[:b]
+    if step == 1 and start < 0 and stop is None:
+        return dims.minimum(d, -start)                                    # x[-a:]
+    if step > 0:
+        lo, hi = _bound(d, start, 0, 0, d), _bound(d, stop, d, 0, d)
+        return dims.floordiv(dims.maximum(dims.sub(hi, lo), 0) if step == 1 else
+                             dims.maximum(dims.add(dims.sub(hi, lo), step - 1), 0), step)
+    lo, hi = _bound(d, stop, -1, -1, dims.sub(d, 1)), _bound(d, start, dims.sub(d, 1), -1,
+                                                              dims.sub(d, 1))
+    return dims.floordiv(dims.maximum(dims.add(dims.sub(hi, lo), -step - 1), 0), -step)
+
+
+def _bound(d: Dim, value, default: Dim, low: int, high: Dim) -> Dim:
+    """A slice bound made absolute and clipped to [low, high], as Python slicing does."""
+    if value is None:
+        return default
+    absolute = value if value >= 0 else dims.add(d, value)
+    return dims.minimum(dims.maximum(absolute, low), high)
 
 
 def _slice_rule(types, attrs):
     (x,) = types
+    if len(attrs["slices"]) != x.ndim:
+        raise ShapeError(f"{len(attrs['slices'])} slices for a tensor of rank {x.ndim}")
     return TensorType(x.dtype, tuple(_sliced_dim(d, s) for d, s in zip(x.shape, attrs["slices"])))
 
 
 def _unslice_rule(types, attrs):
-    return TensorType(types[0].dtype, attrs["shape"])
+    (g,) = types
+    shape, slices = tuple(attrs["shape"]), attrs["slices"]
+    if len(slices) != len(shape) or g.ndim != len(shape):
+        raise ShapeError(f"unslice of {shape_str(g.shape)} into {shape_str(shape)} needs one "
+                         "slice per axis")
+    for d, want in zip(g.shape, (_sliced_dim(d, s) for d, s in zip(shape, slices))):
+        if same_dim(d, want) is None:
+            raise ShapeError(f"a {shape_str(g.shape)} piece does not fill the slices {slices} "
+                             f"of {shape_str(shape)}")
+    return TensorType(g.dtype, shape)
 
 
-defop("slice", Kind.LAYOUT, _slice_rule)
-defop("unslice", Kind.LAYOUT, _unslice_rule)
+def _slices(node) -> tuple[slice, ...]:
+    return tuple(slice(*s) for s in node.attrs["slices"])
+
+
+def _slice_ref(node, dims):
+    index = _slices(node)
+    return lambda x: x[index]
+
+
+def _unslice_ref(node, dims):
+    index, shape, dtype = _slices(node), dims(node.attrs["shape"]), np.dtype(node.dtype)
+
+    def unslice(g):
+        out = np.zeros(shape(), dtype)
+        out[index] = g
+        return out
+    return unslice
+
+
+defop("slice", Kind.LAYOUT, _slice_rule, attrs={"slices": SLICES}, traits=(Trait.VIEW,),
+      reference=_slice_ref)
+defop("unslice", Kind.LAYOUT, _unslice_rule, attrs={"shape": SHAPE, "slices": SLICES},
+      reference=_unslice_ref)
 defgrad("slice", lambda g, out, x: make("unslice", [g], {"shape": x.shape,
                                                           "slices": out.attrs["slices"]}))
 defgrad("unslice", lambda g, out, x: make("slice", [g], {"slices": out.attrs["slices"]}))
@@ -310,12 +369,18 @@ def _getitem(x: Tensor, key) -> Tensor:
 
 def _pad_rule(types, attrs):
     (x,) = types
-    return TensorType(x.dtype, tuple(
-        d + lo + hi if isinstance(d, int) else (d if lo == hi == 0 else fresh_symbol())
-        for d, (lo, hi) in zip(x.shape, attrs["pads"])))
+    if len(attrs["pads"]) != x.ndim:
+        raise ShapeError(f"{len(attrs['pads'])} pad pairs for a tensor of rank {x.ndim}")
+    return TensorType(x.dtype, tuple(dims.add(d, lo + hi)
+                                     for d, (lo, hi) in zip(x.shape, attrs["pads"])))
 
 
-defop("pad", Kind.LAYOUT, _pad_rule)
+def _pad_ref(node, dims):
+    pads, value = node.attrs["pads"], node.attrs["value"]
+    return lambda x: np.pad(x, pads, constant_values=value)
+
+
+defop("pad", Kind.LAYOUT, _pad_rule, attrs={"pads": PADS, "value": FLOAT}, reference=_pad_ref)
 defgrad("pad", lambda g, out, x: make("slice", [g], {"slices": tuple(
     (lo, -hi if hi else None, None) for lo, hi in out.attrs["pads"])}))
 

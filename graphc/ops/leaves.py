@@ -5,9 +5,10 @@ import itertools
 
 import numpy as np
 
+from graphc.attrs import CONST, INT, TYPE, VAR
 from graphc.dtypes import canonical, promote
 from graphc.errors import ShapeError
-from graphc.registry import Kind, defop
+from graphc.registry import Kind, Trait, defop
 from graphc.tensor import Tensor, located, make
 from graphc.types import TensorType
 
@@ -63,11 +64,14 @@ class Const:
         return f"Const({self.array!r})"
 
 
-defop("placeholder", Kind.LEAF, lambda types, attrs: attrs["type"])
-defop("variable", Kind.LEAF, lambda types, attrs: attrs["var"].type)
+defop("placeholder", Kind.LEAF, lambda types, attrs: attrs["type"], arity=0,
+      attrs={"type": TYPE, "id": INT})
+defop("variable", Kind.LEAF, lambda types, attrs: attrs["var"].type, arity=0,
+      attrs={"var": VAR}, traits=(Trait.STATEFUL,))
 defop("constant", Kind.LEAF,
       lambda types, attrs: TensorType(canonical(attrs["value"].array.dtype),
-                                      attrs["value"].array.shape))
+                                      attrs["value"].array.shape), arity=0,
+      attrs={"value": CONST})
 
 
 def _is_python_float(value) -> bool:

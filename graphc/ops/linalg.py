@@ -1,6 +1,9 @@
 """Contractions: batched matmul with NumPy broadcasting, and dot."""
 from __future__ import annotations
 
+import numpy as np
+
+from graphc.assumptions import same_dim
 from graphc.errors import DTypeError, ShapeError
 from graphc.ops import elementwise as ew
 from graphc.ops import layout
@@ -15,8 +18,10 @@ def _matmul_rule(types, attrs):
     dtype = same_dtype(types)
     if dtype == "bool":
         raise DTypeError("matmul of bool tensors is not supported")
-    if a.shape[-1] != b.shape[-2] and isinstance(a.shape[-1], int) \
-            and isinstance(b.shape[-2], int):
+    if a.ndim < 2 or b.ndim < 2:
+        raise ShapeError(f"operands need rank 2 or more, got {shape_str(a.shape)} @ "
+                         f"{shape_str(b.shape)}")
+    if same_dim(a.shape[-1], b.shape[-2]) is None:
         raise ShapeError(f"inner dimensions differ: {shape_str(a.shape)} @ "
                          f"{shape_str(b.shape)} ({a.shape[-1]} != {b.shape[-2]})")
     batch = broadcast_shapes(a.shape[:-2], b.shape[:-2])
@@ -29,7 +34,8 @@ def _matmul_grad(g, out, a, b):
     return ew.unbroadcast(ga, a.type), ew.unbroadcast(gb, b.type)
 
 
-defop("matmul", Kind.CONTRACTION, _matmul_rule)
+defop("matmul", Kind.CONTRACTION, _matmul_rule, arity=2,
+      reference=lambda node, dims: np.matmul)
 defgrad("matmul", _matmul_grad)
 
 

@@ -8,11 +8,20 @@ default count_include_pad=True), so its gradient spreads each output's share eve
 """
 from __future__ import annotations
 
+from graphc.assumptions import same_dim
+from graphc.attrs import POSITIVE_INTS
 from graphc.dtypes import FLOATS
 from graphc.errors import DTypeError, ShapeError
 from graphc.ops import reductions
 from graphc.ops.leaves import as_tensor
-from graphc.ops.windows import check_geometry, fail, int_tuple, output_spatial, resolve_pads
+from graphc.ops.windows import (
+    WINDOW_ATTRS,
+    check_geometry,
+    fail,
+    int_tuple,
+    output_spatial,
+    resolve_pads,
+)
 from graphc.registry import Kind, defgrad, defop
 from graphc.tensor import Tensor, make
 from graphc.types import TensorType, shape_str
@@ -67,16 +76,16 @@ def _avg_grad_rule(types, attrs):
 
 
 def _same_shape(a: TensorType, b: TensorType, what_a: str, what_b: str) -> None:
-    if a.dtype != b.dtype or a.ndim != b.ndim or any(
-            p != q for p, q in zip(a.shape, b.shape) if isinstance(p, int) and isinstance(q, int)):
+    if a.dtype != b.dtype or a.ndim != b.ndim or None in map(same_dim, a.shape, b.shape):
         raise ShapeError(f"{what_b} {b} does not match the {what_a} {a}")
 
 
 for _name in ("max_pool", "avg_pool"):
-    defop(_name, Kind.REDUCTION, _pool_rule)
-defop("max_pool_grad", Kind.INDEXING, _max_grad_rule)
-defop("max_pool_select", Kind.INDEXING, _max_select_rule)
-defop("avg_pool_grad", Kind.INDEXING, _avg_grad_rule)
+    defop(_name, Kind.REDUCTION, _pool_rule, attrs=WINDOW_ATTRS)
+defop("max_pool_grad", Kind.INDEXING, _max_grad_rule, arity=3, attrs=WINDOW_ATTRS)
+defop("max_pool_select", Kind.INDEXING, _max_select_rule, arity=3, attrs=WINDOW_ATTRS)
+defop("avg_pool_grad", Kind.INDEXING, _avg_grad_rule,
+      attrs={**WINDOW_ATTRS, "shape": POSITIVE_INTS})
 
 
 def _geometry(node: Tensor) -> dict:

@@ -17,11 +17,13 @@ from typing import Sequence
 
 import numpy as np
 
+from graphc.attrs import DTYPE, INT, SHAPE
 from graphc.dtypes import FLOATS, canonical
 from graphc.errors import DTypeError, ShapeError
+from graphc.ops import random_bits
 from graphc.ops.elementwise import cast, greater_equal, less
 from graphc.ops.leaves import as_tensor, constant, variable
-from graphc.registry import Kind, defgrad, defop
+from graphc.registry import Kind, Trait, defgrad, defop
 from graphc.tensor import Tensor, make
 from graphc.types import TensorType, shape_str
 
@@ -31,6 +33,8 @@ __all__ = ["random_state", "next_random_state", "random_uniform", "random_normal
 
 
 def _random_rule(types, attrs):
+    if len(types) == 2 and attrs["shape"] != ():
+        raise ShapeError("a draw shaped like an operand takes shape=()")
     state = types[0]
     if state.dtype != "int64" or tuple(state.shape) != (2,):
         raise DTypeError(f"the random state must be an int64 (seed, counter) pair of shape (2,)"
@@ -42,7 +46,8 @@ def _random_rule(types, attrs):
 
 
 for _name in ("random_uniform", "random_normal"):
-    defop(_name, Kind.RANDOM, _random_rule)
+    defop(_name, Kind.RANDOM, _random_rule, arity=(1, 2), reference=random_bits.reference,
+          attrs={"dtype": DTYPE, "stream": INT, "shape": SHAPE}, traits=(Trait.STATEFUL,))
     defgrad(_name, lambda g, out, *inputs: (None,) * len(inputs))
 
 

@@ -1,8 +1,13 @@
 """Reductions over axes (sum, prod, max, min, argmax, argmin) and the statistics built on them."""
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
+from graphc.attrs import AXES, BOOL, DTYPE, OPTIONAL_AXIS
 from graphc.dtypes import is_float
-from graphc.errors import DTypeError
+from graphc.errors import DTypeError, ShapeError
 from graphc.ops import elementwise as ew
 from graphc.ops import layout
 from graphc.ops.leaves import as_tensor, constant
@@ -14,12 +19,31 @@ from graphc.types import TensorType
 _ACCUMULATE_DTYPE = {"bool": "int64", "int32": "int64"}   # as NumPy sums them
 
 
+def _check_axes(axes: tuple[int, ...], ndim: int) -> None:
+    # NOTE: this module defines its own sum, max, min, any and all (the DSL's)
+    if (axes and axes[-1] >= ndim) or list(axes) != sorted(set(axes)):
+        raise ShapeError(f"axes {axes} must be distinct, sorted and below the rank {ndim}")
+
+
 def _reduce_rule(accumulate: bool):
     def rule(types, attrs):
         (x,) = types
+        _check_axes(attrs["axes"], x.ndim)
         dtype = _ACCUMULATE_DTYPE.get(x.dtype, x.dtype) if accumulate else x.dtype
         return TensorType(dtype, reduced_shape(x.shape, attrs["axes"], attrs["keepdims"]))
     return rule
+
+
+_REDUCERS = {"sum": np.add.reduce, "prod": np.multiply.reduce,
+             "max": np.maximum.reduce, "min": np.minimum.reduce}
+
+
+def _reduce_ref(node, dims):
+    reducer, axes, keepdims = _REDUCERS[node.op], node.attrs["axes"], node.attrs["keepdims"]
+    if node.op in ("sum", "prod"):
+        dtype = np.dtype(node.dtype)
+        return lambda x: reducer(x, axis=axes, dtype=dtype, keepdims=keepdims)
+    return lambda x: reducer(x, axis=axes, keepdims=keepdims)
 
 
 def _keepdims_shape(x: Tensor, out: Tensor) -> tuple:
@@ -38,8 +62,10 @@ def _extremum_grad(g, out, x):
     return _grad_broadcast(g, x, out) * hit / count
 
 
+_REDUCE_ATTRS = {"axes": AXES, "keepdims": BOOL}
 for _name, _accumulate in (("sum", True), ("prod", True), ("max", False), ("min", False)):
-    defop(_name, Kind.REDUCTION, _reduce_rule(_accumulate))
+    defop(_name, Kind.REDUCTION, _reduce_rule(_accumulate), attrs=_REDUCE_ATTRS,
+          reference=_reduce_ref)
 defgrad("sum", lambda g, out, x: _grad_broadcast(g, x, out))
 defgrad("prod", lambda g, out, x: _grad_broadcast(g * out, x, out) / x)
 defgrad("max", _extremum_grad)
@@ -81,13 +107,21 @@ def min(x, axis=None, keepdims: bool = False) -> Tensor:
 def _arg_rule(types, attrs):
     (x,) = types
     axis = attrs["axis"]
+    if axis is not None and axis >= x.ndim:
+        raise ShapeError(f"axis {axis} is out of range for rank {x.ndim}")
     if axis is None:
         return TensorType("int64", (1,) * x.ndim if attrs["keepdims"] else ())
     return TensorType("int64", reduced_shape(x.shape, (axis,), attrs["keepdims"]))
 
 
-defop("argmax", Kind.REDUCTION, _arg_rule)
-defop("argmin", Kind.REDUCTION, _arg_rule)
+def _arg_ref(node, dims):
+    fn, axis, keepdims = getattr(np, node.op), node.attrs["axis"], node.attrs["keepdims"]
+    return lambda x: fn(x, axis=axis, keepdims=keepdims)
+
+
+for _name in ("argmax", "argmin"):
+    defop(_name, Kind.REDUCTION, _arg_rule, attrs={"axis": OPTIONAL_AXIS, "keepdims": BOOL},
+          reference=_arg_ref)
 
 
 def _arg(op: str, x, axis, keepdims: bool) -> Tensor:
@@ -113,7 +147,18 @@ def argmin(x, axis=None, keepdims: bool = False) -> Tensor:
 
 # NOTE: shape_size reads the sizes off its operand at run time, so it needs no symbol bindings
 # and is scheduled after the node that produces them; it has no gradient.
-defop("shape_size", Kind.REDUCTION, lambda types, attrs: TensorType(attrs["dtype"], ()))
+def _shape_size_rule(types, attrs):
+    _check_axes(attrs["axes"], types[0].ndim)
+    return TensorType(attrs["dtype"], ())
+
+
+def _shape_size_ref(node, dims):
+    axes, dtype = node.attrs["axes"], np.dtype(node.dtype)
+    return lambda x: np.array(math.prod(x.shape[a] for a in axes), dtype)
+
+
+defop("shape_size", Kind.REDUCTION, _shape_size_rule, attrs={"axes": AXES, "dtype": DTYPE},
+      reference=_shape_size_ref)
 defgrad("shape_size", lambda g, out, x: None)
 
 

@@ -21,12 +21,15 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
+from graphc.assumptions import same_dim
+from graphc.attrs import BOOL, GRAPH, NONNEG_INT, POSITIVE_INT, TYPE
+from graphc.dims import Dim
 from graphc.errors import DTypeError, GraphError, ShapeError
 from graphc.graph import Graph, topological_order
 from graphc.ops.leaves import as_tensor, placeholder
 from graphc.registry import Kind, defgrad, defop
 from graphc.tensor import Tensor, make
-from graphc.types import Dim, TensorType, root, shape_str
+from graphc.types import TensorType, shape_str
 
 __all__ = ["scan"]
 
@@ -34,9 +37,8 @@ TOKEN = TensorType("bool", ())   # the declared type of a scan node (its value i
 
 
 def _dims_match(a: tuple[Dim, ...], b: tuple[Dim, ...]) -> bool:
-    """Same rank and equal static dims; a symbol matches anything (bound at run time)."""
-    return len(a) == len(b) and all(root(x) == root(y) or not isinstance(x, int)
-                                    or not isinstance(y, int) for x, y in zip(a, b))
+    """Same rank and dims that may be equal (equalities that need symbols are assumed)."""
+    return len(a) == len(b) and all(same_dim(x, y) is not None for x, y in zip(a, b))
 
 
 def _role(i: int, num_carry: int, num_xs: int) -> str:
@@ -63,8 +65,8 @@ def _scan_rule(types: list[TensorType], attrs) -> TensorType:
             step = " per step" if is_seq else ""
             raise ShapeError(f"{_role(i, k, s)} has shape {shape_str(shape)}{step}, "
                              f"the body expects {expected}")
-    lengths = {root(t.shape[0]) for t in types[k:k + s] if isinstance(t.shape[0], int)}
-    if len(lengths) > 1:
+    lengths = [t.shape[0] for t in types[k:k + s]]
+    if any(same_dim(lengths[0], n) is None for n in lengths[1:]):
         raise ShapeError("sequences have different lengths: " + ", ".join(
             shape_str(t.shape) for t in types[k:k + s]))
     return TOKEN
@@ -76,8 +78,10 @@ def _result_rule(types: list[TensorType], attrs) -> TensorType:
     return attrs["type"]
 
 
-defop("scan", Kind.COMPOSITE, _scan_rule)
-defop("scan_result", Kind.COMPOSITE, _result_rule)
+defop("scan", Kind.COMPOSITE, _scan_rule, arity=(1, None), attrs={
+    "body": GRAPH, "num_carry": NONNEG_INT, "num_xs": POSITIVE_INT, "reverse": BOOL})
+defop("scan_result", Kind.COMPOSITE, _result_rule, arity=(1, None),
+      attrs={"index": NONNEG_INT, "type": TYPE})
 
 
 def scan_results(body: Graph, carries: Sequence[Tensor], seqs: Sequence[Tensor],

@@ -3,22 +3,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from graphc.assumptions import broadcast_dim
+from graphc.dims import Dim
 from graphc.errors import DTypeError, ShapeError
-from graphc.types import Dim, TensorType, root, shape_str, unify
-
-
-def broadcast_dim(a: Dim, b: Dim) -> Dim | None:
-    """The broadcast of two dims, or None if they cannot broadcast. Symbols are trusted."""
-    a, b = root(a), root(b)
-    if a == b or b == 1:
-        return a
-    if a == 1:
-        return b
-    if isinstance(a, int) and isinstance(b, int):
-        return None
-    if isinstance(a, str) and isinstance(b, str):
-        return unify(a, b)
-    return b if isinstance(b, int) else a
+from graphc.types import TensorType, shape_str
 
 
 def broadcast_shapes(*shapes: tuple[Dim, ...]) -> tuple[Dim, ...]:

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from numbers import Integral
 
+from graphc.attrs import PADS, POSITIVE_INTS
 from graphc.errors import ShapeError
 from graphc.source import user_location
 from graphc.types import Dim, shape_str
 
 Pads = tuple[tuple[int, int], ...]
+WINDOW_ATTRS = {"kernel": POSITIVE_INTS, "stride": POSITIVE_INTS, "pads": PADS,
+                "dilation": POSITIVE_INTS}
 
 
 def fail(op: str, message: str) -> ShapeError:

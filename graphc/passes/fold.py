@@ -6,6 +6,7 @@ import numpy as np
 from graphc.graph import Graph
 from graphc.ops.leaves import constant
 from graphc.ops.shapes import num_elements
+from graphc.reference import reference_kernel
 from graphc.registry import OPS, Kind
 from graphc.rewrite import rewrite
 from graphc.tensor import Tensor
@@ -27,8 +28,9 @@ def fold(node: Tensor) -> Tensor | None:
     size = num_elements(node.shape)
     if size is None or size > max(MAX_FOLDED_ELEMENTS, *(i.value.size for i in node.inputs)):
         return None
-    from backends.numpy import IMPL  # NOTE: the reference kernels, loaded on use
-    kernel = IMPL[node.op](node, _static_dims)
+    kernel = reference_kernel(node, _static_dims)
+    if kernel is None:
+        return None
     value = np.asarray(kernel(*(i.value for i in node.inputs)), dtype=node.dtype)
     return constant(value, name=node.name)
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from graphc.dims import Dim
 from graphc.ops.leaves import constant, is_constant
 from graphc.tensor import Tensor, make
-from graphc.types import Dim, root
 
 FULL = (None, None, None)
 
@@ -60,7 +60,7 @@ def sliced_axis(node: Tensor) -> int | None:
     if not (static and step in (None, 1) and value.ndim == len(shape)):
         return None
     lo, hi, _ = slice(start, stop).indices(d)
-    same_others = all(root(a) == root(b) for i, (a, b) in enumerate(zip(value.shape, shape))
+    same_others = all(a == b for i, (a, b) in enumerate(zip(value.shape, shape))
                       if i != axis)
     return axis if hi > lo and value.shape[axis] == hi - lo and same_others else None
 
@@ -158,7 +158,7 @@ def merge_unslices(node: Tensor) -> Tensor | None:
             terms.append(leaf)
             continue
         axis, parts = found
-        key = (axis, tuple(map(root, leaf.shape)))
+        key = (axis, leaf.shape)
         if key not in groups:
             groups[key] = (leaf.shape, [])
             terms.append(key)

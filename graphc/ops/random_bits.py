@@ -1,17 +1,16 @@
-"""NumPy kernels for the counter-based random ops (splitmix64 in uint64 arithmetic).
+"""The bit-level spec of the random ops, with its NumPy implementation (splitmix64, uint64).
 
-A draw's key is mix(mix(seed) ^ mix(counter + 1) ^ mix(stream + 2)); element i takes the
-64 random bits mix(key + (i + 1) * GOLDEN), splitmix64's i-th output from state `key`.
-Uniforms keep the top 24 (float32) or 53 (float64) bits, so they lie exactly in [0, 1);
-normals apply Box-Muller to the uniforms of elements 2i and 2i + 1.
+Every backend computes exactly these numbers. A draw's key is
+mix(mix(seed) ^ mix(counter + 1) ^ mix(stream + 2)); element i takes the 64 random bits
+mix(key + (i + 1) * GOLDEN), splitmix64's i-th output from state `key`. Uniforms keep the top
+24 (float32) or 53 (float64) bits, so they lie exactly in [0, 1); normals apply Box-Muller to
+the uniforms of elements 2i and 2i + 1.
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
-
-from backends.numpy.kernels import register
 
 MASK = (1 << 64) - 1
 GOLDEN = 0x9E3779B97F4A7C15
@@ -62,12 +61,12 @@ def normal(k: int, n: int, dtype: np.dtype) -> np.ndarray:
     return (radius * np.cos(2.0 * math.pi * u[:, 1])).astype(dtype)
 
 
-_DRAWS = {"random_uniform": uniform, "random_normal": normal}
+DRAWS = {"random_uniform": uniform, "random_normal": normal}
 
 
-@register(*_DRAWS)
-def _random(node, dims):
-    draw, dtype, stream = _DRAWS[node.op], np.dtype(node.dtype), node.attrs["stream"]
+def reference(node, dims):
+    """The NumPy implementation of a random_uniform or random_normal node."""
+    draw, dtype, stream = DRAWS[node.op], np.dtype(node.dtype), node.attrs["stream"]
     if len(node.inputs) == 2:
         def kernel(state, like):
             return draw(key(state, stream), like.size, dtype).reshape(like.shape)
