@@ -44,7 +44,7 @@ def build(seed: int = 0) -> dict[str, gc.Graph]:
     grads = gc.grad(loss, params)
     training = gc.Graph([x, y], [loss], [(p, p - LR * g) for p, g in zip(params, grads)])
     return {"forward": gc.Graph([x], [h]), "training": training,
-            "optimized": gc.passes.optimize(training)}
+            "optimized": gc.optimize(training)[0]}
 
 
 def main(out_dir: Path = OUT, seed: int = 0) -> dict[str, Path]:

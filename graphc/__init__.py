@@ -121,7 +121,8 @@ float32, float64, int32, int64, bool_ = "float32", "float64", "int32", "int64", 
 _LAZY_MODULES = {"losses": "frontends.losses", "nn": "frontends.nn", "optim": "frontends.optim",
                  "train": "frontends.train", "data": "frontends.data",
                  "testing": "graphc.testing", "passes": "graphc.passes"}
-_LAZY_FUNCTIONS = {"render": "backends.graphviz", "to_dot": "backends.graphviz",
+_LAZY_FUNCTIONS = {"optimize": "graphc.passes",
+                   "render": "backends.graphviz", "to_dot": "backends.graphviz",
                    "render_diff": "backends.graphviz", "diff_to_dot": "backends.graphviz",
                    "save": "frontends.textir", "load": "frontends.textir",
                    "parse": "frontends.textir"}

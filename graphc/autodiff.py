@@ -14,6 +14,7 @@ from graphc.graph import topological_order
 from graphc.ops import GRADS
 from graphc.ops.layout import broadcast_to
 from graphc.ops.leaves import constant
+from graphc.passes.stability import stabilize
 from graphc.tensor import Tensor, building_gradient_of
 from graphc.types import shape_str
 
@@ -27,6 +28,7 @@ def grad(y: Tensor, wrt: Sequence[Tensor] | Tensor, seed: Tensor | None = None):
     single = isinstance(wrt, Tensor)
     targets = [wrt] if single else list(wrt)
     _check_arguments(y, targets, seed)
+    y = stabilize(y, targets)
     order = topological_order([y])
     on_path = _depends_on(order, {id(t) for t in targets})
     pending: dict[int, list[Tensor]] = {id(y): [seed if seed is not None

@@ -13,19 +13,23 @@ BACKENDS = {"numpy": "backends.numpy"}
 
 
 def compile(inputs: Graph | Sequence[Tensor] = (), outputs: Sequence[Tensor] | Tensor = (),
-            updates: Iterable[Update] = (), backend: str = "numpy", optimize: bool = True):
+            updates: Iterable[Update] = (), backend: str = "numpy",
+            optimize: bool | Sequence[str] = True, verify=None):
     """A callable taking one numpy array per input and returning the outputs' values.
 
     It returns one array when `outputs` is a single Tensor, else a list. After computing all
     outputs and new values, it assigns the `updates` (variable, new value) to the variables.
+    `optimize` is True (the default pipeline), False, or a list of pass names; `verify`
+    (True or feeds) checks every pass against the interpreter (see gc.optimize).
     """
     if isinstance(inputs, Graph):
         graph, single = inputs, False
     else:
         graph, single = Graph(inputs, outputs, updates), isinstance(outputs, Tensor)
-    if optimize:
+    if optimize is not False:
         from graphc.passes import optimize as run_pipeline
-        graph = run_pipeline(graph)
+        passes = None if optimize is True else list(optimize)
+        graph, _ = run_pipeline(graph, passes, verify=verify)
     if backend not in BACKENDS:
         raise CompileError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
     module = importlib.import_module(BACKENDS[backend])

@@ -36,3 +36,7 @@ class ParseError(GraphcError, ValueError):
         if text is not None:
             shown += f"\n    {text}\n    {' ' * (column - 1)}^"
         super().__init__(shown)
+
+
+class VerifyError(GraphcError):
+    """Verify mode found a pass whose graph computes something else than the graph it was given."""

@@ -42,7 +42,7 @@ def _step(body: Graph, num_carry: int, positions: tuple[int, ...], dims):
     """The compiled step returning carries, y_t and the residuals; its checker; stacked info."""
     nodes = step_nodes(body)
     stacked = list(body.outputs[num_carry:]) + [nodes[p] for p in positions]
-    step = compile_graph(optimize(Graph(body.inputs, list(body.outputs[:num_carry]) + stacked)))
+    step = compile_graph(optimize(Graph(body.inputs, list(body.outputs[:num_carry]) + stacked))[0])
     return (step, FeedChecker(body.inputs), _empty_output_shapes(stacked, dims),
             [np.dtype(y.dtype) for y in stacked])
 

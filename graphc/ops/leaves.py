@@ -111,6 +111,11 @@ def constant(value, dtype=None, name: str | None = None) -> Tensor:
     return make("constant", [], {"value": Const(array)}, name=name)
 
 
+def canonical_placeholder(ttype: TensorType, position: int) -> Tensor:
+    """The one placeholder of a type at an input position (for comparing subgraphs)."""
+    return make("placeholder", [], {"type": ttype, "id": -1 - position})
+
+
 def as_tensor(x, like: Tensor | None = None) -> Tensor:
     """A Tensor as is; a Python scalar takes `like`'s dtype as NumPy 2 would (weak scalar)."""
     if isinstance(x, Tensor):

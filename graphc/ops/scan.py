@@ -28,6 +28,7 @@ from graphc.errors import DTypeError, GraphError, ShapeError
 from graphc.graph import Graph, topological_order
 from graphc.ops.leaves import as_tensor, placeholder
 from graphc.registry import Kind, defgrad, defop
+from graphc.rewrite import SUBGRAPH_GUARDS
 from graphc.tensor import Tensor, make
 from graphc.types import TensorType, shape_str
 
@@ -129,6 +130,15 @@ def residual_result(node: Tensor, position: int) -> Tensor:
     return make("scan_result", [node, *node.inputs], {
         "index": residual_base(node) + position,
         "type": TensorType(source.dtype, (length,) + source.shape)})
+
+
+def _body_rewritable(node: Tensor, users: list[Tensor]) -> bool:
+    """Passes may rewrite a scan's body unless some result reads residuals by position."""
+    base = residual_base(node)
+    return not any(u.op == "scan_result" and u.attrs["index"] >= base for u in users)
+
+
+SUBGRAPH_GUARDS["scan"] = _body_rewritable
 
 
 def _result_grad(g: Tensor, out: Tensor, node: Tensor, *inputs: Tensor):

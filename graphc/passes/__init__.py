@@ -1,16 +1,5 @@
-"""Graph -> Graph passes and the default pipeline that compile() runs."""
+"""Graph -> graph passes, each in its own module, and the pass manager that runs them."""
 from __future__ import annotations
 
-from graphc.graph import Graph
-from graphc.passes.fold import fold_constants
-from graphc.passes.simplify import simplify
-
-PIPELINE = [("fold_constants", fold_constants), ("simplify", simplify)]
-
-
-def optimize(graph: Graph, skip: tuple[str, ...] = ()) -> Graph:
-    """Run the default pipeline (dead code is dropped by Graph itself, CSE by hash-consing)."""
-    for name, run in PIPELINE:
-        if name not in skip:
-            graph = run(graph)
-    return graph
+from graphc.passes import cse, dce, fold, layout, simplify, stability  # noqa: F401 (register)
+from graphc.passes.manager import DEFAULT, PASSES, Report, optimize  # noqa: F401

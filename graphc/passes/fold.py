@@ -1,17 +1,22 @@
-"""Constant folding: nodes whose inputs are all constants are evaluated once, at compile time."""
+"""Constant folding: a node whose operands are all constants is evaluated at compile time.
+
+Evaluation goes through the core's reference semantics (scalar formulas, NumPy references),
+never through a backend. Random draws and composites are left alone, and so is a node whose
+result would be much larger than its operands (a cheap broadcast is better than a big array).
+"""
 from __future__ import annotations
 
 import numpy as np
 
-from graphc.graph import Graph
 from graphc.ops.leaves import constant
 from graphc.ops.shapes import num_elements
-from graphc.reference import reference_kernel
+from graphc.passes.manager import register, rule_pass
+from graphc.pattern import P, RuleSet
+from graphc.reference import has_reference, reference_kernel
 from graphc.registry import OPS, Kind
-from graphc.rewrite import rewrite
 from graphc.tensor import Tensor
 
-MAX_FOLDED_ELEMENTS = 1 << 16   # do not turn a cheap broadcast into a big stored array
+MAX_FOLDED_ELEMENTS = 1 << 16
 
 
 def _static_dims(shape):
@@ -19,21 +24,23 @@ def _static_dims(shape):
     return lambda: static
 
 
+def _foldable(node: Tensor) -> bool:
+    return (bool(node.inputs) and OPS[node.op].kind not in (Kind.RANDOM, Kind.COMPOSITE)
+            and all(i.op == "constant" for i in node.inputs) and has_reference(node.op))
+
+
 def fold(node: Tensor) -> Tensor | None:
-    # NOTE: a composite (a scan) evaluates to a tuple of arrays, not one constant.
-    if not node.inputs or OPS[node.op].kind in (Kind.RANDOM, Kind.COMPOSITE):
-        return None
-    if any(i.op != "constant" for i in node.inputs):
-        return None
     size = num_elements(node.shape)
     if size is None or size > max(MAX_FOLDED_ELEMENTS, *(i.value.size for i in node.inputs)):
         return None
     kernel = reference_kernel(node, _static_dims)
-    if kernel is None:
-        return None
-    value = np.asarray(kernel(*(i.value for i in node.inputs)), dtype=node.dtype)
+    try:
+        with np.errstate(all="ignore"):
+            value = np.asarray(kernel(*(i.value for i in node.inputs)), dtype=node.dtype)
+    except (ValueError, ArithmeticError, IndexError):
+        return None        # an error (int ** -1, an index out of range) is left for run time
     return constant(value, name=node.name)
 
 
-def fold_constants(graph: Graph) -> Graph:
-    return rewrite(graph, [fold])
+RULES = RuleSet([(P(None, where=_foldable), fold)])
+PASS = register(rule_pass("fold", RULES, __doc__.splitlines()[0]))
