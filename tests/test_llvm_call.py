@@ -1,7 +1,6 @@
 """The entry-function runner: pointer tables, status codes, and the GIL released during a call."""
 from __future__ import annotations
 
-import ctypes
 import threading
 import time
 
@@ -59,9 +58,9 @@ def test_status_code_of_a_failing_call(gather_entry) -> None:
 
 def test_wrong_counts_raise(gather_entry) -> None:
     table, indices, out = np.zeros(2, np.float32), np.zeros(1, np.int64), np.zeros(1, np.float32)
-    with pytest.raises(ValueError, match="expected 2 arrays"):
+    with pytest.raises(ValueError, match=r"expected .* = \(2, 0, 1, 2\), got \(1, 0, 1, 2\)"):
         gather_entry([table], [], [out], None, [1, 2])
-    with pytest.raises(ValueError, match="expected 2 dims"):
+    with pytest.raises(ValueError, match=r"got \(2, 0, 1, 1\)"):
         gather_entry([table, indices], [], [out], None, [1])
 
 
@@ -76,16 +75,6 @@ def test_data_address(array: np.ndarray) -> None:
     frozen = array.copy()
     frozen.flags.writeable = False
     assert call.data_address(frozen) == frozen.ctypes.data
-
-
-def test_pointer_table_rewrites_only_changed_slots() -> None:
-    table = call.PointerTable(2)
-    a, b, c = np.zeros(3), np.zeros(3), np.zeros(3)
-    slots = (ctypes.c_void_p * 2).from_address(table.address)
-    table.bind([a, b])
-    assert [slots[0], slots[1]] == [a.ctypes.data, b.ctypes.data]
-    table.bind([a, c])
-    assert [slots[0], slots[1]] == [a.ctypes.data, c.ctypes.data]
 
 
 def test_the_gil_is_released_during_a_native_call() -> None:

@@ -6,13 +6,14 @@ The entry has the C signature
                 void **context)
 
 and returns 0 on success or an error code the lowering maps back to a node. The pointer tables
-live as long as the `EntryFunction`, and a table slot is rewritten only when a different array
+live as long as the `EntryFunction`, and a slot is rewritten only when a different array
 object is passed in it, so a call with the same variables, outputs and arena as the last one
 only looks up the addresses of its new inputs.
 """
 from __future__ import annotations
 
 import ctypes
+import operator
 import threading
 from collections.abc import Sequence
 
@@ -30,25 +31,6 @@ def data_address(array: np.ndarray) -> int:
         return array.__array_interface__["data"][0]
 
 
-class PointerTable:
-    """A C array of data pointers to a fixed number of arrays, rewritten only where they change."""
-
-    def __init__(self, count: int):
-        self._table = (ctypes.c_void_p * max(count, 1))()
-        self._arrays: list[np.ndarray | None] = [None] * count
-        self.address = ctypes.addressof(self._table)
-
-    def bind(self, arrays: Sequence[np.ndarray]) -> None:
-        """Point the table at `arrays`; holding them also keeps each address valid."""
-        held = self._arrays
-        if len(arrays) != len(held):
-            raise ValueError(f"expected {len(held)} arrays, got {len(arrays)}")
-        for index, array in enumerate(arrays):
-            if array is not held[index]:
-                self._table[index] = data_address(array)
-                held[index] = array
-
-
 class EntryFunction:
     """A loaded entry point with its pointer tables; calling it runs the native code once.
 
@@ -61,32 +43,43 @@ class EntryFunction:
                  context: int = 0, keepalive: object = None):
         self._function = ENTRY_SIGNATURE(address)
         self._keepalive = keepalive  # NOTE: the loaded library; the code dies with it
-        self._inputs, self._variables = PointerTable(inputs), PointerTable(variables)
-        self._outputs = PointerTable(outputs)
+        self._counts = (inputs, variables, outputs, dims)
+        # NOTE: the three pointer tables are consecutive parts of one C array, so one identity
+        # check over all arrays tells whether any address must be looked up again. Holding the
+        # arrays also keeps each address valid (and NumPy refuses to resize a held array).
+        arrays = inputs + variables + outputs
+        self._pointers = (ctypes.c_void_p * max(arrays, 1))()
+        self._held: list[np.ndarray | None] = [None] * arrays
+        size = ctypes.sizeof(ctypes.c_void_p)
+        base = ctypes.addressof(self._pointers)
         self._dims = (ctypes.c_int64 * max(dims, 1))()
-        self._dims_count = dims
-        self._dims_address = ctypes.addressof(self._dims)
         self._arena: np.ndarray | None = None
-        self._arena_address = 0
-        self._context = context
+        self._arguments = [base, base + size * inputs, base + size * (inputs + variables), 0,
+                           ctypes.addressof(self._dims), context]
         self._lock = threading.Lock()
 
     def __call__(self, inputs: Sequence[np.ndarray], variables: Sequence[np.ndarray],
                  outputs: Sequence[np.ndarray], arena: np.ndarray | None,
                  dims: Sequence[int]) -> int:
         """Run the native code on these buffers and dim values; return its status code."""
-        if len(dims) != self._dims_count:
-            raise ValueError(f"expected {self._dims_count} dims, got {len(dims)}")
+        counts = (len(inputs), len(variables), len(outputs), len(dims))
+        if counts != self._counts:
+            raise ValueError(f"expected (inputs, variables, outputs, dims) = {self._counts}, "
+                             f"got {counts}")
+        arrays = (*inputs, *variables, *outputs)
         with self._lock:
-            self._inputs.bind(inputs)
-            self._variables.bind(variables)
-            self._outputs.bind(outputs)
+            if not all(map(operator.is_, arrays, self._held)):
+                self._bind(arrays)
             if arena is not self._arena:
-                self._arena_address = 0 if arena is None else data_address(arena)
+                self._arguments[3] = 0 if arena is None else data_address(arena)
                 self._arena = arena
-            table = self._dims
-            for index, value in enumerate(dims):
-                table[index] = value
-            return self._function(self._inputs.address, self._variables.address,
-                                  self._outputs.address, self._arena_address,
-                                  self._dims_address, self._context)
+            self._dims[:len(dims)] = dims
+            return self._function(*self._arguments)
+
+    def _bind(self, arrays: tuple[np.ndarray, ...]) -> None:
+        """Look up the addresses of the arrays that changed since the last call."""
+        held, pointers = self._held, self._pointers
+        for index, array in enumerate(arrays):
+            if array is not held[index]:
+                pointers[index] = data_address(array)
+                held[index] = array
