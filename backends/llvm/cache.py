@@ -72,7 +72,7 @@ class Loaded:
         return self.library.addresses
 
     def llvm_ir(self, optimized: bool = True) -> str:
-        """The module's IR, as generated or as optimized (regenerated on demand: not cached)."""
+        """The module's IR, as generated or as optimized (made again on first request)."""
         name = "optimized" if optimized else "generated"
         if name not in self._inspected:
             module = self._build()
@@ -81,7 +81,7 @@ class Loaded:
         return self._inspected[name]
 
     def asm(self) -> str:
-        """The host assembly of the module (regenerated on demand: it runs LLVM)."""
+        """The host assembly of the module (made again on first request: it runs LLVM)."""
         if "asm" not in self._inspected:
             self._inspected["asm"] = jit.assembly(self._build(), self._pipeline)
         return self._inspected["asm"]

@@ -8,6 +8,7 @@ collected. (MCJIT also takes ownership of the target machine it is given.)
 from __future__ import annotations
 
 import itertools
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -62,8 +63,8 @@ def _optimized(module: ir.Module | str, pipeline: Pipeline) -> llvm.ModuleRef:
         parsed.triple = machine.triple
         parsed.data_layout = str(machine.target_data)
         parsed.verify()
-        builder = llvm.create_pass_builder(machine, pipeline.tuning_options())
-        builder.getModulePassManager().run(parsed, builder)
+        passes = llvm.create_pass_builder(machine, pipeline.tuning_options())
+        passes.getModulePassManager().run(parsed, passes)
         return parsed
 
 
@@ -92,11 +93,19 @@ class Library:
     """Object code linked into this process: entry-point addresses, valid while it is alive."""
 
     def __init__(self, tracker: llvm.ResourceTracker, addresses: dict[str, int]):
-        self._tracker = tracker  # NOTE: collecting it unloads the code
+        self._tracker = tracker
         self.addresses = addresses
 
     def __getitem__(self, name: str) -> int:
         return self.addresses[name]
+
+    def __del__(self, _lock=LLVM_LOCK, _finalizing=sys.is_finalizing) -> None:
+        # NOTE: unloading the code goes through the JIT too, so it takes the LLVM lock rather
+        # than run whenever the collector happens to drop the tracker. At interpreter exit
+        # (when module globals may be gone) the process takes everything down anyway.
+        if not _finalizing():
+            with _lock:
+                self._tracker.close()
 
 
 _jit: llvm.LLJIT | None = None
