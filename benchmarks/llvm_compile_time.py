@@ -100,18 +100,22 @@ def child(key: str, loops: int, separate: bool, large: bool) -> None:
                       "disk_hits": cache.stats().disk_hits, "entry": bool(loaded["entry"])}))
 
 
-def run_time(loaded: cache.Loaded, loops: int, n: int = 4096) -> float:
-    """Median seconds per call of the entry at size n."""
+def run_times(results: list[dict], n: int = 4096, rounds: int = 15) -> None:
+    """Median seconds per call at size n, into each result as "run_s"; the codes take turns
+    within every round, so a noisy neighbour slows them all alike."""
     x = np.random.default_rng(0).random(n, dtype=np.float32)
-    out, arena = np.empty(n, np.float32), np.empty(n * loops, np.float32)
-    entry = call.EntryFunction(loaded["entry"], 1, 0, 1, 1, keepalive=loaded)
-    times = []
-    for _ in range(15):
-        started = time.perf_counter()
-        for _ in range(20):
-            entry([x], [], [out], arena, [n])
-        times.append((time.perf_counter() - started) / 20)
-    return statistics.median(times)
+    out = np.empty(n, np.float32)
+    entries = [(call.EntryFunction(r["loaded"]["entry"], 1, 0, 1, 1, keepalive=r["loaded"]),
+                np.empty(n * r["loops"], np.float32)) for r in results]
+    times: list[list[float]] = [[] for _ in results]
+    for _ in range(rounds):
+        for (entry, arena), samples in zip(entries, times):
+            started = time.perf_counter()
+            for _ in range(10):
+                entry([x], [], [out], arena, [n])
+            samples.append((time.perf_counter() - started) / 10)
+    for result, samples in zip(results, times):
+        result["run_s"] = statistics.median(samples)
 
 
 def measure(loops: int, separate: bool, large: bool, directory: Path) -> dict:
@@ -155,7 +159,7 @@ def measure(loops: int, separate: bool, large: bool, directory: Path) -> dict:
             "pipeline": pipeline.tag(), "ir_kb": len(text) / 1e3, "object_kb": object_bytes / 1e3,
             "generate_s": generate_s, "cold_s": cold_s, "memory_live_s": live_s,
             "memory_object_s": object_s, "disk_s": disk_s,
-            "new_process_s": new_process["load_s"], "run_s": run_time(loaded, loops)}
+            "new_process_s": new_process["load_s"], "loaded": loaded}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,11 +176,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'loops':>5} {'layout':>12} {'pipeline':>9} {'IR kB':>6} {'obj kB':>6} "
               f"{'gen ms':>7} {'cold ms':>8} {'live ms':>8} {'obj ms':>7} {'disk ms':>7} "
               f"{'newproc':>7} {'run µs':>7}")
-        for loops in args.loops:
-            for separate in (False, True):
-                for large in (False, True):
-                    r = measure(loops, separate, large, Path(directory))
-                    print(f"{r['loops']:>5} {r['layout']:>12} {r['pipeline']:>9} "
+        results = [measure(loops, separate, large, Path(directory)) for loops in args.loops
+                   for separate in (False, True) for large in (False, True)]
+        run_times(results)
+        for r in results:
+            print(f"{r['loops']:>5} {r['layout']:>12} {r['pipeline']:>9} "
                           f"{r['ir_kb']:>6.0f} {r['object_kb']:>6.0f} "
                           f"{1e3 * r['generate_s']:>7.1f} {1e3 * r['cold_s']:>8.0f} "
                           f"{1e3 * r['memory_live_s']:>8.3f} {1e3 * r['memory_object_s']:>7.2f} "
