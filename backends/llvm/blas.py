@@ -23,19 +23,19 @@ _FLOATS = {np.dtype(np.float32): ("s", ir.FloatType()),
            np.dtype(np.float64): ("d", ir.DoubleType())}
 
 
+# NOTE: prototypes of our own, rather than setting argtypes on the shared ctypes.pythonapi
+_capsule_name = ctypes.PYFUNCTYPE(ctypes.c_char_p, ctypes.py_object)(
+    ("PyCapsule_GetName", ctypes.pythonapi))
+_capsule_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
+    ("PyCapsule_GetPointer", ctypes.pythonapi))
+
+
 def function_pointer(name: str) -> int:
     """The address of scipy's Fortran BLAS routine `name` (for example "sgemm")."""
     from scipy.linalg import cython_blas
 
     capsule = cython_blas.__pyx_capi__[name]
     return _capsule_pointer(capsule, _capsule_name(capsule))
-
-
-# NOTE: prototypes of our own, rather than setting argtypes on the shared ctypes.pythonapi
-_capsule_name = ctypes.PYFUNCTYPE(ctypes.c_char_p, ctypes.py_object)(
-    ("PyCapsule_GetName", ctypes.pythonapi))
-_capsule_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
-    ("PyCapsule_GetPointer", ctypes.pythonapi))
 
 
 @functools.cache
