@@ -1,0 +1,1 @@
+"""The native backend: a compiled graph lowered through llvmlite into one native function."""

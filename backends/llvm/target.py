@@ -1,0 +1,48 @@
+"""The host's LLVM target machine, made once per process, and a fingerprint of it for cache keys.
+
+Code is generated for the CPU this process runs on (its name and feature flags), so object code
+cached on disk is only valid on a host with the same fingerprint.
+"""
+from __future__ import annotations
+
+import functools
+import threading
+
+import llvmlite
+import llvmlite.binding as llvm
+
+# NOTE: llvmlite's binding layer shares one global LLVM context and is not thread-safe; every
+# call into it (parsing, optimizing, code generation, linking) holds this lock.
+LLVM_LOCK = threading.RLock()
+
+_machine: llvm.TargetMachine | None = None
+
+
+def host_target_machine() -> llvm.TargetMachine:
+    """The target machine for the host CPU at opt level 3 with the JIT code model (cached)."""
+    # NOTE: never hand this machine to llvm.create_mcjit_compiler: an MCJIT engine takes
+    # ownership of its target machine and frees it when it is collected, leaving the cached
+    # one dangling (the next use segfaults). ORC's LLJIT copies what it needs.
+    global _machine
+    with LLVM_LOCK:
+        if _machine is None:
+            llvm.initialize_native_target()
+            llvm.initialize_native_asmprinter()
+            target = llvm.Target.from_default_triple()
+            # NOTE: jit=True selects the 'jitdefault' code model, large on x86-64: calls to
+            # libm go through a 64-bit absolute address, so the loader may place the code
+            # anywhere relative to the libraries.
+            _machine = target.create_target_machine(
+                cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
+                opt=3, jit=True)
+        return _machine
+
+
+@functools.cache
+def host_fingerprint() -> str:
+    """Everything object code depends on besides the IR: triple, CPU, features, versions."""
+    machine = host_target_machine()
+    features = llvm.get_host_cpu_features().flatten()
+    llvm_version = ".".join(map(str, llvm.llvm_version_info))
+    return (f"triple={machine.triple} cpu={llvm.get_host_cpu_name()} features={features} "
+            f"llvmlite={llvmlite.__version__} llvm={llvm_version}")

@@ -1,0 +1,110 @@
+"""GEMM and GEMV called from generated code through the context table, checked against NumPy."""
+from __future__ import annotations
+
+import ctypes
+import functools
+import struct
+
+import numpy as np
+import pytest
+
+from backends.llvm import blas, call, jit
+from tests.llvm_modules import batched_gemm_module, entry_function, gemm_module, gemv_module
+
+TOLERANCE = {np.float32: 2e-5, np.float64: 1e-12}
+
+
+@functools.cache
+def gemm_entry(dtype, trans_a: bool, trans_b: bool, alpha: float, beta: float):
+    library = jit.load_object(jit.compile_object(
+        gemm_module(dtype, trans_a, trans_b, alpha, beta)), ["entry"])
+    return call.EntryFunction(library["entry"], inputs=2, variables=0, outputs=1, dims=6,
+                              context=blas.context_address(), keepalive=library)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("trans_a, trans_b", [(False, False), (True, False), (False, True),
+                                              (True, True)])
+@pytest.mark.parametrize("m, n, k", [(7, 5, 3), (1, 9, 4), (6, 1, 1), (16, 16, 16), (3, 4, 0)])
+def test_row_major_gemm(dtype, trans_a: bool, trans_b: bool, m: int, n: int, k: int) -> None:
+    rng = np.random.default_rng(m * 100 + n * 10 + k)
+    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+    c = rng.standard_normal((m, n)).astype(dtype)
+    expected = 2.0 * ((a.T if trans_a else a) @ (b.T if trans_b else b)) + 0.5 * c
+    status = gemm_entry(dtype, trans_a, trans_b, 2.0, 0.5)(
+        [a, b], [], [c], None, [m, n, k, a.shape[1], b.shape[1], n])
+    assert status == 0
+    np.testing.assert_allclose(c, expected, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemm_on_submatrices_uses_the_row_strides(dtype) -> None:
+    """Operands that are column slices of wider arrays: leading dimensions exceed the widths."""
+    rng = np.random.default_rng(0)
+    wide_a, wide_b = rng.random((6, 10)).astype(dtype), rng.random((4, 9)).astype(dtype)
+    wide_c = np.zeros((6, 8), dtype)
+    a, b, c = wide_a[:, 2:6], wide_b[:, 1:6], wide_c[:, :5]  # 6×4 @ 4×5 -> 6×5 views
+    status = gemm_entry(dtype, False, False, 1.0, 0.0)([a, b], [], [c], None,
+                                                       [6, 5, 4, 10, 9, 8])
+    assert status == 0
+    np.testing.assert_allclose(c, a @ b, rtol=TOLERANCE[dtype])
+    np.testing.assert_array_equal(wide_c[:, 5:], 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("trans_a", [False, True])
+def test_row_major_gemv(dtype, trans_a: bool) -> None:
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((7, 5)).astype(dtype)
+    x = rng.standard_normal(7 if trans_a else 5).astype(dtype)
+    y = np.zeros(5 if trans_a else 7, dtype)
+    library = jit.load_object(jit.compile_object(gemv_module(dtype, trans_a)), ["entry"])
+    run = call.EntryFunction(library["entry"], inputs=2, variables=0, outputs=1, dims=3,
+                             context=blas.context_address(), keepalive=library)
+    assert run([a, x], [], [y], None, [7, 5, 5]) == 0
+    np.testing.assert_allclose(y, (a.T if trans_a else a) @ x, rtol=TOLERANCE[dtype],
+                               atol=TOLERANCE[dtype])
+
+
+def test_gemm_inside_a_loop() -> None:
+    rng = np.random.default_rng(2)
+    a, b = rng.random((50, 3, 4)), rng.random((50, 4, 2))
+    c = np.zeros((50, 3, 2))
+    library = jit.load_object(jit.compile_object(batched_gemm_module(np.float64)), ["entry"])
+    run = call.EntryFunction(library["entry"], inputs=2, variables=0, outputs=1, dims=4,
+                             context=blas.context_address(), keepalive=library)
+    assert run([a, b], [], [c], None, [50, 3, 2, 4]) == 0
+    np.testing.assert_allclose(c, a @ b, rtol=1e-12)
+
+
+def test_context_table_holds_scipy_pointers_and_code_holds_none() -> None:
+    table = blas.context_table()
+    assert blas.context_address() == ctypes.addressof(table)
+    pointers = [blas.function_pointer(name) for name in blas.SLOTS]
+    assert list(table) == pointers and all(pointers)
+    code = jit.compile_object(gemm_module(np.float32, False, False, 1.0, 0.0))
+    for pointer in pointers:
+        assert struct.pack("<Q", pointer) not in code
+
+
+def test_integer_gemm_is_refused() -> None:
+    from llvmlite import ir
+
+    builder, (_, _, _, _, _, context) = entry_function(ir.Module())
+    one, null = ir.IntType(64)(1), ir.PointerType()(None)
+    with pytest.raises(TypeError, match="int32"):
+        blas.emit_gemm(builder, context, np.int32, False, False, one, one, one, 1, null, one,
+                       null, one, 0, null, one)
+
+
+def test_blas_thread_count() -> None:
+    before = blas.blas_threads()
+    if before is None:
+        pytest.skip("scipy's BLAS exports no thread-count control this module knows")
+    try:
+        assert blas.set_blas_threads(1)
+        assert blas.blas_threads() == 1
+    finally:
+        blas.set_blas_threads(before)
+    assert blas.blas_threads() == before
