@@ -9,7 +9,7 @@ from graphc.graph import Graph, Update
 from graphc.tensor import Tensor
 
 # Backends are found by name and imported on first use, so the core never imports them.
-BACKENDS = {"numpy": "backends.numpy"}
+BACKENDS = {"numpy": "backends.numpy", "llvm": "backends.llvm"}
 
 
 def compile(inputs: Graph | Sequence[Tensor] = (), outputs: Sequence[Tensor] | Tensor = (),

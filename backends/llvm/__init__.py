@@ -1,1 +1,30 @@
-"""The native backend: a compiled graph lowered through llvmlite into one native function."""
+"""The native backend: the whole optimized graph lowered through llvmlite into one function."""
+from __future__ import annotations
+
+import hashlib
+
+from backends.llvm import cache
+from backends.llvm.function import NativeFunction
+from backends.llvm.lower import Plan, emit
+from graphc.graph import Graph
+from graphc.printing import stored_arrays
+
+
+def structural_key(graph: Graph) -> str:
+    """What the generated code depends on: the text IR and the constants' bytes."""
+    digest = hashlib.sha256(str(graph).encode())
+    for name, array in sorted(stored_arrays(graph).items()):
+        if not any(v.name == name for v in graph.variables):
+            digest.update(name.encode() + array.dtype.str.encode() + str(array.shape).encode()
+                          + array.tobytes())
+    return digest.hexdigest()
+
+
+def compile_graph(graph: Graph, single_output: bool = False) -> NativeFunction:
+    plan = Plan(graph)
+    loaded = cache.load_or_build(structural_key(graph), lambda: emit(plan), ["entry"])
+    context = 0
+    if any(s.node is not None and s.node.op in ("matmul",) for s in plan.steps):
+        from backends.llvm.blas import context_address
+        context = context_address()
+    return NativeFunction(plan, loaded, context, single_output)

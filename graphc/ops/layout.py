@@ -265,6 +265,14 @@ def _sliced_dim(d: Dim, s: tuple) -> Dim:
     return dims.floordiv(dims.maximum(dims.add(dims.sub(hi, lo), -step - 1), 0), -step)
 
 
+def slice_start(d: Dim, s: tuple) -> Dim:
+    """The index of the first element d[start:stop:step] takes (meaningful when it takes any)."""
+    start, _, step = s
+    if (step or 1) > 0:
+        return _bound(d, start, 0, 0, d)
+    return _bound(d, start, dims.sub(d, 1), -1, dims.sub(d, 1))
+
+
 def _bound(d: Dim, value, default: Dim, low: int, high: Dim) -> Dim:
     """A slice bound made absolute and clipped to [low, high], as Python slicing does."""
     if value is None:

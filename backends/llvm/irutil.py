@@ -1,0 +1,108 @@
+"""Small IR helpers: graphc dtypes as LLVM types, constants, counted loops, dims as i64 values."""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+from llvmlite import ir
+
+from graphc.dims import Call, Dim, DimExpr
+from graphc.dimenv import DimEnv
+
+I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
+PTR = ir.PointerType()
+F32, F64 = ir.FloatType(), ir.DoubleType()
+TYPES = {"float32": F32, "float64": F64, "int32": I32, "int64": I64, "bool": I8}
+SIZES = {"float32": 4, "float64": 8, "int32": 4, "int64": 8, "bool": 1}
+
+
+def ir_type(dtype: str) -> ir.Type:
+    return TYPES[dtype]
+
+
+def is_float(dtype: str) -> bool:
+    return dtype in ("float32", "float64")
+
+
+def const(dtype: str, value) -> ir.Constant:
+    """A constant of a graphc dtype (floats exactly, bools as 0/1 bytes)."""
+    if is_float(dtype):
+        return ir.Constant(TYPES[dtype], float(value))
+    return ir.Constant(TYPES[dtype], int(value))
+
+
+def i64(value: int) -> ir.Constant:
+    return ir.Constant(I64, int(value))
+
+
+@contextlib.contextmanager
+def loop(builder: ir.IRBuilder, stop: ir.Value, start: ir.Value | int = 0,
+         name: str = "i") -> Iterator[ir.Value]:
+    """`for (i = start; i < stop; i++)` around the code emitted in the with-block."""
+    start = i64(start) if isinstance(start, int) else start
+    before = builder.block
+    header = builder.append_basic_block(f"{name}.head")
+    body = builder.append_basic_block(f"{name}.body")
+    after = builder.append_basic_block(f"{name}.end")
+    builder.branch(header)
+    builder.position_at_end(header)
+    index = builder.phi(I64, name=name)
+    index.add_incoming(start, before)
+    builder.cbranch(builder.icmp_signed("<", index, stop), body, after)
+    builder.position_at_end(body)
+    yield index
+    index.add_incoming(builder.add(index, i64(1), name=f"{name}.next", flags=["nsw"]),
+                       builder.block)
+    builder.branch(header)
+    builder.position_at_end(after)
+
+
+class DimValues:
+    """Dims as i64 values in one function: constants, or computed from the `dims` argument.
+
+    The dims argument holds the values of the graph's signature symbols, in order; every
+    other symbol resolves to them (or to an int) through the graph's DimEnv. Values are
+    computed in the function's first block (which `finish` ends with a branch to `body`), so
+    any later block may use them.
+    """
+
+    def __init__(self, entry: ir.Block, dims_ptr: ir.Value, env: DimEnv):
+        self.builder = ir.IRBuilder(entry)
+        self.dims_ptr, self.env = dims_ptr, env
+        self.position = {s: k for k, s in enumerate(env.signature)}
+        self._cache: dict = {}
+
+    def __call__(self, d: Dim) -> ir.Value:
+        d = self.env.resolve(d)
+        if isinstance(d, int):
+            return i64(d)
+        if d not in self._cache:
+            self._cache[d] = self._emit(d)
+        return self._cache[d]
+
+    def finish(self, body: ir.Block) -> None:
+        self.builder.branch(body)
+
+    def _emit(self, d) -> ir.Value:
+        b = self.builder
+        if isinstance(d, int):
+            return i64(d)
+        if isinstance(d, str):
+            if d not in self.position:
+                raise ValueError(f"symbolic dim {d} is not bound by any input")
+            slot = b.gep(self.dims_ptr, [i64(self.position[d])], inbounds=True, source_etype=I64)
+            return b.load(slot, name=f"dim.{d.strip('?')}", typ=I64)
+        if isinstance(d, Call):
+            args = [self._emit(a) for a in d.args]
+            if d.fn == "floordiv":
+                return b.sdiv(args[0], args[1])       # dims are never negative
+            pick = b.icmp_signed(">" if d.fn == "max" else "<", args[0], args[1])
+            return b.select(pick, args[0], args[1])
+        assert isinstance(d, DimExpr)
+        total = None
+        for mono, coeff in d.terms:
+            term = i64(coeff)
+            for atom in mono:
+                term = b.mul(term, self._emit(atom), flags=["nsw"])
+            total = term if total is None else b.add(total, term, flags=["nsw"])
+        return total

@@ -1,0 +1,214 @@
+"""A whole graph as one native entry function: the buffer plan, then the module.
+
+    i32 entry(ptr inputs, ptr variables, ptr outputs, ptr arena, ptr dims, ptr context)
+
+`Plan(graph)` (pure Python, cheap: a process loading cached code does only this) decides where
+every value lives (an input, a variable, an output, a slot of the arena or a constant global;
+views only re-index their operand's buffer) and which kernels run in what order. `emit(plan)`
+then generates the module: one kernel function per computing node and an entry calling them
+in order, returning the first nonzero status as kernel * 256 + code. Variables are assigned
+their new values only after every kernel succeeded (the commit copies), so a failed call
+changes nothing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from llvmlite import ir
+
+from backends.llvm.access import Access, Buffer, view, whole
+from backends.llvm.irutil import I8, I32, I64, PTR, SIZES, DimValues, const, i64, ir_type
+from backends.llvm.kernels import KERNELS, MESSAGES
+from backends.llvm.kernels.elementwise import copy
+from graphc import dims as D
+from graphc.dims import Dim
+from graphc.errors import CompileError
+from graphc.graph import Graph
+from graphc.registry import OPS, Kind, Trait
+from graphc.tensor import Tensor
+
+ALIGN = 64          # bytes: every arena slot starts on a cache line
+VIEWS = frozenset(name for name, op in OPS.items() if op.has(Trait.VIEW))
+
+
+@dataclass
+class Step:
+    """One kernel call of the entry function: what it computes and into which access."""
+
+    name: str
+    node: Tensor | None          # None for a copy
+    out: Access
+    ins: list[Access]
+    emit: object                 # (lowering, node, out, ins) -> Kernel
+    what: str = ""               # for error messages: the node's line
+
+
+@dataclass
+class Plan:
+    graph: Graph
+    env: object = field(init=False)
+    access: dict = field(init=False, default_factory=dict)      # id(node) -> Access
+    steps: list[Step] = field(init=False, default_factory=list)
+    commits: list[Step] = field(init=False, default_factory=list)
+    arena: list[tuple[Buffer, Dim]] = field(init=False, default_factory=list)  # slot, offset
+    arena_size: Dim = field(init=False, default=0)
+    constants: list[Tensor] = field(init=False, default_factory=list)
+    outputs: list[Buffer] = field(init=False, default_factory=list)
+
+    def __post_init__(self) -> None:
+        graph = self.graph
+        self.env = graph.dims
+        for node in graph.nodes:
+            for d in node.shape:
+                if self.env.unbound(d):
+                    raise CompileError(f"{node.op}: symbolic dim {sorted(self.env.unbound(d))[0]}"
+                                       " is not bound by any input's shape"
+                                       + (f" (built at {node.loc})" if node.loc else ""))
+        out_index = {}
+        for k, t in enumerate(graph.outputs):
+            out_index.setdefault(id(t), k)
+        self.outputs = [Buffer("output", k, t.dtype, D.product(t.shape))
+                        for k, t in enumerate(graph.outputs)]
+        inputs = {id(t): k for k, t in enumerate(graph.inputs)}
+        variables = {id(t): k for k, t in enumerate(graph.variables)}
+        for node in graph.nodes:
+            self.access[id(node)] = self._place(node, inputs, variables, out_index)
+        for k, t in enumerate(graph.outputs):
+            target = whole(self.outputs[k], t.shape)
+            if self.access[id(t)].buffer is not self.outputs[k]:
+                self.steps.append(Step(f"output{k}", None, target, [self.access[id(t)]],
+                                       _copy_step))
+        for k, (var, value) in enumerate(graph.updates):
+            source = self.access[id(value)]
+            if source.buffer.kind == "variable":     # read before any variable is written
+                staged = self._arena_access(value)
+                self.steps.append(Step(f"stage{k}", None, staged, [source], _copy_step))
+                source = staged
+            target = whole(self.access[id(var)].buffer, var.shape)
+            self.commits.append(Step(f"commit{k}", None, target, [source], _copy_step))
+
+    def _place(self, node: Tensor, inputs: dict, variables: dict, out_index: dict) -> Access:
+        if node.op == "placeholder":
+            return whole(Buffer("input", inputs[id(node)], node.dtype, D.product(node.shape)),
+                         node.shape)
+        if node.op == "variable":
+            return whole(Buffer("variable", variables[id(node)], node.dtype,
+                                D.product(node.shape)), node.shape)
+        if node.op == "constant":
+            self.constants.append(node)
+            return whole(Buffer("constant", len(self.constants) - 1, node.dtype,
+                                D.product(node.shape)), node.shape)
+        ins = [self.access[id(i)] for i in node.inputs]
+        if node.op in VIEWS:
+            seen = view(node, ins[0], self.env)
+            if seen is not None:
+                return seen
+        if node.op not in KERNELS and OPS[node.op].kind is not Kind.ELEMENTWISE:
+            raise CompileError(f"the llvm backend has no kernel for op {node.op}"
+                               + (f" (built at {node.loc})" if node.loc else ""))
+        k = out_index.get(id(node))
+        out = whole(self.outputs[k], node.shape) if k is not None else self._arena_access(node)
+        emit = KERNELS.get(node.op) or KERNELS["<elementwise>"]
+        where = f"{node.op} {node.type}" + (f" at {node.loc}" if node.loc else "")
+        self.steps.append(Step(f"k{len(self.steps)}_{node.op}", node, out, ins, emit, where))
+        return out
+
+    def _arena_access(self, node: Tensor) -> Access:
+        buffer = Buffer("arena", len(self.arena), node.dtype, D.product(node.shape))
+        self.arena.append((buffer, self.arena_size))
+        nbytes = D.mul(buffer.size, SIZES[node.dtype])
+        self.arena_size = D.mul(D.floordiv(D.add(D.add(self.arena_size, nbytes), ALIGN - 1),
+                                           ALIGN), ALIGN)
+        return whole(buffer, node.shape)
+
+    def error(self, status: int) -> tuple[Step, str]:
+        """The step and message a nonzero status from the entry function stands for."""
+        step = (self.steps + self.commits)[status // 256 - 1]
+        op = step.node.op if step.node is not None else "copy"
+        return step, MESSAGES.get(op, {}).get(status % 256, f"error code {status % 256}")
+
+
+def _copy_step(low, node, out: Access, ins: list[Access]):
+    return copy(low, low.current, out, ins[0])
+
+
+class Lowering:
+    """Emits a Plan as an LLVM module (kernels first, then the entry function)."""
+
+    def __init__(self, plan: Plan):
+        self.plan, self.env = plan, plan.env
+        self.module = ir.Module(name="graphc")
+        self.current = ""
+
+    def name(self, node: Tensor | None) -> str:
+        return self.current
+
+    def emit(self) -> ir.Module:
+        plan = self.plan
+        kernels = []
+        for step in plan.steps + plan.commits:
+            self.current = step.name
+            kernels.append(step.emit(self, step.node, step.out, step.ins))
+        entry = ir.Function(self.module, ir.FunctionType(I32, [PTR] * 6), name="entry")
+        inputs, variables, outputs, arena, dims, context = entry.args
+        b = ir.IRBuilder(entry.append_basic_block("start"))
+        dim_values = DimValues(entry.basic_blocks[0], dims, self.env)
+        body = entry.append_basic_block("body")
+        b.position_at_end(body)
+        tables = {"input": inputs, "variable": variables, "output": outputs}
+        offsets = {id(buf): off for buf, off in plan.arena}
+        bases: dict[int, ir.Value] = {}
+
+        def base(buffer: Buffer) -> ir.Value:
+            if id(buffer) not in bases:
+                if buffer.kind in tables:
+                    slot = b.gep(tables[buffer.kind], [i64(buffer.index)], source_etype=PTR)
+                    bases[id(buffer)] = b.load(slot, typ=PTR)
+                elif buffer.kind == "arena":
+                    bases[id(buffer)] = b.gep(arena, [dim_values(offsets[id(buffer)])],
+                                              source_etype=I8)
+                else:
+                    bases[id(buffer)] = self._constant(plan.constants[buffer.index])
+            return bases[id(buffer)]
+
+        failed = entry.append_basic_block("failed")
+        status_phi_incoming = []
+        for position, (step, kernel) in enumerate(zip(plan.steps + plan.commits, kernels), 1):
+            args = [base(buf) for buf in kernel.buffers] + [dims, context]
+            status = b.call(kernel.function, args)
+            tagged = b.add(status, ir.Constant(I32, 256 * position))
+            status_phi_incoming.append((tagged, b.block))
+            next_block = entry.append_basic_block(f"after{position}")
+            b.cbranch(b.icmp_unsigned("!=", status, ir.Constant(I32, 0)), failed, next_block)
+            b.position_at_end(next_block)
+        b.ret(ir.Constant(I32, 0))
+        b.position_at_end(failed)
+        if status_phi_incoming:
+            phi = b.phi(I32)
+            for value, block in status_phi_incoming:
+                phi.add_incoming(value, block)
+            b.ret(phi)
+        else:
+            b.unreachable()
+        dim_values.finish(body)
+        return self.module
+
+    def _constant(self, node: Tensor) -> ir.Value:
+        array = node.value.reshape(-1)
+        ty = ir_type(node.dtype)
+        values = [const(node.dtype, v) for v in array.tolist()]
+        glob = ir.GlobalVariable(self.module, ir.ArrayType(ty, max(len(values), 1)),
+                                 name=f"const{len(self.module.globals)}")
+        glob.global_constant = True
+        glob.linkage = "internal"
+        glob.align = ALIGN
+        glob.initializer = ir.Constant(ir.ArrayType(ty, max(len(values), 1)),
+                                       values or [const(node.dtype, 0)])
+        return glob
+
+
+def emit(plan: Plan) -> ir.Module:
+    return Lowering(plan).emit()
+
+
+__all__ = ["Plan", "emit", "I64"]
