@@ -1,0 +1,1 @@
+"""The native backend: graphs lowered through llvmlite to vectorized machine code."""
