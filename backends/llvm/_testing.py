@@ -15,7 +15,7 @@ import llvmlite.binding as llvm
 import numpy as np
 from llvmlite import ir
 
-from backends.llvm.vmath.fir import declare, type_suffix
+from backends.llvm.vmath.fir import declare, type_suffix  # noqa: F401  (re-exported)
 
 Emit = Callable[..., ir.Value]  # (builder, *values) -> value
 IR_TYPES = {np.dtype("float32"): ir.FloatType(), np.dtype("float64"): ir.DoubleType()}

@@ -21,6 +21,7 @@ UNIT = {"f32": 2.0 ** -24, "f64": 2.0 ** -53}
 LN2_HALF = math.log(2) / 2 * 1.002  # |r| after exp's reduction, with slack for rint's rounding
 LOG_ZMAX = 0.0295                   # s^2 for s = f/(2+f), 1+f in [sqrt(1/2), sqrt(2)]
 TRIG_ZMAX = (math.pi / 4 * 1.01) ** 2  # r^2 after the quadrant reduction
+TANH_SMALL = 0.625  # f32 tanh: odd polynomial below, 1 - 2/(exp(2|x|) + 1) above
 
 
 def _expm1_p(r: D) -> D:
@@ -41,6 +42,13 @@ def _sin_s(z: D) -> D:
 def _cos_c(z: D) -> D:
     """(cos(r) - 1 + r^2/2) / r^4 at z = r^2."""
     return remez.taylor(z, D(1) / 24, lambda k: -z / ((2 * k + 5) * (2 * k + 6)))
+
+
+def _tanh_t(z: D) -> D:
+    """(tanh(x) - x) / x^3 at z = x^2."""
+    x = z.sqrt()
+    e = (2 * x).exp()
+    return ((e - 1) / (e + 1) - x) / (x * z)
 
 
 def _erf_small(z: D) -> D:
@@ -91,6 +99,8 @@ def tables() -> list[Table]:
             Table("ERF_SMALL", prec, d_erf, 0.0, 1.0, _erf_small,
                   lambda z: 1 / (1 + _erf_small(z))),
         ]
+    out.append(Table("TANH", "f32", 5, TANH_SMALL ** 2 * 1e-4, TANH_SMALL ** 2, _tanh_t,
+                     lambda z: z / (1 + z * _tanh_t(z))))
     out.append(_erfc_log("ERFC_LOG", "f32", 6, 1.0, 4.0, 1.0))
     out.append(_erfc_log("ERFC_LOG", "f64", 12, 1.0, 2.0, 1.0))
     out.append(_erfc_log("ERFC_LOG", "f64", 12, 2.0, 6.0, 4.0))

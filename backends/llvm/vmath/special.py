@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 from backends.llvm.vmath import coeffs
-from backends.llvm.vmath.exp_log import clamp, exp, expm1
+from backends.llvm.vmath.exp_log import clamp, exp_normal, expm1
 from backends.llvm.vmath.fir import FloatIR
 
 
 def tanh(m: FloatIR, x):
-    """tanh(|x|) = t/(t + 2) with t = expm1(2|x|); +-1 once that rounds to 1."""
-    a = m.fabs(x)
-    saturated = 40.0 if m.is_f64 else 20.0  # tanh rounds to 1 from 19.1 (f64), 9.1 (f32)
-    t = expm1(m, m.mul(m.c(2.0), clamp(m, a, 0.0, saturated)))
-    y = m.copysign(m.div(t, m.add(t, m.c(2.0))), x)
+    """tanh(x), odd: see the f32 and f64 variants; nan stays nan."""
+    y = _tanh_f64(m, x) if m.is_f64 else _tanh_f32(m, x)
     return m.select(m.isnan(x), x, y)
+
+
+def _tanh_f64(m: FloatIR, x):
+    """tanh(|x|) = t/(t + 2) with t = expm1(2|x|), accurate down to 0; +-1 from 19.1 on."""
+    t = expm1(m, m.mul(m.c(2.0), clamp(m, m.fabs(x), 0.0, 40.0)))
+    return m.copysign(m.div(t, m.add(t, m.c(2.0))), x)
+
+
+def _tanh_f32(m: FloatIR, x):
+    """An odd polynomial below 0.625, 1 - 2/(e^(2|x|) + 1) above: cheaper than expm1."""
+    (_, z_top, _, cs), = coeffs.TANH["f32"]
+    a = m.fabs(x)
+    z = m.mul(a, a)
+    small = m.fma(m.mul(a, z), m.poly(z, cs), a)
+    e = exp_normal(m, m.mul(m.c(2.0), clamp(m, a, 0.0, 10.0)))  # tanh rounds to 1 from 9.1
+    large = m.sub(m.c(1.0), m.div(m.c(2.0), m.add(e, m.c(1.0))))
+    return m.copysign(m.select(m.lt(z, m.c(z_top)), small, large), x)
 
 
 def erf(m: FloatIR, x):
@@ -37,7 +51,7 @@ def erf(m: FloatIR, x):
     log_erfc = cs[degree - 1]
     for c in reversed(cs[:degree - 1]):
         log_erfc = m.fma(log_erfc, t, c)
-    far = m.sub(m.c(1.0), exp(m, log_erfc))
+    far = m.sub(m.c(1.0), exp_normal(m, log_erfc))
 
     y = m.select(m.lt(a, m.c(pieces[0][0])), near_zero, far)
     y = m.select(m.ge(a, m.c(top)), m.c(1.0), y)
