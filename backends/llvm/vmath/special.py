@@ -14,9 +14,18 @@ def tanh(m: FloatIR, x):
 
 
 def _tanh_f64(m: FloatIR, x):
-    """tanh(|x|) = t/(t + 2) with t = expm1(2|x|), accurate down to 0; +-1 from 19.1 on."""
+    """tanh(|x|) = t/(t + 2) with t = expm1(2|x|), accurate down to 0; +-1 from 19.1 on.
+
+    The quotient is corrected for the rounding of t + 2 and of the division itself, which
+    otherwise add up to an ulp and a half.
+    """
     t = expm1(m, m.mul(m.c(2.0), clamp(m, m.fabs(x), 0.0, 40.0)))
-    return m.copysign(m.div(t, m.add(t, m.c(2.0))), x)
+    d = m.add(t, m.c(2.0))
+    big, small = m.select(m.gt(t, m.c(2.0)), t, m.c(2.0)), m.select(m.gt(t, m.c(2.0)), m.c(2.0), t)
+    d_err = m.add(m.sub(big, d), small)  # t + 2 - d exactly (Fast2Sum)
+    q = m.div(t, d)
+    rem = m.fma(m.neg(q), d_err, m.fma_exact(m.neg(q), d, t))  # t - q*(d + d_err)
+    return m.copysign(m.fma(rem, m.div(m.c(1.0), d), q), x)
 
 
 def _tanh_f32(m: FloatIR, x):
