@@ -29,6 +29,7 @@ from backends.llvm._testing import (
     aligned,
     compile_loop,
     declare,
+    has_symbol,
     libmvec_emitter,
     load_libmvec,
 )
@@ -60,13 +61,12 @@ def kernels(name: str, dtype: np.dtype, have_libmvec: bool) -> dict[str, Kernel]
     emit = EMITTERS.get(name) or BINARY[name]
     out = {"vmath": compile_loop(emit, dtype, arity),
            "vmath-zmm": compile_loop(emit, dtype, arity, width=16 if f32 else 8)}
-    suffix, v = ("f", "v" * arity) if f32 else ("", "v" * arity)
-    if have_libmvec:
-        lanes_y, lanes_z = (8, 16) if f32 else (4, 8)
-        out["libmvec-ymm"] = compile_loop(libmvec_emitter(f"_ZGVdN{lanes_y}{v}_{name}{suffix}"),
-                                          dtype, arity, width=lanes_y)
-        out["libmvec-zmm"] = compile_loop(libmvec_emitter(f"_ZGVeN{lanes_z}{v}_{name}{suffix}"),
-                                          dtype, arity, width=lanes_z)
+    suffix, v = "f" if f32 else "", "v" * arity
+    lanes_y, lanes_z = (8, 16) if f32 else (4, 8)
+    for impl, symbol, lanes in [("libmvec-ymm", f"_ZGVdN{lanes_y}{v}_{name}{suffix}", lanes_y),
+                                ("libmvec-zmm", f"_ZGVeN{lanes_z}{v}_{name}{suffix}", lanes_z)]:
+        if have_libmvec and has_symbol(symbol):
+            out[impl] = compile_loop(libmvec_emitter(symbol), dtype, arity, width=lanes)
     out["libm"] = compile_loop(libm_call(name + suffix), dtype, arity)
     return out
 
@@ -115,8 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'function':9}" + "".join(f"{impl:>19}" for impl in impls))
         for name in args.only or list(NUMPY):
             med = bench(name, dtype, n, chunk, args.repeats, have_libmvec)
-            print(f"{name:9}" + "".join(f"{med[i] * 1e3:11.1f} ({med[i] / med['numpy']:5.2f})"
-                                        for i in impls), flush=True)
+            print(f"{name:9}" + "".join(
+                f"{med[i] * 1e3:11.1f} ({med[i] / med['numpy']:5.2f})" if i in med else f"{'-':>19}"
+                for i in impls), flush=True)
     return 0
 
 

@@ -54,6 +54,7 @@ CASES: dict[str, Case] = {c.name: c for c in [
     Case("cos", np.cos, {F32: ((-1e5, 1e5),), F64: ((-1e9, 1e9),)}),
     Case("tanh", np.tanh, {F32: ((-10.0, 10.0),), F64: ((-20.0, 20.0),)}),
     Case("erf", scipy.special.erf, {F32: ((-4.5, 4.5),), F64: ((-6.5, 6.5),)}),
+    Case("sqrt", np.sqrt, {F32: ((0.0, 3.4e38),), F64: ((0.0, 1.7e308),)}),
     Case("pow", np.power, {F32: ((0.0, 1e4), (-30.0, 30.0)), F64: ((0.0, 1e4), (-30.0, 30.0))},
          arity=2),
 ]}

@@ -144,6 +144,11 @@ def load_libmvec() -> bool:
     return True
 
 
+def has_symbol(name: str) -> bool:
+    """Whether MCJIT can resolve `name` (e.g. a libmvec function after `load_libmvec`)."""
+    return llvm.address_of_symbol(name) is not None
+
+
 def libmvec_emitter(symbol: str) -> Emit:
     """Calls a libmvec vector function, e.g. `_ZGVdN8v_expf` on <8 x float> (vector loops only)."""
     def emit(b: ir.IRBuilder, *args: ir.Value) -> ir.Value:

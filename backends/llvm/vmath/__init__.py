@@ -8,7 +8,13 @@ builder's module, so a scalar loop calling it is widened by LLVM's loop vectoriz
 from __future__ import annotations
 
 from backends.llvm.vmath import exp_log, power, special, trig
-from backends.llvm.vmath.fir import Emitter, routine
+from backends.llvm.vmath.fir import Emitter, FloatIR, routine
+
+
+def _sqrt(m: FloatIR, x):
+    """The hardware's correctly rounded square root, so every float primitive has an entry."""
+    return m.call("sqrt", x)
+
 
 EMITTERS: dict[str, Emitter] = {
     "exp": routine("exp", exp_log.exp),
@@ -19,6 +25,7 @@ EMITTERS: dict[str, Emitter] = {
     "cos": routine("cos", trig.cos),
     "tanh": routine("tanh", special.tanh),
     "erf": routine("erf", special.erf),
+    "sqrt": routine("sqrt", _sqrt),
 }
 BINARY: dict[str, Emitter] = {
     "pow": routine("pow", power.pow_),
