@@ -10,6 +10,12 @@ import numpy as np
 from backends.llvm.vmath import remez
 
 
+def one_piece(table: dict, prec: str) -> tuple[float, ...]:
+    """The coefficients of a `coeffs` table that has a single interval."""
+    (_, _, _, cs), = table[prec]
+    return cs
+
+
 def split(value: D, prec: str, parts: int) -> tuple[float, ...]:
     """`parts` floats of precision `prec` ('f32'/'f64') whose exact sum is closest to `value`."""
     out = []

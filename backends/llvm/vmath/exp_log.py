@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 from backends.llvm.vmath import coeffs
-from backends.llvm.vmath.consts import LN2, LOG2E
+from backends.llvm.vmath.consts import LN2, LOG2E, one_piece
 from backends.llvm.vmath.fir import FloatIR
 
 INF = float("inf")
 
 
-def _prec(m: FloatIR) -> str:
-    return "f64" if m.is_f64 else "f32"
-
-
-def _table(m: FloatIR, table: dict) -> tuple[float, ...]:
-    (_, _, _, cs), = table[_prec(m)]
-    return cs
-
-
 def reduce_ln2(m: FloatIR, x):
     """(n, r) with x = n*ln2 + r, |r| <= ln2/2 (x finite, |x| < 2^10 or so)."""
-    hi, lo = LN2[_prec(m)]
-    n = m.rint(m.mul(x, m.c(LOG2E[_prec(m)])))
+    hi, lo = LN2[m.prec]
+    n = m.rint(m.mul(x, m.c(LOG2E[m.prec])))
     neg_n = m.neg(n)
     # NOTE: the first fma is exact (x and n*hi are close), the second rounds once.
     return n, m.fma_exact(neg_n, m.c(lo), m.fma_exact(neg_n, m.c(hi), x))
@@ -29,7 +20,7 @@ def reduce_ln2(m: FloatIR, x):
 
 def expm1_kernel(m: FloatIR, r):
     """expm1(r) for |r| <= ln2/2, within a fraction of an ulp."""
-    return m.fma(m.mul(r, r), m.poly(r, _table(m, coeffs.EXPM1)), r)
+    return m.fma(m.mul(r, r), m.poly(r, one_piece(coeffs.EXPM1, m.prec)), r)
 
 
 def clamp(m: FloatIR, x, lo: float, hi: float):
@@ -61,10 +52,10 @@ def expm1(m: FloatIR, x):
     e = expm1_kernel(m, r)
     ni = m.to_int(n)
     big = m.mant_bits + 2  # beyond, the -1 no longer shows and 2^n may overflow
-    scale = m.pow2(m.b.select(m.b.icmp_signed(">", ni, m.ci(big)), m.ci(big), ni))
-    near = m.fma(scale, e, m.sub(scale, m.c(1.0)))
-    far = m.ldexp(m.add(m.c(1.0), e), ni)
-    y = m.select(m.b.icmp_signed(">", ni, m.ci(big)), far, near)
+    far = m.b.icmp_signed(">", ni, m.ci(big))
+    scale = m.pow2(m.select(far, m.ci(big), ni))
+    near_value = m.fma(scale, e, m.sub(scale, m.c(1.0)))
+    y = m.select(far, m.ldexp(m.add(m.c(1.0), e), ni), near_value)
     y = m.select(m.eq(x, m.c(0.0)), x, y)  # keeps -0
     return m.select(m.isnan(x), x, y)
 
@@ -85,10 +76,10 @@ def log_kernel(m: FloatIR, k, f, c):
     With s = f/(2+f): log(1+f) = f - hfsq + s*(hfsq + R(s^2)), hfsq = f^2/2, the form that
     keeps the rounding of the polynomial part far below f's last bit.
     """
-    hi, lo = LN2[_prec(m)]
+    hi, lo = LN2[m.prec]
     s = m.div(f, m.add(m.c(2.0), f))
     z = m.mul(s, s)
-    r = m.mul(z, m.poly(z, _table(m, coeffs.LOG)))
+    r = m.mul(z, m.poly(z, one_piece(coeffs.LOG, m.prec)))
     hfsq = m.mul(m.c(0.5), m.mul(f, f))
     tail = m.fma(s, m.add(hfsq, r), m.fma(k, m.c(lo), c))
     return m.fma_exact(k, m.c(hi), m.neg(m.sub(m.sub(hfsq, tail), f)))
@@ -104,7 +95,7 @@ def log(m: FloatIR, x):
     y = log_kernel(m, k, f, m.c(0.0))
     y = m.select(m.eq(x, m.c(INF)), x, y)
     y = m.select(m.eq(x, m.c(0.0)), m.c(-INF), y)
-    return m.select(m.b.fcmp_unordered("<", x, m.c(0.0)), m.c(float("nan")), y)
+    return m.select(m.lt_or_nan(x, m.c(0.0)), m.c(float("nan")), y)
 
 
 def log1p(m: FloatIR, x):
@@ -120,4 +111,4 @@ def log1p(m: FloatIR, x):
     y = m.select(m.eq(x, m.c(INF)), x, y)
     y = m.select(m.eq(x, m.c(-1.0)), m.c(-INF), y)
     y = m.select(m.eq(x, m.c(0.0)), x, y)  # keeps -0
-    return m.select(m.b.fcmp_unordered("<", x, m.c(-1.0)), m.c(float("nan")), y)
+    return m.select(m.lt_or_nan(x, m.c(-1.0)), m.c(float("nan")), y)

@@ -6,9 +6,6 @@ from collections.abc import Callable
 
 from llvmlite import ir
 
-F32 = ir.FloatType()
-F64 = ir.DoubleType()
-
 
 def element_type(ty: ir.Type) -> ir.Type:
     """The float type of a scalar, or of a vector's lanes."""
@@ -46,6 +43,7 @@ class FloatIR:
         self.b = builder
         self.ty = ty
         self.is_f64 = isinstance(element_type(ty), ir.DoubleType)
+        self.prec = "f64" if self.is_f64 else "f32"  # the key of coefficient tables
         self.width = ty.count if isinstance(ty, ir.VectorType) else 0
         self.bits = 64 if self.is_f64 else 32
         self.mant_bits = 52 if self.is_f64 else 23
@@ -119,10 +117,11 @@ class FloatIR:
         return self.call("copysign", mag, sign)
 
     def poly(self, x, coeffs):
-        """Horner: coeffs[0] + coeffs[1]*x + ... with fused multiply-adds."""
-        acc = self.c(coeffs[-1])
-        for coef in reversed(coeffs[:-1]):
-            acc = self.fma(acc, x, self.c(coef))
+        """Horner: coeffs[0] + coeffs[1]*x + ... (floats or IR values) with fused multiply-adds."""
+        values = [self.c(c) if isinstance(c, float) else c for c in coeffs]
+        acc = values[-1]
+        for coef in reversed(values[:-1]):
+            acc = self.fma(acc, x, coef)
         return acc
 
     # -- comparisons and selection ---------------------------------------------------------
@@ -140,6 +139,9 @@ class FloatIR:
 
     def eq(self, a, b):
         return self.b.fcmp_ordered("==", a, b)
+
+    def lt_or_nan(self, a, b):
+        return self.b.fcmp_unordered("<", a, b)
 
     def isnan(self, a):
         return self.b.fcmp_unordered("uno", a, a)
