@@ -13,7 +13,7 @@ import argparse
 import numpy as np
 
 from backends.llvm import _accuracy as acc
-from backends.llvm._testing import compile_loop, has_symbol, libmvec_emitter, load_libmvec
+from backends.llvm._testing import compile_loop, extern_emitter, has_symbol, load_libmvec
 from backends.llvm.vmath import BINARY, EMITTERS
 
 
@@ -28,7 +28,7 @@ def max_ulp(name: str, dtype: np.dtype, impl: str, points: int) -> tuple[float, 
         symbol = f"_ZGVdN8{'v' * case.arity}_{name}f"
         if not has_symbol(symbol):
             return None
-        got = compile_loop(libmvec_emitter(symbol), dtype, case.arity, width=8)(*xs)
+        got = compile_loop(extern_emitter(symbol), dtype, case.arity, width=8)(*xs)
     else:
         got = compile_loop(EMITTERS.get(name) or BINARY[name], dtype, case.arity)(*xs)
     err = acc.ulp_errors(got, case.reference(dtype, *xs), dtype)

@@ -22,15 +22,13 @@ from collections.abc import Callable
 
 import numpy as np
 import scipy.special
-from llvmlite import ir
 
 from backends.llvm._testing import (
     Kernel,
     aligned,
     compile_loop,
-    declare,
+    extern_emitter,
     has_symbol,
-    libmvec_emitter,
     load_libmvec,
 )
 from backends.llvm.vmath import BINARY, EMITTERS
@@ -46,14 +44,6 @@ INPUTS: dict[str, tuple[tuple[float, float], ...]] = {  # uniform ranges, one pe
 }
 
 
-def libm_call(symbol: str):
-    """An emitter calling the scalar C function `symbol` (expf, log1pf, ...)."""
-    def emit(b: ir.IRBuilder, *args: ir.Value) -> ir.Value:
-        ty = args[0].type
-        return b.call(declare(b.module, symbol, ir.FunctionType(ty, [ty] * len(args))), list(args))
-    return emit
-
-
 def kernels(name: str, dtype: np.dtype, have_libmvec: bool) -> dict[str, Kernel]:
     """Every JIT implementation of `name` for `dtype`."""
     f32 = dtype == np.float32
@@ -66,8 +56,8 @@ def kernels(name: str, dtype: np.dtype, have_libmvec: bool) -> dict[str, Kernel]
     for impl, symbol, lanes in [("libmvec-ymm", f"_ZGVdN{lanes_y}{v}_{name}{suffix}", lanes_y),
                                 ("libmvec-zmm", f"_ZGVeN{lanes_z}{v}_{name}{suffix}", lanes_z)]:
         if have_libmvec and has_symbol(symbol):
-            out[impl] = compile_loop(libmvec_emitter(symbol), dtype, arity, width=lanes)
-    out["libm"] = compile_loop(libm_call(name + suffix), dtype, arity)
+            out[impl] = compile_loop(extern_emitter(symbol), dtype, arity, width=lanes)
+    out["libm"] = compile_loop(extern_emitter(name + suffix), dtype, arity)
     return out
 
 

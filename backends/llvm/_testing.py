@@ -15,7 +15,7 @@ import llvmlite.binding as llvm
 import numpy as np
 from llvmlite import ir
 
-from backends.llvm.vmath.fir import declare, type_suffix  # noqa: F401  (re-exported)
+from backends.llvm.vmath.fir import declare
 
 Emit = Callable[..., ir.Value]  # (builder, *values) -> value
 IR_TYPES = {np.dtype("float32"): ir.FloatType(), np.dtype("float64"): ir.DoubleType()}
@@ -126,15 +126,6 @@ def compile_loop(emit: Emit, dtype, arity: int = 1, width: int = 0) -> Kernel:
     return Kernel(loop_module(emit, dtype, arity, width), dtype, arity, width)
 
 
-def libm_emitter(name: str) -> Emit:
-    """Calls `llvm.<name>` (pow: binary): LLVM lowers it to scalar libm calls, the baseline."""
-    def emit(b: ir.IRBuilder, *args: ir.Value) -> ir.Value:
-        ty = args[0].type
-        fnty = ir.FunctionType(ty, [ty] * len(args))
-        return b.call(declare(b.module, f"llvm.{name}.{type_suffix(ty)}", fnty), list(args))
-    return emit
-
-
 def load_libmvec() -> bool:
     """Make glibc's vector math library (`_ZGVdN8v_expf`, ...) resolvable by MCJIT, if present."""
     try:
@@ -149,8 +140,9 @@ def has_symbol(name: str) -> bool:
     return llvm.address_of_symbol(name) is not None
 
 
-def libmvec_emitter(symbol: str) -> Emit:
-    """Calls a libmvec vector function, e.g. `_ZGVdN8v_expf` on <8 x float> (vector loops only)."""
+def extern_emitter(symbol: str) -> Emit:
+    """Calls the external function `symbol` on the arguments' type: libm's `expf` in a scalar
+    loop (the baseline LLVM's `llvm.exp` amounts to), libmvec's `_ZGVdN8v_expf` in a vector one."""
     def emit(b: ir.IRBuilder, *args: ir.Value) -> ir.Value:
         ty = args[0].type
         return b.call(declare(b.module, symbol, ir.FunctionType(ty, [ty] * len(args))), list(args))

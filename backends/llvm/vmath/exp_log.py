@@ -60,7 +60,7 @@ def expm1(m: FloatIR, x):
     return m.select(m.isnan(x), x, y)
 
 
-def _split_exponent(m: FloatIR, x):
+def split_exponent(m: FloatIR, x):
     """(k, f) with x = 2^k * (1 + f), 1 + f in [sqrt(1/2), sqrt(2)); x positive and normal."""
     sqrt_half = 0x3FE6A09E667F3BCD if m.is_f64 else 0x3F3504F3
     bits = m.b.sub(m.as_int(x), m.ci(sqrt_half))
@@ -90,7 +90,7 @@ def log(m: FloatIR, x):
     tiny = m.lt(x, m.c(2.0 ** (-1022 if m.is_f64 else -126)))
     boost = 54 if m.is_f64 else 25
     xs = m.select(tiny, m.mul(x, m.c(2.0 ** boost)), x)
-    k, f = _split_exponent(m, xs)
+    k, f = split_exponent(m, xs)
     k = m.select(tiny, m.sub(k, m.c(boost)), k)
     y = log_kernel(m, k, f, m.c(0.0))
     y = m.select(m.eq(x, m.c(INF)), x, y)
@@ -101,7 +101,7 @@ def log(m: FloatIR, x):
 def log1p(m: FloatIR, x):
     """log(1 + x), accurate near 0: u = 1 + x plus the correction for what u's rounding lost."""
     u = m.add(m.c(1.0), x)
-    k, f = _split_exponent(m, u)
+    k, f = split_exponent(m, u)
     # (1 + x) - u, relative to u: 1 - (u - x) is exact when u >= 2, x - (u - 1) when u < 2.
     lost = m.select(m.ge(u, m.c(2.0)), m.sub(m.c(1.0), m.sub(u, x)), m.sub(x, m.sub(u, m.c(1.0))))
     no_shift = m.eq(k, m.c(0.0))

@@ -99,6 +99,11 @@ def tables() -> list[Table]:
             Table("ERF_SMALL", prec, d_erf, 0.0, 1.0, _erf_small,
                   lambda z: 1 / (1 + _erf_small(z))),
         ]
+    # f32 pow works in f64 but needs only ~2^-35: shorter polynomials than f64 log and exp.
+    out.append(Table("POW_LOG", "f64", 4, 0.0, LOG_ZMAX, _log_r,
+                     lambda z: D(LOG_ZMAX) / 2 / _log_r(z)))
+    out.append(Table("POW_EXPM1", "f64", 5, -LN2_HALF, LN2_HALF, _expm1_p,
+                     lambda r: r * r / (r + r * r * _expm1_p(r))))
     out.append(Table("TANH", "f32", 5, TANH_SMALL ** 2 * 1e-4, TANH_SMALL ** 2, _tanh_t,
                      lambda z: z / (1 + z * _tanh_t(z))))
     out.append(_erfc_log("ERFC_LOG", "f32", 6, 1.0, 4.0, 1.0))
