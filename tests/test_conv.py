@@ -9,7 +9,6 @@ import pytest
 import graphc as gc
 from graphc.ops import conv as conv_ops
 
-BACKENDS = ["numpy"]
 CONV = {1: gc.conv1d, 2: gc.conv2d, 3: gc.conv3d}
 
 
@@ -68,7 +67,6 @@ def _arrays(case: str, dtype="float64", batch: int = 2, seed: int = 0):
     return x, w, b
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("case", CASES)
 def test_conv_matches_direct_loop(case: str, backend: str) -> None:
     spatial, c, o, kernel, stride, padding, dilation, groups, pads = CASES[case]
@@ -93,7 +91,6 @@ def test_same_padding_keeps_the_size_and_output_formula_holds() -> None:
     assert y.shape[2:] == ((13 + 4 - 4 - 1) // 3 + 1, (12 + 2 - 4 - 1) // 2 + 1)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_symbolic_batch_runs_at_any_batch_size_with_gradients(backend: str) -> None:
     x = gc.placeholder((None, 2, 6, 6), "float64")
     w = gc.variable(np.random.default_rng(1).standard_normal((3, 2, 3, 3)))
@@ -119,14 +116,12 @@ def _conv_fn(case: str):
                                 groups=groups)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("case", GRAD_CASES)
 def test_conv_gradient_matches_finite_differences(case: str, backend: str) -> None:
     x, w, b = _arrays(case, batch=1 if case.startswith("3d") else 2)
     gc.testing.check_grad(_conv_fn(case), [x, w, b], backend=backend)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("case", ["1d-stride-pad", "2d-groups"])
 def test_second_order_gradients_through_conv(case: str, backend: str) -> None:
     """The gradient ops are differentiable: d/d(x, w) of d(sum conv^2)/dx and d/dw."""
@@ -182,7 +177,6 @@ def _window(case: str) -> tuple[np.ndarray, dict]:
     return x, {"kernel": kernel, "stride": stride, "pads": pads, "dilation": dilation}
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("case", WINDOWS)
 def test_im2col_and_col2im_match_numpy_and_are_adjoint(case: str, backend: str) -> None:
     x, window = _window(case)
@@ -200,7 +194,6 @@ def test_im2col_and_col2im_match_numpy_and_are_adjoint(case: str, backend: str) 
     np.testing.assert_allclose(np.sum(gx * x), np.sum(c * expected))
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("case", ["2d-stride-pad-dilation", "1d"])
 def test_im2col_and_col2im_gradients_match_finite_differences(case: str, backend: str) -> None:
     x, window = _window(case)
@@ -216,7 +209,6 @@ def test_col2im_rejects_columns_of_another_window() -> None:
         conv_ops.col2im(gc.placeholder((4, 5, 6, 2)), window, (6, 7))
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_reused_kernel_buffers_never_overwrite_a_kept_result(backend: str) -> None:
     """Kernels reuse their arrays between calls only while the caller holds none of them."""
     x, w, b = _arrays("2d-same-odd", "float32")

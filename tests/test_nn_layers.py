@@ -6,11 +6,9 @@ import pytest
 
 import graphc as gc
 
-BACKENDS = ["numpy"]
 RNG = np.random.default_rng(1)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_dense_computes_x_w_plus_b(backend) -> None:
     layer = gc.nn.Dense(4, 3, seed=0, dtype="float64")
     assert layer.W.shape == (4, 3) and layer.b.shape == (3,)
@@ -35,7 +33,6 @@ def test_dense_options() -> None:
         gc.nn.Dense(3, 2, init="nope")
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_sequential_composes_and_passes_training(backend) -> None:
     model = gc.nn.Sequential(gc.nn.Dense(6, 8, seed=1), gc.relu, gc.nn.Dropout(0.5, seed=2),
                              gc.nn.Dense(8, 2, seed=3))
@@ -65,7 +62,6 @@ def test_train_eval_flags_propagate() -> None:
     assert model[1][0].training and len(model.state_updates) == 1
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_training_step_with_a_model_lowers_the_loss(backend) -> None:
     gc.nn.init.seed(0)
     model = gc.nn.Sequential(gc.nn.Dense(2, 16, init="he_uniform"), gc.tanh,
@@ -84,7 +80,6 @@ def test_training_step_with_a_model_lowers_the_loss(backend) -> None:
     assert losses[-1] < 0.5 * losses[0]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_embedding_lookup_and_gradient(backend) -> None:
     layer = gc.nn.Embedding(7, 3, seed=0, dtype="float64")
     ids = gc.placeholder((None, 4), "int64")

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from graphc import dims as D
-from graphc.dims import Dim
 from graphc.dimenv import DimEnv
+from graphc.dims import Dim
 from graphc.ops.layout import slice_start
 from graphc.tensor import Tensor
 

@@ -6,8 +6,8 @@ from typing import Iterator
 
 from llvmlite import ir
 
-from graphc.dims import Call, Dim, DimExpr
 from graphc.dimenv import DimEnv
+from graphc.dims import Call, Dim, DimExpr
 
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
 PTR = ir.PointerType()

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 from llvmlite import ir
 
-from backends.llvm.access import Access, Buffer, view, whole
-from backends.llvm.irutil import I8, I32, I64, PTR, SIZES, DimValues, const, i64, ir_type
-from backends.llvm.kernels import KERNELS, MESSAGES
+from backends.llvm.access import Access, Buffer, is_contiguous, view, whole
+from backends.llvm.irutil import I8, I32, PTR, SIZES, DimValues, const, i64, ir_type
+from backends.llvm.kernels import CONTIGUOUS, KERNELS, MESSAGES
 from backends.llvm.kernels.elementwise import copy
 from graphc import dims as D
 from graphc.dims import Dim
@@ -99,6 +99,9 @@ class Plan:
             return whole(Buffer("constant", len(self.constants) - 1, node.dtype,
                                 D.product(node.shape)), node.shape)
         ins = [self.access[id(i)] for i in node.inputs]
+        if node.op in CONTIGUOUS:
+            ins = [a if is_contiguous(a, self.env) else self._contiguous(a, f"{node.op}.in{k}")
+                   for k, a in enumerate(ins)]
         if node.op in VIEWS:
             seen = view(node, ins[0], self.env)
             if seen is not None:
@@ -113,13 +116,22 @@ class Plan:
         self.steps.append(Step(f"k{len(self.steps)}_{node.op}", node, out, ins, emit, where))
         return out
 
+    def _contiguous(self, a: Access, name: str) -> Access:
+        """A contiguous copy of a (strided) access, in the arena."""
+        copied = self._arena_slot(a.dtype, a.shape)
+        self.steps.append(Step(f"k{len(self.steps)}_{name}", None, copied, [a], _copy_step))
+        return copied
+
     def _arena_access(self, node: Tensor) -> Access:
-        buffer = Buffer("arena", len(self.arena), node.dtype, D.product(node.shape))
+        return self._arena_slot(node.dtype, node.shape)
+
+    def _arena_slot(self, dtype: str, shape: tuple) -> Access:
+        buffer = Buffer("arena", len(self.arena), dtype, D.product(shape))
         self.arena.append((buffer, self.arena_size))
-        nbytes = D.mul(buffer.size, SIZES[node.dtype])
+        nbytes = D.mul(buffer.size, SIZES[dtype])
         self.arena_size = D.mul(D.floordiv(D.add(D.add(self.arena_size, nbytes), ALIGN - 1),
                                            ALIGN), ALIGN)
-        return whole(buffer, node.shape)
+        return whole(buffer, shape)
 
     def error(self, status: int) -> tuple[Step, str]:
         """The step and message a nonzero status from the entry function stands for."""
@@ -148,7 +160,9 @@ class Lowering:
         kernels = []
         for step in plan.steps + plan.commits:
             self.current = step.name
-            kernels.append(step.emit(self, step.node, step.out, step.ins))
+            kernel = step.emit(self, step.node, step.out, step.ins)
+            kernel.finish()
+            kernels.append(kernel)
         entry = ir.Function(self.module, ir.FunctionType(I32, [PTR] * 6), name="entry")
         inputs, variables, outputs, arena, dims, context = entry.args
         b = ir.IRBuilder(entry.append_basic_block("start"))
@@ -210,5 +224,3 @@ class Lowering:
 def emit(plan: Plan) -> ir.Module:
     return Lowering(plan).emit()
 
-
-__all__ = ["Plan", "emit", "I64"]

@@ -1,0 +1,1 @@
+"""Native kernels for reductions: sum, prod, max, min, argmax, argmin, shape_size."""

@@ -1,0 +1,1 @@
+"""Native kernels for pooling and its gradients."""
