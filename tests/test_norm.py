@@ -6,7 +6,6 @@ import pytest
 
 import graphc as gc
 
-BACKENDS = ["numpy"]
 RNG = np.random.default_rng(0)
 
 
@@ -22,7 +21,6 @@ def stats(x, axis, ddof=0):
     return x.mean(axis=axes), x.var(axis=axes, ddof=ddof)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("shape, axis", [((16, 5), 1), ((6, 3, 4, 4), 1), ((4, 5, 6, 3), -1)])
 def test_batch_norm_training_and_eval_values(backend, shape, axis) -> None:
     c = shape[axis]
@@ -42,7 +40,6 @@ def test_batch_norm_training_and_eval_values(backend, shape, axis) -> None:
     assert not np.allclose(train, evaluate)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_running_statistics_move_by_momentum(backend) -> None:
     layer = gc.nn.BatchNorm(3, momentum=0.2, dtype="float64")
     x = gc.placeholder((None, 3, 2, 2), "float64")
@@ -78,7 +75,6 @@ def test_batch_norm_layer_variables() -> None:
     assert [v for v, _ in layer.state_updates] == [layer.running_mean, layer.running_var]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("shape, axis", [((7, 6), -1), ((3, 4, 5), -1), ((3, 4, 5), (1, 2))])
 def test_layer_norm_values(backend, shape, axis) -> None:
     x = RNG.normal(1.0, 2.0, shape)
@@ -94,7 +90,6 @@ def test_layer_norm_values(backend, shape, axis) -> None:
     np.testing.assert_allclose(f(x), expected, rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_layer_norm_layer_same_in_both_modes(backend) -> None:
     layer = gc.nn.LayerNorm((4, 5), dtype="float64")
     x = gc.placeholder((None, 3, 4, 5), "float64")
@@ -106,7 +101,6 @@ def test_layer_norm_layer_same_in_both_modes(backend) -> None:
     assert layer.state_updates == [] and len(layer.trainable_variables) == 2
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("shape", [(5, 3), (4, 2, 3, 2)])
 def test_batch_norm_training_gradient(backend, shape) -> None:
     c = shape[1]
@@ -116,7 +110,6 @@ def test_batch_norm_training_gradient(backend, shape) -> None:
         backend=backend, rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_batch_norm_eval_gradient(backend) -> None:
     rm, rv = gc.constant(RNG.normal(size=3)), gc.constant(RNG.uniform(0.5, 2, 3))
     gc.testing.check_grad(lambda x, g, b: gc.batch_norm(x, g, b, rm, rv, training=False),
@@ -124,7 +117,6 @@ def test_batch_norm_eval_gradient(backend) -> None:
                            RNG.normal(size=3)], backend=backend)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("shape, axis", [((4, 6), -1), ((2, 3, 4), (1, 2))])
 def test_layer_norm_gradient(backend, shape, axis) -> None:
     axes = (axis,) if isinstance(axis, int) else axis

@@ -8,7 +8,6 @@ import pytest
 
 import graphc as gc
 
-BACKENDS = ["numpy"]
 POOLS = {"max": (gc.max_pool, np.max, -np.inf), "avg": (gc.avg_pool, np.mean, 0.0)}
 
 
@@ -47,7 +46,6 @@ def _distinct(shape, seed: int = 0) -> np.ndarray:
     return rng.permutation(np.prod(shape)).reshape(shape) * 0.1 + rng.uniform(0, 0.01, shape)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("kind", POOLS)
 @pytest.mark.parametrize("case", CASES)
 def test_pool_matches_direct_loop(case: str, kind: str, backend: str) -> None:
@@ -61,7 +59,6 @@ def test_pool_matches_direct_loop(case: str, kind: str, backend: str) -> None:
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("kind", POOLS)
 @pytest.mark.parametrize("case", ["1d-overlap-pad", "2d-odd-input", "2d-overlap", "2d-rect",
                                   "2d-same-stride", "3d-pad"])
@@ -72,7 +69,6 @@ def test_pool_gradient_matches_finite_differences(case: str, kind: str, backend:
                           backend=backend)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_max_pool_gradient_goes_to_the_first_maximum_of_a_tie(backend: str) -> None:
     x = np.array([[[[1.0, 3.0], [3.0, 0.0]]]])
     xt = gc.placeholder(x.shape, "float64")
@@ -81,7 +77,6 @@ def test_max_pool_gradient_goes_to_the_first_maximum_of_a_tie(backend: str) -> N
                                   [[[[0.0, 1.0], [0.0, 0.0]]]])
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("kind", POOLS)
 def test_second_order_gradients_through_pooling(kind: str, backend: str) -> None:
     """d/dx of d(sum pool(x)^2)/dx exercises the gradient ops' own gradients."""
@@ -91,7 +86,6 @@ def test_second_order_gradients_through_pooling(kind: str, backend: str) -> None
                           backend=backend)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_global_avg_pool(backend: str) -> None:
     x = np.random.default_rng(0).standard_normal((2, 3, 4, 5))
     xt = gc.placeholder((None, 3, 4, 5), "float64")

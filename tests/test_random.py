@@ -7,7 +7,6 @@ import pytest
 import graphc as gc
 from graphc.ops import random_bits
 
-BACKENDS = ["numpy"]
 N = 20_000
 
 
@@ -21,7 +20,6 @@ def draws(build, backend: str, steps: int = 1, feed_shape=(N // 100, 100), seed:
     return [f(feed) for _ in range(steps)], state
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name, build, mean, var", [
     ("uniform", lambda x, s: gc.random_uniform_like(x, s), 0.5, 1 / 12),
     ("uniform(-2,4)", lambda x, s: gc.random_uniform_like(x, s, -2.0, 4.0), 1.0, 3.0),
@@ -38,7 +36,6 @@ def test_moments(backend, name, build, mean, var) -> None:
     assert abs(value.var() - var) < 0.05 * var
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_uniform_range_and_independence(backend) -> None:
     (u,), _ = draws(lambda x, s: gc.random_uniform_like(x, s), backend)
     u = u.ravel()
@@ -48,7 +45,6 @@ def test_uniform_range_and_independence(backend) -> None:
     assert np.all(np.abs(counts - N / 10) < 5 * np.sqrt(N / 10))
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_normal_tails(backend) -> None:
     (z,), _ = draws(lambda x, s: gc.random_normal_like(x, s, dtype="float64"), backend)
     assert z.dtype == np.float64 and np.all(np.isfinite(z))
@@ -56,7 +52,6 @@ def test_normal_tails(backend) -> None:
     assert abs(np.mean(z ** 3)) < 0.1 and abs(np.mean(z ** 4) - 3) < 0.2
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_same_seed_replays_and_steps_differ(backend) -> None:
     build = lambda x, s: gc.random_normal_like(x, s)  # noqa: E731
     (a, b), state = draws(build, backend, steps=2)
@@ -68,14 +63,12 @@ def test_same_seed_replays_and_steps_differ(backend) -> None:
     assert not np.allclose(a, e)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_streams_are_independent(backend) -> None:
     (pair,), _ = draws(lambda x, s: gc.stack([gc.random_uniform_like(x, s, stream=0),
                                               gc.random_uniform_like(x, s, stream=1)]), backend)
     assert abs(np.corrcoef(pair[0].ravel(), pair[1].ravel())[0, 1]) < 0.03
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_symbolic_shape_follows_the_feed(backend) -> None:
     state = gc.random_state(0)
     x = gc.placeholder((None, 3), "float32")
@@ -118,7 +111,6 @@ def test_random_ops_are_not_folded_and_errors_are_clear() -> None:
         gc.random_uniform((None, 3), state)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_reparameterized_normal_gradient(backend) -> None:
     state = gc.random_state(3)
     mu = gc.variable(np.array([0.5, -1.0]))
@@ -137,7 +129,6 @@ def test_reparameterized_normal_gradient(backend) -> None:
 
 # ---- dropout --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("rate", [0.2, 0.5])
 def test_dropout_keeps_the_mean(backend, rate) -> None:
     (y,), _ = draws(lambda x, s: gc.dropout(x + 2.0, rate, s), backend)
@@ -147,7 +138,6 @@ def test_dropout_keeps_the_mean(backend, rate) -> None:
     assert abs(y.mean() - 2.0) < 0.05
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_dropout_eval_is_identity(backend) -> None:
     state = gc.random_state(0)
     x = gc.placeholder((None, 4), "float32")
@@ -161,7 +151,6 @@ def test_dropout_eval_is_identity(backend) -> None:
         gc.dropout(x, 1.0, state)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_dropout_layer_advances_its_state(backend) -> None:
     layer = gc.nn.Dropout(0.5, seed=11)
     x = gc.placeholder((None, 50), "float32")
@@ -176,7 +165,6 @@ def test_dropout_layer_advances_its_state(backend) -> None:
     np.testing.assert_array_equal(step(ones), a)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_dropout_gradient_with_a_fixed_state(backend) -> None:
     state = gc.random_state(5)
     gc.testing.check_grad(lambda x: gc.dropout(x, 0.4, state), [np.linspace(-1, 1, 12)],
