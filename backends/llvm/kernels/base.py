@@ -74,6 +74,10 @@ class Kernel:
         self.b.cbranch(condition, self._error_blocks[code], go_on)
         self.b.position_at_end(go_on)
 
+    def alloca(self, ty: ir.Type) -> ir.Value:
+        """A stack slot made once, in the function's first block (never inside a loop)."""
+        return self.dims.builder.alloca(ty)
+
     def finish(self) -> ir.Function:
         self.b.ret(ir.Constant(I32, 0))
         self.dims.finish(self.body)
