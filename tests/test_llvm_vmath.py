@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import itertools
 import re
+from decimal import Decimal as D
+from decimal import localcontext
 from functools import lru_cache
 
 import numpy as np
@@ -13,7 +15,7 @@ from llvmlite import ir
 
 from backends.llvm import _accuracy as acc
 from backends.llvm._testing import Kernel, compile_loop
-from backends.llvm.vmath import BINARY, EMITTERS, coeffs, fit
+from backends.llvm.vmath import BINARY, EMITTERS, coeffs, fit, remez
 
 NAMES = sorted(EMITTERS) + sorted(BINARY)
 DTYPES = [acc.F32, acc.F64]
@@ -155,3 +157,15 @@ def test_max_ulp_error_over_a_dense_sweep(name: str, dtype: np.dtype) -> None:
         part = tuple(x[start:start + chunk] for x in xs)
         err = acc.ulp_errors(kernel(name, dtype)(*part), case.reference(dtype, *part), dtype)
         assert err.max() <= BUDGET, f"{name} {dtype}: {_worst(err, part)}"
+
+
+@pytest.mark.slow
+def test_f64_erf_against_exact_decimal_values() -> None:
+    if not acc.HAS_WIDE_LONGDOUBLE:
+        pytest.skip("needs an 80-bit long double to hold the exact reference")
+    x = acc.sweep(-6.5, 6.5, 2000, acc.F64)
+    with localcontext() as ctx:
+        ctx.prec = remez.PREC
+        exact = np.array([str(remez.erf(D(float(v)))) for v in x]).astype(np.longdouble)
+    err = acc.ulp_errors(kernel("erf", acc.F64)(x), exact, acc.F64)
+    assert err.max() <= BUDGET, f"erf f64: {_worst(err, (x,))}"
