@@ -27,14 +27,16 @@ import numpy as np
 PRIMITIVES = {
     "add": 2, "sub": 2, "mul": 2, "div": 2, "pow": 2, "max": 2, "min": 2,
     "neg": 1, "abs": 1, "floor": 1, "ceil": 1,
-    "sqrt": 1, "exp": 1, "log": 1, "sin": 1, "cos": 1, "tanh": 1, "erf": 1,
+    "sqrt": 1, "exp": 1, "log": 1, "log1p": 1, "expm1": 1, "sin": 1, "cos": 1, "tanh": 1,
+    "erf": 1,
     "lt": 2, "le": 2, "eq": 2, "ne": 2, "gt": 2, "ge": 2,
     "and": 2, "or": 2, "not": 1,
     "select": 3, "cast": 1, "const": 0, "arg": 0,
 }
 COMPARISONS = frozenset({"lt", "le", "eq", "ne", "gt", "ge"})
 LOGIC = frozenset({"and", "or", "not"})
-TRANSCENDENTAL = frozenset({"sqrt", "exp", "log", "sin", "cos", "tanh", "erf", "pow"})
+TRANSCENDENTAL = frozenset({"sqrt", "exp", "log", "log1p", "expm1", "sin", "cos", "tanh",
+                            "erf", "pow"})
 
 _cache: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
@@ -121,8 +123,8 @@ def _binary(prim: str) -> Callable[[Scalar, Scalar], Scalar]:
     return lambda a, b: apply(prim, a, b)
 
 
-sqrt, exp, log, sin, cos, tanh, erf = map(_unary, ("sqrt", "exp", "log", "sin", "cos", "tanh",
-                                                   "erf"))
+sqrt, exp, log, log1p, expm1, sin, cos, tanh, erf = map(_unary, (
+    "sqrt", "exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "erf"))
 floor, ceil, logical_not = _unary("floor"), _unary("ceil"), _unary("not")
 maximum, minimum, power = _binary("max"), _binary("min"), _binary("pow")
 eq, ne, logical_and, logical_or = _binary("eq"), _binary("ne"), _binary("and"), _binary("or")
@@ -130,22 +132,6 @@ eq, ne, logical_and, logical_or = _binary("eq"), _binary("ne"), _binary("and"), 
 
 def select(cond, a, b) -> Scalar:
     return apply("select", cond, a, b)
-
-
-INF = float("inf")
-
-
-def log1p(x: Scalar) -> Scalar:
-    """log(1 + x), accurate near 0: x * log(u) / (u - 1) with u = 1 + x (Goldberg)."""
-    u = 1 + x
-    return select(eq(u, 1), x, select(eq(u, INF), u, log(u) * (x / (u - 1))))
-
-
-def expm1(x: Scalar) -> Scalar:
-    """exp(x) - 1, accurate near 0: (u - 1) * x / log(u) with u = exp(x) (Kahan)."""
-    u = exp(x)
-    return select(eq(u, 1), x, select(eq(u - 1, -1), const(-1),
-                                      select(eq(u, INF), u, (u - 1) * (x / log(u)))))
 
 
 # ---- tracing and typing -----------------------------------------------------------------------
@@ -224,7 +210,8 @@ NUMPY: dict[str, Callable] = {
     "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
     "pow": np.power, "max": np.maximum, "min": np.minimum, "neg": np.negative,
     "abs": np.abs, "floor": np.floor, "ceil": np.ceil, "sqrt": np.sqrt, "exp": np.exp,
-    "log": np.log, "sin": np.sin, "cos": np.cos, "tanh": np.tanh,
+    "log": np.log, "log1p": np.log1p, "expm1": np.expm1, "sin": np.sin, "cos": np.cos,
+    "tanh": np.tanh,
     "lt": np.less, "le": np.less_equal, "eq": np.equal, "ne": np.not_equal,
     "gt": np.greater, "ge": np.greater_equal, "and": np.logical_and, "or": np.logical_or,
     "not": np.logical_not, "select": np.where,
