@@ -4,7 +4,8 @@ Every backend computes exactly these numbers. A draw's key is
 mix(mix(seed) ^ mix(counter + 1) ^ mix(stream + 2)); element i takes the 64 random bits
 mix(key + (i + 1) * GOLDEN), splitmix64's i-th output from state `key`. Uniforms keep the top
 24 (float32) or 53 (float64) bits, so they lie exactly in [0, 1); normals apply Box-Muller to
-the uniforms of elements 2i and 2i + 1.
+the uniforms of elements 2i and 2i + 1, with log and cos defined below by exactly rounded
+arithmetic (not libm), so that every backend computes the same bits.
 """
 from __future__ import annotations
 
@@ -57,8 +58,53 @@ def uniform(k: int, n: int, dtype: np.dtype) -> np.ndarray:
 def normal(k: int, n: int, dtype: np.dtype) -> np.ndarray:
     """n standard normals by Box-Muller on pairs of 53-bit uniforms, computed in float64."""
     u = uniform(k, 2 * n, np.dtype(np.float64)).reshape(n, 2)
-    radius = np.sqrt(-2.0 * np.log1p(-u[:, 0]))    # NOTE: 1 - u is in (0, 1], log is finite
-    return (radius * np.cos(2.0 * math.pi * u[:, 1])).astype(dtype)
+    radius = np.sqrt(-2.0 * log_unit(1.0 - u[:, 0]))    # NOTE: 1 - u is exact and in (0, 1]
+    return (radius * cos_turn(u[:, 1])).astype(dtype)
+
+
+# ---- log and cos from exactly rounded arithmetic ------------------------------------------------
+# NOTE: libm and NumPy's SIMD loops compute log and cos with different (all faithful) roundings,
+# so the spec defines its own: a fixed sequence of IEEE operations (+, -, *, /, sqrt, floor,
+# comparisons, exponent bits), which any backend reproduces bit for bit.
+
+LOG_SERIES = tuple(1.0 / (2 * j + 1) for j in range(12))           # atanh(s) / s in s^2
+COS_SERIES = tuple((-1.0) ** j / math.factorial(2 * j) for j in range(10))
+SIN_SERIES = tuple((-1.0) ** j / math.factorial(2 * j + 1) for j in range(9))
+LN2_HI, LN2_LO = 0.6931471803691238, 1.9082149292705877e-10       # ln 2 = hi + lo
+HALF_PI = math.pi / 2
+SQRT_HALF = 0.7071067811865476
+
+
+def horner(coefficients: tuple, z):
+    """c0 + z (c1 + z (c2 + ...)), innermost first."""
+    total = coefficients[-1]
+    for c in reversed(coefficients[:-1]):
+        total = total * z + c
+    return total
+
+
+def log_unit(v: np.ndarray) -> np.ndarray:
+    """log(v) for v in (0, 1]: v = m 2^e with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(s)."""
+    m, e = np.frexp(v)                           # m in [0.5, 1)
+    low = m < SQRT_HALF
+    m = np.where(low, m * 2.0, m)
+    e = (e - low).astype(np.float64)
+    s = (m - 1.0) / (m + 1.0)
+    log_m = 2.0 * s * horner(LOG_SERIES, s * s)
+    return e * LN2_HI + (log_m + e * LN2_LO)
+
+
+def cos_turn(u: np.ndarray) -> np.ndarray:
+    """cos(2 pi u) for u in [0, 1): quarter turns q, and the angle within one, kept <= pi/4."""
+    t = u * 4.0
+    q = np.floor(t)
+    f = t - q
+    swap = f > 0.5
+    r = np.where(swap, 1.0 - f, f) * HALF_PI
+    z = r * r
+    c, s = horner(COS_SERIES, z), r * horner(SIN_SERIES, z)
+    cos_f, sin_f = np.where(swap, s, c), np.where(swap, c, s)     # cos and sin of f pi/2
+    return np.select([q == 0, q == 1, q == 2], [cos_f, -sin_f, -cos_f], sin_f)
 
 
 DRAWS = {"random_uniform": uniform, "random_normal": normal}
