@@ -18,7 +18,7 @@ from llvmlite import ir
 
 from backends.llvm.access import Access, Buffer, is_contiguous, view, whole
 from backends.llvm.irutil import I8, I32, PTR, SIZES, DimValues, const, i64, ir_type
-from backends.llvm.kernels import CONTIGUOUS, KERNELS, MESSAGES
+from backends.llvm.kernels import CONTIGUOUS, KERNELS, MESSAGES, SCRATCH
 from backends.llvm.kernels.elementwise import copy
 from graphc import dims as D
 from graphc.dims import Dim
@@ -29,6 +29,7 @@ from graphc.tensor import Tensor
 
 ALIGN = 64          # bytes: every arena slot starts on a cache line
 VIEWS = frozenset(name for name, op in OPS.items() if op.has(Trait.VIEW))
+RESULTS = frozenset({"scan_result", "fused_result"})
 
 
 @dataclass
@@ -37,10 +38,11 @@ class Step:
 
     name: str
     node: Tensor | None          # None for a copy
-    out: Access
+    out: Access | dict           # a composite's: result index -> Access
     ins: list[Access]
     emit: object                 # (lowering, node, out, ins) -> Kernel
     what: str = ""               # for error messages: the node's line
+    scratch: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -71,6 +73,10 @@ class Plan:
                         for k, t in enumerate(graph.outputs)]
         inputs = {id(t): k for k, t in enumerate(graph.inputs)}
         variables = {id(t): k for k, t in enumerate(graph.variables)}
+        self.users: dict[int, list[Tensor]] = {}
+        for node in graph.nodes:
+            for i in dict.fromkeys(map(id, node.inputs)):
+                self.users.setdefault(i, []).append(node)
         for node in graph.nodes:
             self.access[id(node)] = self._place(node, inputs, variables, out_index)
         for k, t in enumerate(graph.outputs):
@@ -98,6 +104,8 @@ class Plan:
             self.constants.append(node)
             return whole(Buffer("constant", len(self.constants) - 1, node.dtype,
                                 D.product(node.shape)), node.shape)
+        if node.op in RESULTS:
+            return self.access[id(node)]      # placed by its composite
         ins = [self.access[id(i)] for i in node.inputs]
         if node.op in CONTIGUOUS:
             ins = [a if is_contiguous(a, self.env) else self._contiguous(a, f"{node.op}.in{k}")
@@ -109,12 +117,29 @@ class Plan:
         if node.op not in KERNELS and OPS[node.op].kind is not Kind.ELEMENTWISE:
             raise CompileError(f"the llvm backend has no kernel for op {node.op}"
                                + (f" (built at {node.loc})" if node.loc else ""))
-        k = out_index.get(id(node))
-        out = whole(self.outputs[k], node.shape) if k is not None else self._arena_access(node)
+        if OPS[node.op].kind is Kind.COMPOSITE:
+            out = {}
+            for user in self.users.get(id(node), []):
+                if user.op in RESULTS and user.inputs[0] is node:
+                    self.access[id(user)] = self._result_access(user, out_index)
+                    out[user.attrs["index"]] = self.access[id(user)]
+        else:
+            out = self._result_access(node, out_index)
         emit = KERNELS.get(node.op) or KERNELS["<elementwise>"]
         where = f"{node.op} {node.type}" + (f" at {node.loc}" if node.loc else "")
-        self.steps.append(Step(f"k{len(self.steps)}_{node.op}", node, out, ins, emit, where))
-        return out
+        step = Step(f"k{len(self.steps)}_{node.op}", node, out, ins, emit, where)
+        if node.op in SCRATCH:
+            step.scratch = SCRATCH[node.op](self, node, ins, out)
+        self.steps.append(step)
+        return out if isinstance(out, Access) else whole(Buffer("token", 0, "bool", 1), ())
+
+    def _result_access(self, node: Tensor, out_index: dict) -> Access:
+        k = out_index.get(id(node))
+        return whole(self.outputs[k], node.shape) if k is not None else self._arena_access(node)
+
+    def scratch(self, dtype: str, shape: tuple) -> Access:
+        """A contiguous arena slot for a kernel's own use."""
+        return self._arena_slot(dtype, shape)
 
     def _contiguous(self, a: Access, name: str) -> Access:
         """A contiguous copy of a (strided) access, in the arena."""
@@ -145,25 +170,36 @@ def _copy_step(low, node, out: Access, ins: list[Access]):
 
 
 class Lowering:
-    """Emits a Plan as an LLVM module (kernels first, then the entry function)."""
+    """Emits a Plan as LLVM functions: its kernels, then an entry function calling them.
 
-    def __init__(self, plan: Plan):
+    A nested plan (a scan's body) is lowered into the same module under a name prefix.
+    """
+
+    def __init__(self, plan: Plan, module: ir.Module | None = None, prefix: str = ""):
         self.plan, self.env = plan, plan.env
-        self.module = ir.Module(name="graphc")
+        self.module = module or ir.Module(name="graphc")
+        self.prefix = prefix
         self.current = ""
 
     def name(self, node: Tensor | None) -> str:
-        return self.current
+        return self.prefix + self.current
 
     def emit(self) -> ir.Module:
+        self.entry("entry")
+        return self.module
+
+    def entry(self, name: str) -> ir.Function:
+        """The plan's entry function (its kernels emitted first)."""
         plan = self.plan
         kernels = []
         for step in plan.steps + plan.commits:
-            self.current = step.name
+            self.current, self.step = step.name, step
             kernel = step.emit(self, step.node, step.out, step.ins)
             kernel.finish()
             kernels.append(kernel)
-        entry = ir.Function(self.module, ir.FunctionType(I32, [PTR] * 6), name="entry")
+        entry = ir.Function(self.module, ir.FunctionType(I32, [PTR] * 6), name=name)
+        if name != "entry":
+            entry.linkage = "internal"
         inputs, variables, outputs, arena, dims, context = entry.args
         b = ir.IRBuilder(entry.append_basic_block("start"))
         dim_values = DimValues(entry.basic_blocks[0], dims, self.env)
@@ -205,7 +241,7 @@ class Lowering:
         else:
             b.unreachable()
         dim_values.finish(body)
-        return self.module
+        return entry
 
     def _constant(self, node: Tensor) -> ir.Value:
         array = node.value.reshape(-1)

@@ -13,10 +13,18 @@ from backends.llvm.kernels.elementwise import elementwise
 KERNELS: dict[str, Callable] = {"<elementwise>": elementwise}
 MESSAGES: dict[str, dict[int, str]] = {}
 CONTIGUOUS: set[str] = set()
+# op -> (plan, node, ins, results) -> {name: Access or anything the emitter needs}, where
+# results maps result index -> Access for composites; scratch slots come from plan.scratch()
+SCRATCH: dict[str, Callable] = {}
 
 
-def register(*ops: str, messages: dict[int, str] | None = None, contiguous: bool = False):
-    """Decorate an emitter `(lowering, node, out, ins) -> Kernel` as the kernel of ops."""
+def register(*ops: str, messages: dict[int, str] | None = None, contiguous: bool = False,
+             scratch: Callable | None = None):
+    """Decorate an emitter `(lowering, node, out, ins) -> Kernel` as the kernel of ops.
+
+    For a composite op (scan, fused) `out` is a dict: result index -> Access, holding the
+    results the graph reads. The emitter finds its scratch in `lowering.step.scratch`.
+    """
     def decorate(fn: Callable) -> Callable:
         for op in ops:
             KERNELS[op] = fn
@@ -24,6 +32,8 @@ def register(*ops: str, messages: dict[int, str] | None = None, contiguous: bool
                 MESSAGES[op] = messages
             if contiguous:
                 CONTIGUOUS.add(op)
+            if scratch:
+                SCRATCH[op] = scratch
         return fn
     return decorate
 

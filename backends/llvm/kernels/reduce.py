@@ -157,7 +157,8 @@ def arg_extremum(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel:
 def _search(k: Kernel, x: Access, axes: list[int], fixed: dict, out: Access, better: str,
             floating: bool, kept: list[int]) -> None:
     b = k.b
-    slot, where, count = k.alloca(ir_type(x.dtype)), k.alloca(I64), k.alloca(I64)
+    xty = ir_type(x.dtype)
+    slot, where, count = k.alloca(xty), k.alloca(I64), k.alloca(I64)
     b.store(i64(0), count)
     b.store(i64(0), where)
     first = [fixed.get(a, i64(0)) for a in range(len(x.shape))]
@@ -166,8 +167,8 @@ def _search(k: Kernel, x: Access, axes: list[int], fixed: dict, out: Access, bet
     def nest(indices: dict, position: int) -> None:
         if position == len(axes):
             value = k.load(x, [indices[a] for a in range(len(x.shape))])
-            best = b.load(slot)
-            n = b.load(count)
+            best = b.load(slot, typ=xty)
+            n = b.load(count, typ=I64)
             if floating:
                 wins = b.fcmp_ordered(better, value, best)
                 nan_first = b.and_(b.fcmp_unordered("uno", value, value),
@@ -177,7 +178,7 @@ def _search(k: Kernel, x: Access, axes: list[int], fixed: dict, out: Access, bet
                 wins = b.icmp_signed(better, value, best) if x.dtype != "bool" else \
                     b.icmp_unsigned(better, value, best)
             b.store(b.select(wins, value, best), slot)
-            b.store(b.select(wins, n, b.load(where)), where)
+            b.store(b.select(wins, n, b.load(where, typ=I64)), where)
             b.store(b.add(n, i64(1)), count)
             return
         axis = axes[position]
@@ -188,7 +189,7 @@ def _search(k: Kernel, x: Access, axes: list[int], fixed: dict, out: Access, bet
     linear = i64(0)
     for a in kept:
         linear = b.add(b.mul(linear, k.dims(x.shape[a])), fixed[a])
-    b.store(b.load(where), k.address(out, b.add(k.dims(out.offset), linear)))
+    b.store(b.load(where, typ=I64), k.address(out, b.add(k.dims(out.offset), linear)))
 
 
 @register("shape_size")
