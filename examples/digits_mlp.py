@@ -8,6 +8,7 @@ SGD whose gradient comes from gc.grad and whose update step is compiled by gc.co
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -84,8 +85,9 @@ def train(name: str, sizes: tuple[int, ...], data: Splits, epochs: int, seed: in
             "parameters": n_params}
 
 
-def main(epochs: int = 30, seed: int = 0, backend: str = "numpy") -> dict:
+def main(epochs: int = 30, seed: int = 0, backend: str | None = None) -> dict:
     """Train both models, print their progress and test accuracy, and return the numbers."""
+    backend = backend or os.environ.get("GRAPHC_BACKEND", "numpy")
     start = time.perf_counter()
     data = load_splits(seed)
     sizes = {split: len(ys) for split, (_, ys) in data.items()}
@@ -109,5 +111,5 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--backend", default="numpy")
+    ap.add_argument("--backend", help="numpy or llvm (default: $GRAPHC_BACKEND, else numpy)")
     main(**vars(ap.parse_args()))

@@ -14,6 +14,7 @@ seed 0, 97.8-98.6% over seeds 0-7, in about 2 s of training.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -53,8 +54,9 @@ def lenet(seed: int) -> gc.nn.Sequential:
         gc.nn.Dense(64, 10, seed=seed + 3))
 
 
-def main(epochs: int = 40, seed: int = 0, backend: str = "numpy") -> dict:
+def main(epochs: int = 40, seed: int = 0, backend: str | None = None) -> dict:
     """Train the CNN, print validation accuracy as it goes, and return the final accuracies."""
+    backend = backend or os.environ.get("GRAPHC_BACKEND", "numpy")
     start = time.perf_counter()
     data = load_splits(seed)
     rng = np.random.default_rng(seed)
@@ -100,5 +102,5 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--backend", default="numpy")
+    ap.add_argument("--backend", help="numpy or llvm (default: $GRAPHC_BACKEND, else numpy)")
     main(**vars(ap.parse_args()))

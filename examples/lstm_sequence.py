@@ -14,6 +14,7 @@ against 0.14 for "repeat the last value" and 0.64 for "predict the window mean",
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -43,8 +44,9 @@ def baselines(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
             "window_mean": float(np.mean((x.mean(axis=1) - y) ** 2))}
 
 
-def main(epochs: int = 30, seed: int = 0, backend: str = "numpy", unroll: bool = False) -> dict:
+def main(epochs: int = 30, seed: int = 0, backend: str | None = None, unroll: bool = False) -> dict:
     """Train the LSTM forecaster, print its progress and return test MSEs against baselines."""
+    backend = backend or os.environ.get("GRAPHC_BACKEND", "numpy")
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
     x_train, y_train = make_waves(TRAIN, rng)
@@ -86,6 +88,6 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--backend", default="numpy")
+    ap.add_argument("--backend", help="numpy or llvm (default: $GRAPHC_BACKEND, else numpy)")
     ap.add_argument("--unroll", action="store_true", help="unroll the LSTM instead of gc.scan")
     main(**vars(ap.parse_args()))

@@ -15,6 +15,7 @@ sequences reversed correctly for seed 0 (from epoch 10 on), in about 3 s.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -63,8 +64,9 @@ class Reverser(gc.nn.Layer):
         return self.out(self.block(x, training=training), training=training)
 
 
-def main(epochs: int = 15, seed: int = 0, backend: str = "numpy") -> dict:
+def main(epochs: int = 15, seed: int = 0, backend: str | None = None) -> dict:
     """Train the reverser, print its progress and return test accuracy per digit and sequence."""
+    backend = backend or os.environ.get("GRAPHC_BACKEND", "numpy")
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
     x_test, y_test = make_data(TEST, rng)
@@ -108,5 +110,5 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--backend", default="numpy")
+    ap.add_argument("--backend", help="numpy or llvm (default: $GRAPHC_BACKEND, else numpy)")
     main(**vars(ap.parse_args()))

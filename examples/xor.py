@@ -9,6 +9,7 @@ the gradient from gc.grad, the update step compiled with gc.compile.
 from __future__ import annotations
 
 import argparse
+import os
 
 import numpy as np
 
@@ -47,8 +48,9 @@ def train(sizes: tuple[int, ...], epochs: int, seed: int, backend: str) -> dict:
     return {"loss": float(last), "accuracy": accuracy, "outputs": pred.tolist()}
 
 
-def main(epochs: int = 2000, seed: int = 0, backend: str = "numpy") -> dict:
+def main(epochs: int = 2000, seed: int = 0, backend: str | None = None) -> dict:
     """Train both models, print a comparison, and return {model: {loss, accuracy, outputs}}."""
+    backend = backend or os.environ.get("GRAPHC_BACKEND", "numpy")
     print(f"XOR with graphc: full-batch gradient descent on the 4 points, MSE loss, "
           f"lr {LR}, {epochs} epochs, {backend} backend\n")
     inputs = "  ".join(f"{a:.0f}{b:.0f}".rjust(4) for a, b in X)
@@ -69,5 +71,5 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--backend", default="numpy")
+    ap.add_argument("--backend", help="numpy or llvm (default: $GRAPHC_BACKEND, else numpy)")
     main(**vars(ap.parse_args()))

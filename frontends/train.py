@@ -220,7 +220,7 @@ class Trainer:
                  metrics: dict[str, Tensor] | None = None,
                  state_updates: Sequence[Update] | None = None, eval_loss: Tensor | None = None,
                  eval_metrics: dict[str, Tensor] | None = None, outputs: Tensor | None = None,
-                 backend: str = "numpy"):
+                 backend: str | None = None):
         self.inputs = list(inputs)
         if state_updates is None:
             state_updates = getattr(params, "state_updates", [])

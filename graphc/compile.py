@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Iterable, Sequence
 
 from graphc.errors import CompileError
@@ -13,15 +14,18 @@ BACKENDS = {"numpy": "backends.numpy", "llvm": "backends.llvm"}
 
 
 def compile(inputs: Graph | Sequence[Tensor] = (), outputs: Sequence[Tensor] | Tensor = (),
-            updates: Iterable[Update] = (), backend: str = "numpy",
+            updates: Iterable[Update] = (), backend: str | None = None,
             optimize: bool | Sequence[str] = True, verify=None):
     """A callable taking one numpy array per input and returning the outputs' values.
 
     It returns one array when `outputs` is a single Tensor, else a list. After computing all
     outputs and new values, it assigns the `updates` (variable, new value) to the variables.
     `optimize` is True (the default pipeline), False, or a list of pass names; `verify`
-    (True or feeds) checks every pass against the interpreter (see gc.optimize).
+    (True or feeds) checks every pass against the interpreter (see gc.optimize). `backend`
+    is "numpy" (the interpreter) or "llvm" (native code); None means the GRAPHC_BACKEND
+    environment variable, else "numpy".
     """
+    backend = backend or os.environ.get("GRAPHC_BACKEND") or "numpy"
     if isinstance(inputs, Graph):
         graph, single = inputs, False
     else:
