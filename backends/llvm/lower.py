@@ -54,6 +54,7 @@ class Plan:
     commits: list[Step] = field(init=False, default_factory=list)
     arena: list[tuple[Buffer, Dim]] = field(init=False, default_factory=list)  # slot, offset
     arena_size: Dim = field(init=False, default=0)
+    _slots: list[Buffer] = field(init=False, default_factory=list)
     constants: list[Tensor] = field(init=False, default_factory=list)
     outputs: list[Buffer] = field(init=False, default_factory=list)
 
@@ -92,6 +93,7 @@ class Plan:
                 source = staged
             target = whole(self.access[id(var)].buffer, var.shape)
             self.commits.append(Step(f"commit{k}", None, target, [source], _copy_step))
+        self._assign_offsets()
 
     def _place(self, node: Tensor, inputs: dict, variables: dict, out_index: dict) -> Access:
         if node.op == "placeholder":
@@ -151,18 +153,64 @@ class Plan:
         return self._arena_slot(node.dtype, node.shape)
 
     def _arena_slot(self, dtype: str, shape: tuple) -> Access:
-        buffer = Buffer("arena", len(self.arena), dtype, D.product(shape))
-        self.arena.append((buffer, self.arena_size))
-        nbytes = D.mul(buffer.size, SIZES[dtype])
-        self.arena_size = D.mul(D.floordiv(D.add(D.add(self.arena_size, nbytes), ALIGN - 1),
-                                           ALIGN), ALIGN)
+        buffer = Buffer("arena", len(self._slots), dtype, D.product(shape))
+        self._slots.append(buffer)
         return whole(buffer, shape)
+
+    def _assign_offsets(self) -> None:
+        """Give every arena buffer an offset; a buffer dead before another is born lends it
+        its bytes when they suffice (static sizes) or when the sizes are the same expression.
+
+        A buffer lives from the first step touching it to the last (to the end for those the
+        commits read); sharing only between lifetimes that do not meet keeps every kernel's
+        buffers distinct (they are marked noalias).
+        """
+        steps = self.steps + self.commits
+        first: dict[int, int] = {}
+        last: dict[int, int] = {}
+        for position, step in enumerate(steps):
+            for a in _accesses([step.out, step.ins, step.scratch]):
+                first.setdefault(id(a.buffer), position)
+                last[id(a.buffer)] = position
+        for step in self.commits:
+            last[id(step.ins[0].buffer)] = len(steps)
+        blocks: list[list] = []          # [offset, nbytes, free after step]
+        for buffer in sorted(self._slots, key=lambda b: first.get(id(b), 0)):
+            nbytes = self.env.resolve(D.mul(buffer.size, SIZES[buffer.dtype]))
+            born, dies = first.get(id(buffer), 0), last.get(id(buffer), 0)
+            block = next((blk for blk in blocks if blk[2] < born and _fits(nbytes, blk[1])),
+                         None)
+            if block is None:
+                block = [self.arena_size, nbytes, dies]
+                blocks.append(block)
+                self.arena_size = D.mul(D.floordiv(D.add(D.add(self.arena_size, nbytes),
+                                                         ALIGN - 1), ALIGN), ALIGN)
+            block[2] = dies
+            self.arena.append((buffer, block[0]))
 
     def error(self, status: int) -> tuple[Step, str]:
         """The step and message a nonzero status from the entry function stands for."""
         step = (self.steps + self.commits)[status // 256 - 1]
         op = step.node.op if step.node is not None else "copy"
         return step, MESSAGES.get(op, {}).get(status % 256, f"error code {status % 256}")
+
+
+def _accesses(value):
+    """The Accesses in a nest of lists, tuples and dict values."""
+    if isinstance(value, Access):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _accesses(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _accesses(v)
+
+
+def _fits(need: Dim, have: Dim) -> bool:
+    if isinstance(need, int) and isinstance(have, int):
+        return need <= have
+    return need == have
 
 
 def _copy_step(low, node, out: Access, ins: list[Access]):
