@@ -148,6 +148,22 @@ def trace(formula: Callable, arity: int, attrs: Mapping) -> Scalar:
     return _traced[cache_key]
 
 
+def substitute(root: Scalar, args: Sequence[Scalar]) -> Scalar:
+    """root with each arg(i) replaced by args[i] (composing formulas, as fusion does)."""
+    memo: dict[int, Scalar] = {}
+
+    def rebuild(e: Scalar) -> Scalar:
+        if id(e) not in memo:
+            if e.prim == "arg":
+                memo[id(e)] = args[e.value]
+            elif not e.args:
+                memo[id(e)] = e
+            else:
+                memo[id(e)] = _node(e.prim, tuple(rebuild(a) for a in e.args), e.value)
+        return memo[id(e)]
+    return rebuild(root)
+
+
 def dtypes(root: Scalar, arg_dtypes: Sequence[str], out_dtype: str) -> dict[int, str]:
     """The dtype of every node of the expression (weak constants resolved from context)."""
     result: dict[int, str] = {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from backends.llvm.access import Access
+from backends.llvm.access import Access, broadcast
 from backends.llvm.irutil import F64, I64, const, i64, ir_type, is_float, loop
 from backends.llvm.kernels import register
 from backends.llvm.kernels.base import Kernel
@@ -48,16 +48,37 @@ EMPTY = {1: "zero-size array to a reduction without identity (max or min of noth
 @register("sum", "prod", "max", "min", messages=EMPTY)
 def reduce(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel:
     (x,) = ins
+    return reduce_expression(low, low.name(node), node, out, x.shape, ins, scalar.arg(0), [])
+
+
+def reduce_expression(low, name: str, node: Tensor, out: Access, shape: tuple,
+                      ins: list[Access], expr: scalar.Scalar,
+                      stores: list[tuple[Access, scalar.Scalar]]) -> Kernel:
+    """node's reduction of expr (a scalar expression over `ins`, broadcast to `shape`);
+    `stores` are other expressions over `ins` written at every element on the way (the
+    elementwise values a fused prologue also returns)."""
     op, axes, dtype = node.op, node.attrs["axes"], node.dtype
-    k = Kernel(low.module, low.name(node), [out, x], low.env)
+    ins = [broadcast(a, shape, low.env) for a in ins]
+    stores = [(broadcast(a, shape, low.env), e) for a, e in stores]
+    k = Kernel(low.module, name, [out, *ins, *(a for a, _ in stores)], low.env)
+    source = scalar.cast(expr, dtype)
+    roots = [source] + [e for _, e in stores]
+    values = ScalarEmitter(k.b, roots, [a.dtype for a in ins],
+                           [dtype] + [a.dtype for a, _ in stores])
+
+    def value_at(indices: list):
+        """The reduced value at indices (and the stores done there)."""
+        results = values.emit([k.load(a, indices) for a in ins])
+        for (target, _), v in zip(stores, results[1:]):
+            k.store(target, indices, v)
+        return results[0]
+    x = Access(out.buffer, shape, (0,) * len(shape))      # shape only, for the loop bounds
     if op in ("max", "min"):
         reduced = k.size([x.shape[a] for a in axes])
         outputs = k.size(out.shape)
         k.fail_if(k.b.and_(k.b.icmp_signed("==", reduced, i64(0)),
                            k.b.icmp_signed(">", outputs, i64(0))), 1)
     acc = _kept_access(out, node, x)
-    # operand values in the output's dtype (sum of int32/bool accumulates in int64)
-    convert = ScalarEmitter(k.b, [scalar.cast(scalar.arg(0), dtype)], [x.dtype], [dtype])
     combine = ScalarEmitter(k.b, [_COMBINE[op](scalar.arg(0), scalar.arg(1))],
                             [dtype, dtype], [dtype])
     identity = const(dtype, _identity(op, dtype))
@@ -70,11 +91,10 @@ def reduce(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel:
     def nest(indices: list) -> None:
         depth = len(indices)
         if inner_reduced and depth == rank - 1:
-            _fold_run(k, x, acc, indices, op, dtype, wide, convert)
+            _fold_run(k, x, acc, indices, op, dtype, wide, value_at)
             return
         if depth == rank:
-            (value,) = convert.emit([k.load(x, indices)])
-            (new,) = combine.emit([k.load(acc, indices), value])
+            (new,) = combine.emit([k.load(acc, indices), value_at(indices)])
             k.store(acc, indices, new)
             return
         with loop(k.b, k.dims(x.shape[depth]), name=f"r{depth}") as i:
@@ -84,7 +104,7 @@ def reduce(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel:
 
 
 def _fold_run(k: Kernel, x: Access, acc: Access, indices: list, op: str, dtype: str, wide: str,
-              convert: ScalarEmitter) -> None:
+              value_at) -> None:
     """acc[indices] op= fold of x[indices, :] (the innermost axis) in a register."""
     b = k.b
     wide_ty = ir_type(wide)
@@ -103,7 +123,7 @@ def _fold_run(k: Kernel, x: Access, acc: Access, indices: list, op: str, dtype: 
     total.add_incoming(initial, start)
     b.cbranch(b.icmp_signed("<", j, k.dims(x.shape[-1])), body, after)
     b.position_at_end(body)
-    (value,) = convert.emit([k.load(x, indices + [j])])
+    value = value_at(indices + [j])
     if wide != dtype:
         value = b.fpext(value, F64)
     step = _fold(b, op, total, value, wide)
