@@ -53,7 +53,7 @@ def flops(node: Tensor, dim: int) -> int:
         return steps * sum(flops(n, dim) for n in body.nodes)
     kind, out = OPS[node.op].kind, size(node, dim)
     if node.op == "matmul":
-        k = node.inputs[0].shape[-1]
+        k = node.inputs[0].shape[-2 if node.attrs["transpose_a"] else -1]
         return 2 * out * (k if isinstance(k, int) else dim)
     if node.op in ("conv", "conv_input_grad"):
         return 2 * size(node.inputs[0] if node.op != "conv" else node, dim) * \

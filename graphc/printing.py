@@ -16,7 +16,8 @@
   named (`batch`) keep their name. In attributes a bare `?1` or `batch` is a dim and strings
   are quoted, so the two never mix.
 - Attribute values: ints, floats (`inf`, `-inf`, `nan`), "strings", None, True, False, tuples,
-  types (`f32[?1,10]`) and whole graphs (ops that hold a subgraph, such as scan).
+  types (`f32[?1,10]`) and whole graphs (ops that hold a subgraph, such as scan). An
+  attribute at its schema's default (matmul's `transpose_a=False`) is left out.
 - A scalar constant's value is written inline; variable values and non-scalar constants are
   not text: `stored_arrays` returns them keyed by value name (gc.save writes them to `.npz`).
 - Annotations after `#`: the name scope (`grad/dense1`), `@ file:line`, `(grad of %v)`.
@@ -29,9 +30,11 @@ from typing import Iterator
 
 import numpy as np
 
+from graphc.attrs import REQUIRED
 from graphc.dims import DimExpr, format_dim, symbols
 from graphc.dtypes import SHORT
 from graphc.graph import Graph
+from graphc.registry import OPS
 from graphc.tensor import Tensor
 from graphc.types import TensorType
 
@@ -200,8 +203,8 @@ class Printer:
         if node.op in HIDDEN_ATTRS or not node.attrs:
             return ""
         items = [f"{key}={self.value(v, f'{self.prefix}{name}/{key}/', indent)}"
-                 for key, v in node.attrs.items()]
-        return " {" + ", ".join(items) + "}"
+                 for key, v in shown_attrs(node)]
+        return " {" + ", ".join(items) + "}" if items else ""
 
     def value(self, v, prefix: str = "", indent: str = "  ") -> str:
         """An attribute value in the text IR's literal syntax."""
@@ -237,6 +240,14 @@ class Printer:
         if node.grad_of is not None and id(node.grad_of) in self.names:
             notes.append(f"(grad of {self.names.ref(node.grad_of)})")
         return notes
+
+
+def shown_attrs(node: Tensor) -> list[tuple[str, object]]:
+    """node's attributes except those at their schema's default (make() fills those in)."""
+    schema = OPS[node.op].attrs
+    return [(key, v) for key, v in node.attrs.items()
+            if schema[key].default is REQUIRED or type(v) is not type(schema[key].default)
+            or v != schema[key].default]
 
 
 def graph_to_text(graph) -> str:

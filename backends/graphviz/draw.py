@@ -17,7 +17,7 @@ from backends.graphviz import style
 from graphc.dimenv import DimEnv
 from graphc.errors import GraphError
 from graphc.graph import Graph, topological_order
-from graphc.printing import WORD, listed_nodes, scalar_text, value_names
+from graphc.printing import WORD, listed_nodes, scalar_text, shown_attrs, value_names
 from graphc.registry import OPS
 from graphc.tensor import Tensor
 
@@ -265,7 +265,7 @@ class Drawer:
     def attr_lines(self, node: Tensor) -> list[str]:
         printer = self.names.printer
         lines = []
-        for key, value in node.attrs.items():
+        for key, value in shown_attrs(node):
             if isinstance(value, Graph):
                 continue
             text = printer.value(value)

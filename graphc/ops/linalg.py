@@ -1,9 +1,15 @@
-"""Contractions: batched matmul with NumPy broadcasting, and dot."""
+"""Contractions: batched matmul with NumPy broadcasting, and dot.
+
+The matmul op computes op(a) @ op(b), where op swaps the last two axes of an operand whose
+flag (`transpose_a`, `transpose_b`) is set: a transposed operand costs nothing, as BLAS reads
+it through its trans argument (and NumPy through a strided view).
+"""
 from __future__ import annotations
 
 import numpy as np
 
 from graphc.assumptions import same_dim
+from graphc.attrs import BOOL, optional
 from graphc.errors import DTypeError, ShapeError
 from graphc.ops import elementwise as ew
 from graphc.ops import layout
@@ -11,6 +17,11 @@ from graphc.ops.shapes import broadcast_shapes, same_dtype
 from graphc.registry import Kind, defgrad, defop
 from graphc.tensor import Tensor, located, make
 from graphc.types import TensorType, shape_str
+
+
+def _operand_shape(shape: tuple, transposed: bool) -> tuple:
+    """The shape matmul multiplies: shape with its last two axes swapped when transposed."""
+    return shape[:-2] + (shape[-1], shape[-2]) if transposed else shape
 
 
 def _matmul_rule(types, attrs):
@@ -21,22 +32,49 @@ def _matmul_rule(types, attrs):
     if a.ndim < 2 or b.ndim < 2:
         raise ShapeError(f"operands need rank 2 or more, got {shape_str(a.shape)} @ "
                          f"{shape_str(b.shape)}")
-    if same_dim(a.shape[-1], b.shape[-2]) is None:
-        raise ShapeError(f"inner dimensions differ: {shape_str(a.shape)} @ "
-                         f"{shape_str(b.shape)} ({a.shape[-1]} != {b.shape[-2]})")
-    batch = broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    return TensorType(dtype, batch + (a.shape[-2], b.shape[-1]))
+    sa = _operand_shape(a.shape, attrs["transpose_a"])
+    sb = _operand_shape(b.shape, attrs["transpose_b"])
+    if same_dim(sa[-1], sb[-2]) is None:
+        flags = ", ".join(f"transpose_{n}" for n in "ab" if attrs[f"transpose_{n}"])
+        raise ShapeError(f"inner dimensions differ: {shape_str(sa)} @ {shape_str(sb)} "
+                         f"({sa[-1]} != {sb[-2]})" + (f" ({flags})" if flags else ""))
+    batch = broadcast_shapes(sa[:-2], sb[:-2])
+    return TensorType(dtype, batch + (sa[-2], sb[-1]))
+
+
+def _matmul_ref(node, dims):
+    ta, tb = node.attrs["transpose_a"], node.attrs["transpose_b"]
+
+    def matmul(a, b):
+        # NOTE: swapaxes is a view; np.matmul hands it to BLAS as a transposed operand
+        return np.matmul(a.swapaxes(-1, -2) if ta else a, b.swapaxes(-1, -2) if tb else b)
+    return matmul
 
 
 def _matmul_grad(g, out, a, b):
-    ga = matmul(g, layout.swapaxes(b, -1, -2))
-    gb = matmul(layout.swapaxes(a, -1, -2), g)
+    """With C = A' @ B' (A' = op(A), B' = op(B)): dA' = G B'^T and dB' = A'^T G, each
+    transposed back when its operand's flag is set, written with flags instead of transposes."""
+    ta, tb = out.attrs["transpose_a"], out.attrs["transpose_b"]
+    if ta:
+        ga = flagged_matmul(b, g, tb, True)        # (G B'^T)^T = B' G^T
+    else:
+        ga = flagged_matmul(g, b, False, not tb)   # G B'^T
+    if tb:
+        gb = flagged_matmul(g, a, True, ta)        # (A'^T G)^T = G^T A'
+    else:
+        gb = flagged_matmul(a, g, not ta, False)   # A'^T G
     return ew.unbroadcast(ga, a.type), ew.unbroadcast(gb, b.type)
 
 
-defop("matmul", Kind.CONTRACTION, _matmul_rule, arity=2,
-      reference=lambda node, dims: np.matmul)
+_FLAGS = {"transpose_a": optional(BOOL, False), "transpose_b": optional(BOOL, False)}
+defop("matmul", Kind.CONTRACTION, _matmul_rule, arity=2, attrs=_FLAGS, reference=_matmul_ref)
 defgrad("matmul", _matmul_grad)
+
+
+def flagged_matmul(a: Tensor, b: Tensor, transpose_a: bool = False,
+                   transpose_b: bool = False) -> Tensor:
+    """The matmul node op(a) @ op(b) for operands of rank 2 or more."""
+    return make("matmul", [a, b], {"transpose_a": transpose_a, "transpose_b": transpose_b})
 
 
 @located("matmul")
