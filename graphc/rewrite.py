@@ -38,6 +38,13 @@ class Context:
         """The nodes of the original graph reading node (none for nodes built since)."""
         return self._users.get(id(node), [])
 
+    def stands_for(self, rebuilt: Tensor, original: Tensor) -> None:
+        """rebuilt replaces original (its operands rewritten): it has original's users."""
+        if rebuilt is not original:
+            self._users.setdefault(id(rebuilt), self._users.get(id(original), []))
+            if id(original) in self._outputs:
+                self._outputs.add(id(rebuilt))
+
     def is_shared(self, node: Tensor) -> bool:
         """Whether node's value is read by more than one node or is also a graph output."""
         return len(self.users(node)) + (id(node) in self._outputs) > 1
@@ -75,6 +82,7 @@ class Rewriter:
                 continue
             keep.append(node)
             rebuilt = self._rebuild(node, done, ctx)
+            ctx.stands_for(rebuilt, node)
             new = self._apply(rebuilt, ctx)
             if new is None:
                 done[id(node)] = done[id(rebuilt)] = rebuilt      # final: no rule fires
