@@ -59,8 +59,8 @@ def test_a_wrong_rule_is_named_with_its_pass_and_node(wrong_pass) -> None:
 def test_compile_verify_uses_random_feeds(wrong_pass) -> None:
     x, y = doubled_exp()
     with pytest.raises(VerifyError, match=r"(?s)pass triple changed output 0.*rule 'x\*2 is"):
-        gc.compile([x], y, optimize=[wrong_pass], verify=True)
-    step = gc.compile([x], y, verify=True)                  # the default pipeline is right
+        gc.compile([x], y, optimize=[wrong_pass], verify=True, backend="numpy")
+    step = gc.compile([x], y, verify=True, backend="numpy")   # the default pipeline is right
     data = np.ones((2, 3), np.float32)
     np.testing.assert_allclose(step(data), np.exp(2 * data) + 1, rtol=1e-6)
 
@@ -131,14 +131,14 @@ def test_the_pipeline_verifies_on_the_example_models(name) -> None:
     variables = [var for var, _ in graph.updates]
     values = [np.array(var.value) for var in variables]
     feeds = example_feeds(graph)
-    expected = gc.compile(graph, optimize=False)(*[f.copy() for f in feeds])
+    expected = gc.compile(graph, backend="numpy", optimize=False)(*[f.copy() for f in feeds])
     for var, value in zip(variables, values):
         var.value = value.copy()
     for verify in (True, feeds):
         gc.optimize(graph, verify=verify)
         for var, value in zip(variables, values):
             np.testing.assert_array_equal(var.value, value, err_msg=var.name)
-    got = gc.compile(graph, verify=feeds)(*feeds)         # and the step still runs as before
+    got = gc.compile(graph, backend="numpy", verify=feeds)(*feeds)   # the step still runs as before
     for g, e in zip(got, expected):
         np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-6)
 
@@ -156,7 +156,7 @@ def test_random_feeds_respect_symbolic_dims_and_dtypes() -> None:
     assert [(f.dtype.name, f.shape) for f in feeds] == [
         ("float32", (3, 4)), ("int64", (3,)), ("bool", (3, 4)), ("float64", (4,))]
     assert set(np.unique(feeds[1])) <= {0, 1} and feeds[2].any() and not feeds[2].all()
-    flat_value, loss_value = gc.compile(graph, optimize=False)(*feeds)
+    flat_value, loss_value = gc.compile(graph, backend="numpy", optimize=False)(*feeds)
     assert flat_value.shape == (8,) and np.isfinite(loss_value)
     gc.optimize(graph, verify=True)
 
