@@ -1,9 +1,11 @@
-"""The `graphc` command: render, show, run and describe a saved graph.
+"""The `graphc` command: render, show, run, describe and optimize a saved graph.
 
     graphc render mlp.gcir -o mlp.svg --collapse 1
     graphc show mlp.gcir
     graphc run mlp.gcir --input x=x.npy --input y=y.npy -o outputs.npz
     graphc info mlp.gcir --batch 32
+    graphc optimize mlp.gcir --dump passes/ --verify -o mlp.opt.gcir
+    graphc optimize --list
 
 FILE is a graph written by gc.save (its text IR, with the parameters in FILE.npz beside it).
 Exit status: 0 on success, 1 when the file or the inputs are wrong (the error is printed on
@@ -104,6 +106,36 @@ def cmd_run(args) -> None:
         print(f"({len(graph.updates)} variable updates computed, not saved)", file=sys.stderr)
 
 
+def cmd_optimize(args) -> None:
+    import graphc as gc
+    from graphc.passes import DEFAULT, PASSES
+    if args.list:
+        width = max(map(len, PASSES))
+        for name in [*DEFAULT, *sorted(set(PASSES) - set(DEFAULT))]:
+            print(f"{name:<{width}}  {PASSES[name].doc}")
+        print(f"\nthe default pipeline: {', '.join(DEFAULT)} (repeated while rules fire)")
+        return
+    graph = read_graph(args.file, values=True)
+    passes = [n for n in args.passes.split(",") if n] if args.passes is not None else None
+    verify = None
+    if args.input:
+        from graphc.printing import value_names
+        feeds = read_inputs(graph, value_names(graph), args.input)
+        verify = [feeds[id(t)] for t in graph.inputs]
+    elif args.verify:
+        verify = True
+    optimized, report = gc.optimize(graph, passes, dump=args.dump, verify=verify)
+    print(report.table(full=args.all))
+    if verify is not None:
+        print(f"verified: every pass kept the results on {'the given' if args.input else 'random'}"
+              " inputs")
+    if args.dump:
+        print(f"dumped the graph after each pass to {args.dump}")
+    if args.output:
+        gc.save(optimized, args.output)
+        print(f"wrote {args.output}")
+
+
 def read_inputs(graph: Graph, names, items: Sequence[str]) -> dict[int, np.ndarray]:
     """The arrays given as `--input NAME=FILE.npy`, by input, checked against the graph."""
     wanted = {names[id(t)]: t for t in graph.inputs}
@@ -144,9 +176,10 @@ def parser() -> argparse.ArgumentParser:
                                  "saved by graphc (gc.save).", epilog=EPILOG)
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
 
-    def command(name: str, help: str, fn) -> argparse.ArgumentParser:
+    def command(name: str, help: str, fn, file_needed: bool = True) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help, epilog=EPILOG)
-        p.add_argument("file", metavar="FILE", help="a saved graph (.gcir)")
+        p.add_argument("file", metavar="FILE", help="a saved graph (.gcir)",
+                       nargs=None if file_needed else "?")
         p.set_defaults(fn=fn)
         return p
 
@@ -174,6 +207,21 @@ def parser() -> argparse.ArgumentParser:
     p = command("info", "count ops and parameters; estimate FLOPs and memory", cmd_info)
     p.add_argument("--batch", type=int, default=1, metavar="N",
                    help="the value of every symbolic dim, e.g. the batch size (default: 1)")
+    p = command("optimize", "run the optimizer passes and print what each did", cmd_optimize,
+                file_needed=False)
+    p.add_argument("--passes", metavar="A,B,...", help="run these passes once, in this order "
+                   "(default: the default pipeline, repeated while rules fire)")
+    p.add_argument("--dump", metavar="DIR", help="write the graph after every pass to DIR: "
+                   "text IR (NN-pass.gcir) and, with Graphviz, drawings (.svg, .diff.svg)")
+    p.add_argument("--verify", action="store_true", help="run the graph after every pass on "
+                   "random inputs and stop at the first pass that changes a result")
+    p.add_argument("--input", action="append", metavar="NAME=FILE.npy",
+                   help="verify on these inputs (one per input) instead of random ones")
+    p.add_argument("-o", "--output", metavar="OUT", help="save the optimized graph (OUT "
+                   "and OUT.npz, as gc.save does)")
+    p.add_argument("--all", action="store_true", help="list the passes of later rounds that "
+                   "changed nothing too")
+    p.add_argument("--list", action="store_true", help="list the passes and what each does")
     return ap
 
 
@@ -184,6 +232,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         ap.print_help(sys.stderr)
         return 2
+    if args.file is None and not getattr(args, "list", False):
+        ap.error(f"{args.command} needs a FILE (or --list)")
     try:
         args.fn(args)
     except BrokenPipeError:          # `graphc show FILE | head` closed stdout: not an error

@@ -81,11 +81,11 @@ class Graph:
 
     def _repr_svg_(self) -> str | None:
         """Inline SVG in Jupyter (the renderer is imported on use: the core never needs it)."""
-        from backends.graphviz import repr_svg
+        from backends.graphviz import repr_svg  # NOTE: the renderer, loaded on use
         return repr_svg(self)
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
-        from backends.graphviz import repr_mimebundle
+        from backends.graphviz import repr_mimebundle  # NOTE: the renderer, loaded on use
         return repr_mimebundle(self)
 
     def __repr__(self) -> str:

@@ -1,6 +1,7 @@
 """The `graphc` command line, run as a user would: exit status, stdout, stderr."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -12,17 +13,23 @@ import numpy as np
 import pytest
 
 import graphc as gc
+from frontends import cli
+from graphc.passes import DEFAULT, PASSES
+from graphc.passes.manager import rule_pass
+from graphc.pattern import P, RuleSet
 from graphc.printing import value_names
 from tests.ir_models import mlp_graphs
+from tests.test_pass_manager import expected_dump_files
 from tests.test_render import Picture, needs_dot
 
 ROOT = Path(__file__).resolve().parents[1]
 BAD_IR = Path(__file__).parent / "data" / "bad_ir"
 
 
-def graphc(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+def graphc(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "frontends.cli", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120,
+                          env=None if env is None else {**os.environ, **env})
 
 
 def assert_user_error(result: subprocess.CompletedProcess, message: str) -> None:
@@ -50,7 +57,7 @@ def feeds(saved: Path) -> dict[str, Path]:
 def test_help_for_every_command() -> None:
     result = graphc("--help")
     assert result.returncode == 0
-    for command in ("render", "show", "run", "info"):
+    for command in ("render", "show", "run", "info", "optimize"):
         assert command in result.stdout
         sub = graphc(command, "--help")
         assert sub.returncode == 0 and f"usage: graphc {command}" in sub.stdout
@@ -154,6 +161,115 @@ def test_file_errors_exit_1_with_the_place(tmp_path: Path) -> None:
     binary = tmp_path / "model.gcir"
     binary.write_bytes(b"\xff\xfe\x00")
     assert_user_error(graphc("show", binary), "not a text-IR file")
+
+
+def report_rows(stdout: str) -> dict[str, str]:
+    """The rows of the table `graphc optimize` prints, by pass (and "total")."""
+    lines = stdout.splitlines()
+    assert lines[0].split() == ["pass", "nodes", "kernels", "ms", "rules", "fired"]
+    rows = {}
+    for line in lines[1:]:
+        if not line or line.startswith(("(", "verified", "dumped", "wrote")):
+            continue
+        rows[line.split("  ")[0]] = line
+    return rows
+
+
+def test_optimize_prints_the_report_and_saves_the_result(saved: Path, feeds: dict,
+                                                          tmp_path: Path) -> None:
+    out = tmp_path / "mlp.opt.gcir"
+    result = graphc("optimize", saved, "-o", out)
+    assert result.returncode == 0, result.stderr
+    graph = gc.load(saved)
+    expected, report = gc.optimize(graph)
+    rows = report_rows(result.stdout)
+    assert list(rows) == [*DEFAULT, "total"]
+    for p in report.passes[:len(DEFAULT)]:
+        assert f"{p.nodes[0]} -> {p.nodes[1]}" in rows[p.name], rows[p.name]
+    assert f"{len(graph.nodes)} -> {len(expected.nodes)}" in rows["total"]
+    assert result.stdout.rstrip().endswith(f"wrote {out}")
+    optimized = gc.load(out)
+    assert str(optimized) == str(expected) and len(optimized.nodes) < len(graph.nodes)
+    arrays = [np.load(feeds["x"]), np.load(feeds["y"])]
+    for variable in [v for v, _ in optimized.updates]:
+        original = next(v for v, _ in graph.updates if v.name == variable.name)
+        np.testing.assert_array_equal(variable.value, original.value)
+    got = gc.compile(optimized, backend="numpy")(*arrays)
+    want = gc.compile(graph, backend="numpy", optimize=False)(*arrays)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-7)
+
+
+def test_optimize_runs_the_passes_named(saved: Path) -> None:
+    result = graphc("optimize", saved, "--passes", "simplify,fold", "--all")
+    assert result.returncode == 0, result.stderr
+    assert list(report_rows(result.stdout)) == ["simplify", "fold", "total"]
+    assert "wrote" not in result.stdout
+    assert_user_error(graphc("optimize", saved, "--passes", "fold,fusoin"),
+                      "unknown pass 'fusoin'; passes: ")
+    result = graphc("optimize")
+    assert result.returncode == 2 and "optimize needs a FILE (or --list)" in result.stderr
+
+
+def test_optimize_all_lists_every_round(saved: Path) -> None:
+    _, report = gc.optimize(gc.load(saved))
+    assert len(report.passes) > len(DEFAULT), "the test needs a second round"
+    short = report_rows(graphc("optimize", saved).stdout)
+    full = report_rows(graphc("optimize", saved, "--all").stdout)
+    assert list(full) == [p.label for p in report.passes] + ["total"]
+    assert len(short) < len(full)
+
+
+def test_optimize_dump_and_verify(saved: Path, feeds: dict, tmp_path: Path) -> None:
+    dump = tmp_path / "passes"
+    result = graphc("optimize", saved, "--dump", dump, "--verify")
+    assert result.returncode == 0, result.stderr
+    assert "verified: every pass kept the results on random inputs" in result.stdout
+    assert f"dumped the graph after each pass to {dump}" in result.stdout
+    optimized, report = gc.optimize(gc.load(saved))
+    names = sorted(p.name for p in dump.iterdir())
+    assert names == expected_dump_files(report, drawings=shutil.which("dot") is not None)
+    last = sorted(dump.glob("*.gcir"))[-1]
+    assert gc.parse(last.read_text()).nodes and last.read_text() == str(optimized) + "\n"
+    result = graphc("optimize", saved, "--verify", "--input", f"x={feeds['x']}",
+                    "--input", f"y={feeds['y']}")
+    assert result.returncode == 0, result.stderr
+    assert "verified: every pass kept the results on the given inputs" in result.stdout
+    assert_user_error(graphc("optimize", saved, "--input", f"x={feeds['x']}"),
+                      "missing --input for y")
+
+
+def test_optimize_verify_names_a_wrong_rule(saved: Path, monkeypatch, capsys) -> None:
+    """In process, with a deliberately wrong pass registered: exit 1, the pass and rule named."""
+    wrong = (P("relu", P.var("x")), gc.abs, "relu is abs")
+    monkeypatch.setitem(PASSES, "wrong", rule_pass("wrong", RuleSet([wrong]), "Wrong."))
+    assert cli.main(["optimize", str(saved), "--passes", "fold,wrong", "--verify"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("graphc: error: pass wrong changed output 0 (")
+    assert "\n  rule 'relu is abs' replaced relu f32[?1,32] at " in err
+    assert cli.main(["optimize", str(saved), "--passes", "fold,wrong"]) == 0   # unverified
+
+
+def test_optimize_list_names_every_pass() -> None:
+    result = graphc("optimize", "--list")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    listed = {line.split()[0]: line.split(None, 1)[1] for line in lines if line[:1].isalpha()
+              and not line.startswith("the default")}
+    assert listed == {name: p.doc for name, p in PASSES.items()}
+    assert [line.split()[0] for line in lines[:len(DEFAULT)]] == list(DEFAULT)  # in order
+    assert f"the default pipeline: {', '.join(DEFAULT)}" in result.stdout
+
+
+def test_graphc_dump_with_the_run_command(saved: Path, feeds: dict, tmp_path: Path) -> None:
+    """GRAPHC_DUMP reaches gc.compile inside any program: here `graphc run`."""
+    args = ["--input", f"x={feeds['x']}", "--input", f"y={feeds['y']}"]
+    result = graphc("run", saved, *args, env={"GRAPHC_DUMP": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["graph-01"]
+    dumped = sorted((tmp_path / "graph-01").glob("*.gcir"))
+    assert dumped[0].name == "00-input.gcir" and len(dumped) > len(DEFAULT)
+    assert dumped[0].read_text() == saved.read_text()
 
 
 def test_console_script_is_installed() -> None:

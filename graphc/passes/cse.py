@@ -1,5 +1,7 @@
-"""Common subexpressions: hash-consing shares equal nodes as they are built; this pass also
-merges nodes that hold structurally equal subgraphs (two scans of the same body, traced twice).
+"""Common subexpressions: nodes that hold structurally equal subgraphs become one node.
+
+Hash-consing already shares equal nodes as they are built; this pass also merges nodes that
+hold structurally equal subgraphs (two scans of the same body, traced twice).
 
 Two subgraphs are equal when rebuilding each on canonical placeholders (one per input
 position and type) gives the same nodes; the later node is then rebuilt on the first graph,

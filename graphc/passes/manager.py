@@ -8,14 +8,17 @@ every pass and raises naming the first pass, rule and node whose result changed.
 """
 from __future__ import annotations
 
+import itertools
 import os
+import re
+import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from graphc.errors import CompileError
+from graphc.errors import CompileError, GraphError
 from graphc.graph import Graph
 from graphc.pattern import RuleSet
 from graphc.registry import OPS, Kind
@@ -32,10 +35,21 @@ class PassRun:
     fired: Counter
     seconds: float
     log: list = field(default_factory=list, repr=False)   # (rule, old node, new node)
+    round: int = 1
+
+    @property
+    def label(self) -> str:
+        """The pass's name, with its round after the first: "simplify (2)"."""
+        return self.name if self.round == 1 else f"{self.name} ({self.round})"
+
+    @property
+    def changed(self) -> bool:
+        return (sum(self.fired.values()) > 0 or self.nodes[0] != self.nodes[1]
+                or self.kernels[0] != self.kernels[1])
 
 
 class Report:
-    """Per-pass statistics of one optimize() call; str() is a table."""
+    """Per-pass statistics of one optimize() call; str() is a table (see `table`)."""
 
     def __init__(self) -> None:
         self.passes: list[PassRun] = []
@@ -51,21 +65,41 @@ class Report:
     def seconds(self) -> float:
         return sum(p.seconds for p in self.passes)
 
-    def __str__(self) -> str:
-        rows = [("pass", "nodes", "kernels", "ms", "rules fired")]
-        for p in self.passes:
-            rules = ", ".join(f"{name} x{count}" for name, count in p.fired.most_common())
-            rows.append((p.name, f"{p.nodes[0]} -> {p.nodes[1]}",
-                         f"{p.kernels[0]} -> {p.kernels[1]}", f"{1000 * p.seconds:.1f}",
-                         rules or "-"))
+    def table(self, full: bool = False) -> str:
+        """One row per pass and a total; passes of later rounds that changed nothing are left
+        out unless `full` (they are still in `passes`)."""
+        shown = [p for p in self.passes if full or p.round == 1 or p.changed]
+        rows = [(p.label, p.nodes, p.kernels, p.seconds, _rules(p.fired)) for p in shown]
         if self.passes:
             first, last = self.passes[0], self.passes[-1]
-            rows.append(("total", f"{first.nodes[0]} -> {last.nodes[1]}",
-                         f"{first.kernels[0]} -> {last.kernels[1]}",
-                         f"{1000 * self.seconds:.1f}", ""))
-        widths = [max(len(r[i]) for r in rows) for i in range(4)]
-        return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r[:4], widths)) + "  " + r[4]
-                         for r in rows).rstrip()
+            rewrites = sum(self.fired.values())
+            rows.append(("total", (first.nodes[0], last.nodes[1]),
+                         (first.kernels[0], last.kernels[1]), self.seconds,
+                         f"{rewrites} rewrite{'s' * (rewrites != 1)}"))
+        nodes, kernels = _spans([r[1] for r in rows]), _spans([r[2] for r in rows])
+        cells = [("pass", "nodes", "kernels", "ms", "rules fired")]
+        cells += [(r[0], n, k, f"{1000 * r[3]:.1f}", r[4])
+                  for r, n, k in zip(rows, nodes, kernels)]
+        widths = [max(len(c[i]) for c in cells) for i in range(4)]
+        lines = [f"{c[0]:<{widths[0]}}  {c[1]:<{widths[1]}}  {c[2]:<{widths[2]}}  "
+                 f"{c[3]:>{widths[3]}}  {c[4]}".rstrip() for c in cells]
+        hidden = len(self.passes) - len(shown)
+        if hidden:
+            lines.append(f"({hidden} passes of later rounds changed nothing)")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+
+def _rules(fired: Counter) -> str:
+    return ", ".join(f"{name} ({count})" for name, count in fired.most_common())
+
+
+def _spans(pairs: list[tuple[int, int]]) -> list[str]:
+    """"before -> after" cells with the numbers right-aligned in their columns."""
+    wide = [max((len(str(p[i])) for p in pairs), default=0) for i in range(2)]
+    return [f"{a:>{wide[0]}} -> {b:>{wide[1]}}" for a, b in pairs]
 
 
 @dataclass(frozen=True)
@@ -99,6 +133,8 @@ MAX_ROUNDS = 3
 
 
 def pipeline(passes: Iterable[str] | None) -> list[Pass]:
+    if isinstance(passes, str):
+        raise CompileError(f"passes is a list of pass names, e.g. [{passes!r}], not a string")
     names = DEFAULT if passes is None else tuple(passes)
     unknown = [n for n in names if n not in PASSES]
     if unknown:
@@ -113,28 +149,43 @@ def elementwise_kernels(graph: Graph) -> int:
 
 def optimize(graph: Graph, passes: Sequence[str] | None = None, dump=None,
              verify=None) -> tuple[Graph, Report]:
-    """Run the passes (default: DEFAULT, in rounds) and return the new graph and a Report.
+    """The graph rewritten by the passes, and a Report of what each pass did.
 
-    dump: a directory for the text IR (and SVGs) after every pass; GRAPHC_DUMP sets it too.
-    verify: feeds (one array per input) or True (random feeds) to check every pass against
-    the interpreter.
+        g2, report = gc.optimize(g)                      # the default pipeline
+        print(report)                                    # per pass: nodes, kernels, rules, ms
+        g2, _ = gc.optimize(g, ["fold", "simplify"])     # these passes, once, in this order
+
+    The new graph computes the same outputs and updates as `graph`, which is left unchanged.
+    passes: names from gc.passes.PASSES (`graphc optimize --list` prints them with what they
+    do); None runs DEFAULT in rounds until no rule fires, at most MAX_ROUNDS.
+    dump: a directory that receives the text IR after every pass (NN-pass.gcir, numbered in
+    the order the passes ran, 00-input first) and, where Graphviz's `dot` is installed, a
+    drawing (.svg) and a before/after diff (.diff.svg); an earlier run's dumps there are
+    replaced. GRAPHC_DUMP=DIR does the same for every optimize() of the process, gc.compile's
+    included, each call in its own folder DIR/graph-NN.
+    verify: True (random feeds) or one array per input: the interpreter runs the graph after
+    every pass, and a VerifyError names the first pass, rule and node whose result changed.
+    Verifying never assigns the variables.
     """
     from graphc.passes.verify import Verifier  # NOTE: it runs the NumPy backend
-    report = Report()
-    dump = dump or os.environ.get("GRAPHC_DUMP") or None
-    dumper = _Dumper(Path(dump), graph) if dump else None
-    verifier = Verifier(graph, verify) if verify is not None and verify is not False else None
+    if not isinstance(graph, Graph):
+        raise GraphError(f"gc.optimize takes a gc.Graph, got {type(graph).__name__}; "
+                         "wrap tensors as gc.Graph(inputs, outputs)")
+    steps = pipeline(passes)
     rounds = MAX_ROUNDS if passes is None else 1
-    for round_ in range(rounds):
-        graph, changed = _run_round(graph, pipeline(passes), report, dumper, verifier,
-                                    f" ({round_ + 1})" if round_ else "")
+    report = Report()
+    directory = _dump_directory(dump)
+    dumper = _Dumper(directory, graph, rounds * len(steps)) if directory else None
+    verifier = Verifier(graph, verify) if verify is not None and verify is not False else None
+    for round_ in range(1, rounds + 1):
+        graph, changed = _run_round(graph, steps, round_, report, dumper, verifier)
         if not changed:
             break
     return graph, report
 
 
-def _run_round(graph: Graph, passes: list[Pass], report: Report, dumper, verifier,
-               suffix: str) -> tuple[Graph, bool]:
+def _run_round(graph: Graph, passes: list[Pass], round_: int, report: Report, dumper,
+               verifier) -> tuple[Graph, bool]:
     """Run each pass once; whether any of them changed the graph."""
     changed = False
     for p in passes:
@@ -143,42 +194,82 @@ def _run_round(graph: Graph, passes: list[Pass], report: Report, dumper, verifie
         start = time.perf_counter()
         new = p.run(graph, fired, log)
         seconds = time.perf_counter() - start
-        run = PassRun(p.name + suffix, (len(graph.nodes), len(new.nodes)),
+        run = PassRun(p.name, (len(graph.nodes), len(new.nodes)),
                       (elementwise_kernels(graph), elementwise_kernels(new)), fired, seconds,
-                      log or [])
+                      log or [], round_)
         report.passes.append(run)
         if verifier:
             verifier.check(run, graph, new)
         if dumper:
-            dumper.write(len(report.passes), p.name, graph, new)
+            dumper.write(len(report.passes), run.label, graph, new)
         changed = changed or sum(fired.values()) > 0
         graph = new
     return graph, changed
 
 
-class _Dumper:
-    """Writes NN-pass.gcir after every pass, with .svg and .diff.svg where Graphviz is found."""
+_dump_calls = itertools.count(1)      # numbers the folders GRAPHC_DUMP gets, in call order
 
-    def __init__(self, directory: Path, graph: Graph):
-        self.directory = directory
+
+def _dump_directory(dump) -> Path | None:
+    if dump:
+        return Path(dump)
+    root = os.environ.get("GRAPHC_DUMP")
+    return Path(root) / f"graph-{next(_dump_calls):02d}" if root else None
+
+
+class _Dumper:
+    """Writes NN-pass.gcir after every pass, with .svg and .diff.svg where Graphviz is found.
+
+    A pass that left the graph as it was gets copies of the drawings already made of it.
+    """
+
+    OWN_FILE = re.compile(r"\d{2,}-[\w-]+(\.diff)?\.(gcir|svg)")
+
+    def __init__(self, directory: Path, graph: Graph, most_passes: int):
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "00-input.gcir").write_text(str(graph) + "\n", encoding="utf-8")
+        for old in directory.iterdir():
+            if self.OWN_FILE.fullmatch(old.name) and old.is_file():
+                old.unlink()
+        self.directory = directory
+        self.width = max(2, len(str(most_passes)))
         self.render = self._renderer()
-        if self.render:
-            self.render[0](graph, directory / "00-input.svg")
+        self.drawing: Path | None = None          # the drawing of the latest graph
+        self.same_diff: Path | None = None        # its diff with itself, once drawn
+        self.write(0, "input", None, graph)
 
     @staticmethod
     def _renderer():
-        import shutil
         if shutil.which("dot") is None:
             return None
         from backends.graphviz import render, render_diff  # NOTE: loaded on use only
         return render, render_diff
 
-    def write(self, index: int, name: str, before: Graph, after: Graph) -> None:
-        stem = self.directory / f"{index:02d}-{name}"
-        stem.with_suffix(".gcir").write_text(str(after) + "\n", encoding="utf-8")
-        if self.render:
-            render, render_diff = self.render
-            render(after, stem.with_suffix(".svg"))
-            render_diff(before, after, self.directory / f"{index:02d}-{name}.diff.svg")
+    def write(self, index: int, label: str, before: Graph | None, after: Graph) -> None:
+        slug = re.sub(r"[^\w-]+", "-", label).strip("-")        # "dce (2)" -> dce-2
+        stem = self.directory / f"{index:0{self.width}d}-{slug}"
+        Path(f"{stem}.gcir").write_text(str(after) + "\n", encoding="utf-8")
+        if not self.render:
+            return
+        render, render_diff = self.render
+        svg, diff = Path(f"{stem}.svg"), Path(f"{stem}.diff.svg")
+        unchanged = before is not None and _same_graph(before, after)
+        if unchanged and self.drawing:
+            shutil.copyfile(self.drawing, svg)
+        else:
+            render(after, svg)
+            self.same_diff = None
+        self.drawing = svg
+        if before is None:
+            return
+        if unchanged and self.same_diff:
+            shutil.copyfile(self.same_diff, diff)
+        else:
+            render_diff(before, after, diff)
+            self.same_diff = diff if unchanged else None
+
+
+def _same_graph(a: Graph, b: Graph) -> bool:
+    """Whether two graphs are one: the same output and update nodes (nodes are hash-consed)."""
+    return (len(a.outputs) == len(b.outputs) and len(a.updates) == len(b.updates)
+            and all(x is y for x, y in zip(a.outputs, b.outputs))
+            and all(x[0] is y[0] and x[1] is y[1] for x, y in zip(a.updates, b.updates)))
