@@ -18,7 +18,7 @@ from llvmlite import ir
 
 from backends.llvm.access import Access, Buffer, is_contiguous, view, whole
 from backends.llvm.irutil import I8, I32, PTR, SIZES, DimValues, const, i64, ir_type
-from backends.llvm.kernels import CONTIGUOUS, KERNELS, MESSAGES, SCRATCH
+from backends.llvm.kernels import CONTIGUOUS, EXPANDERS, KERNELS, MESSAGES, SCRATCH
 from backends.llvm.kernels.elementwise import copy
 from graphc import dims as D
 from graphc.dims import Dim
@@ -108,15 +108,13 @@ class Plan:
                                 D.product(node.shape)), node.shape)
         if node.op in RESULTS:
             return self.access[id(node)]      # placed by its composite
-        ins = [self.access[id(i)] for i in node.inputs]
-        if node.op in CONTIGUOUS:
-            ins = [a if is_contiguous(a, self.env) else self._contiguous(a, f"{node.op}.in{k}")
-                   for k, a in enumerate(ins)]
+        ins = self.operands(node.op, [self.access[id(i)] for i in node.inputs])
         if node.op in VIEWS:
             seen = view(node, ins[0], self.env)
             if seen is not None:
                 return seen
-        if node.op not in KERNELS and OPS[node.op].kind is not Kind.ELEMENTWISE:
+        if node.op not in KERNELS and node.op not in EXPANDERS and \
+                OPS[node.op].kind is not Kind.ELEMENTWISE:
             raise CompileError(f"the llvm backend has no kernel for op {node.op}"
                                + (f" (built at {node.loc})" if node.loc else ""))
         if OPS[node.op].kind is Kind.COMPOSITE:
@@ -127,8 +125,11 @@ class Plan:
                     out[user.attrs["index"]] = self.access[id(user)]
         else:
             out = self._result_access(node, out_index)
-        emit = KERNELS.get(node.op) or KERNELS["<elementwise>"]
         where = f"{node.op} {node.type}" + (f" at {node.loc}" if node.loc else "")
+        if node.op in EXPANDERS:
+            EXPANDERS[node.op](self, node, ins, out, where)
+            return whole(Buffer("token", 0, "bool", 1), ())
+        emit = KERNELS.get(node.op) or KERNELS["<elementwise>"]
         step = Step(f"k{len(self.steps)}_{node.op}", node, out, ins, emit, where)
         if node.op in SCRATCH:
             step.scratch = SCRATCH[node.op](self, node, ins, out)
@@ -142,6 +143,18 @@ class Plan:
     def scratch(self, dtype: str, shape: tuple) -> Access:
         """A contiguous arena slot for a kernel's own use."""
         return self._arena_slot(dtype, shape)
+
+    def add_step(self, name: str, node: Tensor | None, out, ins: list[Access], emit,
+                 where: str) -> None:
+        """A kernel call an expander adds (one part of a fused group, say)."""
+        self.steps.append(Step(f"k{len(self.steps)}_{name}", node, out, ins, emit, where))
+
+    def operands(self, op: str, ins: list[Access]) -> list[Access]:
+        """The operand accesses op's kernel reads: contiguous copies where it needs them."""
+        if op not in CONTIGUOUS:
+            return ins
+        return [a if is_contiguous(a, self.env) else self._contiguous(a, f"{op}.in{k}")
+                for k, a in enumerate(ins)]
 
     def _contiguous(self, a: Access, name: str) -> Access:
         """A contiguous copy of a (strided) access, in the arena."""

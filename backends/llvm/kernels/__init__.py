@@ -16,6 +16,9 @@ CONTIGUOUS: set[str] = set()
 # op -> (plan, node, ins, results) -> {name: Access or anything the emitter needs}, where
 # results maps result index -> Access for composites; scratch slots come from plan.scratch()
 SCRATCH: dict[str, Callable] = {}
+# op -> (plan, node, ins, results, where) that adds the node's steps to the plan itself (a
+# fused group becomes one or two kernels)
+EXPANDERS: dict[str, Callable] = {}
 
 
 def register(*ops: str, messages: dict[int, str] | None = None, contiguous: bool = False,
@@ -40,6 +43,7 @@ def register(*ops: str, messages: dict[int, str] | None = None, contiguous: bool
 
 from backends.llvm.kernels import (  # noqa: E402,F401  (importing a family registers it)
     contraction,
+    fused,
     indexing,
     layout,
     random,

@@ -1,0 +1,73 @@
+"""Native fused groups: the elementwise members of a group become one loop nest.
+
+An "elementwise" group is one loop over its shape evaluating the members' formulas composed
+into one expression per result (shared subterms computed once). An "epilogue" group runs its
+anchor (matmul, convolution, reduction) as usual, then one loop for the elementwise ops after
+it. A "prologue" group is its reduction reading, instead of an array, the composed expression
+of the elementwise ops before it, storing on the way the ones the graph also reads.
+"""
+from __future__ import annotations
+
+from backends.llvm.access import Access
+from backends.llvm.kernels import EXPANDERS, KERNELS
+from backends.llvm.kernels.elementwise import loop_kernel
+from backends.llvm.kernels.reduce import reduce_expression
+from graphc import scalar
+from graphc.registry import OPS, Kind
+from graphc.scalar import Scalar
+from graphc.tensor import Tensor
+
+
+def _compose(body, leaves: dict[int, Scalar]) -> dict[int, Scalar]:
+    """The scalar expression of every elementwise body node over the leaves' expressions."""
+    exprs = dict(leaves)
+    for n in body.nodes:
+        if id(n) in exprs:
+            continue
+        if n.op == "constant":
+            exprs[id(n)] = scalar.const(n.value.item(), n.dtype)
+        elif OPS[n.op].kind is Kind.ELEMENTWISE:
+            formula = scalar.trace(OPS[n.op].formula, len(n.inputs), dict(n.attrs))
+            exprs[id(n)] = scalar.substitute(formula, [exprs[id(i)] for i in n.inputs])
+    return exprs
+
+
+def expand(plan, node: Tensor, ins: list[Access], results: dict, where: str) -> None:
+    body, kind = node.attrs["body"], node.attrs["kind"]
+    leaves = {id(p): scalar.arg(i) for i, p in enumerate(body.inputs)}
+    operands = list(ins)
+    anchor = next((n for n in body.nodes if n.op not in ("placeholder", "constant")
+                   and OPS[n.op].kind is not Kind.ELEMENTWISE), None)
+    outputs = {k: t for k, t in enumerate(body.outputs) if k in results}
+    name = f"fused_{kind}"
+    if kind == "epilogue":
+        position = next((k for k, t in outputs.items() if t is anchor), None)
+        target = results[position] if position is not None else plan.scratch(anchor.dtype,
+                                                                              anchor.shape)
+        anchor_ins = plan.operands(anchor.op, [ins[body.inputs.index(i)] for i in anchor.inputs])
+        plan.add_step(anchor.op, anchor, target, anchor_ins, KERNELS[anchor.op], where)
+        leaves[id(anchor)] = scalar.arg(len(operands))
+        operands.append(target)
+    exprs = _compose(body, leaves)
+    if kind == "prologue":
+        stores = [(results[k], exprs[id(t)]) for k, t in outputs.items() if t is not anchor]
+        source = anchor.inputs[0]
+        out = results[body.outputs.index(anchor)]
+
+        def emit_prologue(low, _node, _out, _ins):
+            return reduce_expression(low, low.name(anchor), anchor, out, source.shape,
+                                     operands, exprs[id(source)], stores)
+        plan.add_step(name, node, out, operands + [a for a, _ in stores], emit_prologue,
+                      where)
+        return
+    tail = {k: t for k, t in outputs.items() if t is not anchor}
+    if not tail:
+        return
+    targets, roots = [results[k] for k in tail], [exprs[id(t)] for t in tail.values()]
+
+    def emit_loop(low, _node, _out, _ins):
+        return loop_kernel(low.module, low.env, low.name(node), targets, roots, operands)
+    plan.add_step(name, node, targets[0], operands + targets[1:], emit_loop, where)
+
+
+EXPANDERS["fused"] = expand
