@@ -106,6 +106,16 @@ def cmd_run(args) -> None:
         print(f"({len(graph.updates)} variable updates computed, not saved)", file=sys.stderr)
 
 
+def cmd_compile(args) -> None:
+    import graphc as gc
+    graph = read_graph(args.file, values=False)
+    fn = gc.compile(graph, backend=args.backend)
+    if args.emit == "asm":
+        print(fn.asm())
+    else:
+        print(fn.llvm_ir(optimized=args.emit == "ir-optimized"))
+
+
 def cmd_optimize(args) -> None:
     import graphc as gc
     from graphc.passes import DEFAULT, PASSES
@@ -199,11 +209,16 @@ def parser() -> argparse.ArgumentParser:
     p = command("run", "run the graph on inputs saved with numpy.save", cmd_run)
     p.add_argument("--input", action="append", metavar="NAME=FILE.npy",
                    help="the value of input %%NAME (one per input)")
-    p.add_argument("--backend", default="numpy", help="the backend to compile with "
-                                                      "(default: numpy)")
+    p.add_argument("--backend", help="the backend to compile with: numpy or llvm (default: "
+                                     "$GRAPHC_BACKEND, else numpy)")
     p.add_argument("--no-optimize", action="store_true", help="skip the optimizer passes")
     p.add_argument("-o", "--output", metavar="OUT", help="save the outputs (.npz, or .npy for "
                                                          "one output) instead of printing them")
+    p = command("compile", "compile the graph to native code and print it", cmd_compile)
+    p.add_argument("--backend", default="llvm", choices=["llvm"],
+                   help="the code generator (default: llvm)")
+    p.add_argument("--emit", default="ir", choices=["ir", "ir-optimized", "asm"],
+                   help="LLVM IR as generated (default), as LLVM optimized it, or assembly")
     p = command("info", "count ops and parameters; estimate FLOPs and memory", cmd_info)
     p.add_argument("--batch", type=int, default=1, metavar="N",
                    help="the value of every symbolic dim, e.g. the batch size (default: 1)")

@@ -148,3 +148,18 @@ def test_a_new_process_loads_cached_code_without_llvm(tmp_path) -> None:
     assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
     (cold, cold_value), (warm, warm_value) = [r.stdout.split() for r in runs]
     assert int(cold) >= 1 and int(warm) == 0 and cold_value == warm_value
+
+
+def test_the_cli_and_graphc_dump_show_the_generated_code(tmp_path, monkeypatch) -> None:
+    x = gc.placeholder((None, 3), name="x")
+    path = tmp_path / "g.gcir"
+    gc.save(gc.Graph([x], [gc.tanh(x) * 2]), path)
+    for emit, marker in (("ir", "define i32 @\"entry\""), ("asm", ".text")):
+        out = subprocess.run([sys.executable, "-m", "frontends.cli", "compile", str(path),
+                              "--emit", emit], capture_output=True, text=True,
+                             cwd=os.path.dirname(os.path.dirname(__file__)))
+        assert out.returncode == 0 and marker in out.stdout, out.stderr
+    monkeypatch.setenv("GRAPHC_DUMP", str(tmp_path / "dump"))
+    gc.compile([x], gc.exp(x), backend="llvm")
+    written = sorted(p.name.split(".", 1)[1] for p in (tmp_path / "dump").glob("native-*"))
+    assert written == ["ll", "opt.ll", "s"]

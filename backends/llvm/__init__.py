@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+from pathlib import Path
 
 from backends.llvm import cache
 from backends.llvm.function import NativeFunction
@@ -22,9 +24,23 @@ def structural_key(graph: Graph) -> str:
 
 def compile_graph(graph: Graph, single_output: bool = False) -> NativeFunction:
     plan = Plan(graph)
-    loaded = cache.load_or_build(structural_key(graph), lambda: emit(plan), ["entry"])
+    key = structural_key(graph)
+    loaded = cache.load_or_build(key, lambda: emit(plan), ["entry"])
     context = 0
     if any(s.node is not None and s.node.op in ("matmul",) for s in plan.steps):
         from backends.llvm.blas import context_address
         context = context_address()
-    return NativeFunction(plan, loaded, context, single_output)
+    function = NativeFunction(plan, loaded, context, single_output)
+    dump = os.environ.get("GRAPHC_DUMP")
+    if dump:
+        _dump(Path(dump), key, function)
+    return function
+
+
+def _dump(directory: Path, key: str, function: NativeFunction) -> None:
+    """GRAPHC_DUMP also gets the generated code: IR as generated and optimized, assembly."""
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = directory / f"native-{key[:12]}"
+    stem.with_suffix(".ll").write_text(function.llvm_ir(optimized=False), encoding="utf-8")
+    stem.with_suffix(".opt.ll").write_text(function.llvm_ir(), encoding="utf-8")
+    stem.with_suffix(".s").write_text(function.asm(), encoding="utf-8")
