@@ -1,0 +1,15 @@
+"""ONNX import and export: `gc.onnx.load(model)` -> gc.Graph, `gc.onnx.save(graph, path)`.
+
+Needs the optional `onnx` package (`pip install graphc[onnx]`).
+"""
+from __future__ import annotations
+
+try:
+    import onnx  # noqa: F401
+except ImportError as exc:   # pragma: no cover - depends on the environment
+    raise ImportError("gc.onnx needs the onnx package: pip install 'graphc[onnx]'") from exc
+
+from frontends.onnx.errors import OnnxError, UnsupportedOnnxError
+from frontends.onnx.loader import import_model, load
+
+__all__ = ["load", "import_model", "OnnxError", "UnsupportedOnnxError"]

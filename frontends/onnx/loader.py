@@ -1,0 +1,218 @@
+"""gc.onnx.load: an ONNX model as a gc.Graph, one converter call per ONNX node.
+
+Initializers become constants (float ones become gc.variables with trainable=True, so the
+model trains with gc.grad and gc.optim); graph inputs that are also initializers are weights;
+`dim_param` and missing dims become symbolic dims. Before anything is built, every node is
+checked against the converter table, so one error lists all unsupported ops and attributes.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+
+import graphc as gc
+from frontends.onnx import table
+from frontends.onnx.dtypes import graphc_dtype, numpy_dtype, type_name
+from frontends.onnx.errors import OnnxError, UnsupportedOnnxError
+from frontends.onnx.fold import fold
+from frontends.onnx.node import Node
+from frontends.onnx.proto import attributes, describe, ordered_nodes, read_model, to_array
+from graphc.errors import GraphcError
+from graphc.tensor import Tensor
+
+MAX_DIM = 1 << 40     # a declared dim beyond this is corrupt, not a real size
+
+
+@dataclass
+class Imported:
+    """The graph and the ONNX types of its inputs and outputs (the backend casts to them)."""
+
+    graph: gc.Graph
+    input_names: list[str]
+    input_dtypes: list[np.dtype]
+    output_names: list[str]
+    output_dtypes: list[np.dtype]
+
+
+def load(model, trainable: bool = False) -> gc.Graph:
+    """An ONNX model (a path, bytes or onnx.ModelProto) as a gc.Graph."""
+    return import_model(model, trainable).graph
+
+
+def import_model(model, trainable: bool = False) -> Imported:
+    """load(), keeping the ONNX names and declared dtypes of the inputs and outputs."""
+    try:
+        return _import(model, trainable)
+    except GraphcError:
+        raise
+    except RecursionError:
+        raise OnnxError("the model is nested too deeply to convert") from None
+    except MemoryError:
+        raise OnnxError("the model needs more memory than there is to convert (absurd "
+                        "shapes?)") from None
+
+
+def _opsets(model: onnx.ModelProto) -> dict[str, int]:
+    opsets = {(o.domain or ""): o.version for o in model.opset_import}
+    if "ai.onnx" in opsets:
+        opsets.setdefault("", opsets["ai.onnx"])
+    if not model.opset_import:
+        opsets[""] = 1     # IR version 1 models predate opset_import
+    return opsets
+
+
+def check_supported(graph: onnx.GraphProto, opsets: dict[str, int]) -> None:
+    """Raise one UnsupportedOnnxError listing every op and attribute graphc cannot convert."""
+    problems: dict[str, None] = {}
+    for node in graph.node:
+        domain = node.domain or ""
+        opset = opsets.get(domain)
+        where = f"{describe(node)}, domain {domain or 'ai.onnx'!r}, opset {opset}"
+        conv = table.lookup(domain, node.op_type)
+        if opset is None:
+            problems[f"{where}: the model imports no opset of domain {domain!r}"] = None
+        elif conv is None:
+            problems[f"{node.op_type} ({where})"] = None
+        elif opset < conv.min_opset:
+            problems[f"{node.op_type} ({where}): supported from opset {conv.min_opset}"] = None
+        else:
+            extra = [a.name for a in node.attribute if a.name not in conv.attrs]
+            if extra:
+                problems[f"{node.op_type} attribute(s) {', '.join(extra)} ({where})"] = None
+    if problems:
+        raise UnsupportedOnnxError(list(problems))
+
+
+def _dims(value: onnx.ValueInfoProto) -> tuple:
+    ttype = value.type.tensor_type
+    if not value.type.HasField("tensor_type"):
+        raise UnsupportedOnnxError([f"input {value.name!r}: only tensors are supported, not "
+                                    "sequences, maps or optionals"])
+    if not ttype.HasField("shape"):
+        raise OnnxError(f"input {value.name!r} has no shape (not even a rank); graphc needs "
+                        "the rank of every input")
+    dims = []
+    for d in ttype.shape.dim:
+        if d.HasField("dim_value"):
+            if not 0 <= d.dim_value <= MAX_DIM:
+                raise OnnxError(f"input {value.name!r} has an absurd dim {d.dim_value}")
+            dims.append(d.dim_value)
+        else:
+            dims.append(_symbol(d.dim_param) if d.dim_param else None)
+    return tuple(dims)
+
+
+def _symbol(name: str) -> str:
+    """A dim_param as a graphc symbol name (letters, digits and _)."""
+    return re.sub(r"\W", "_", name) or "dim"
+
+
+def _scopes(name: str) -> tuple[str, ...]:
+    """A PyTorch-style node name /encoder/layer.0/MatMul -> name scopes (encoder, layer.0)."""
+    parts = [p for p in name.split("/") if p]
+    return tuple(parts[:-1]) if name.startswith("/") else ()
+
+
+def _import(source, trainable: bool) -> Imported:
+    table.load_families()
+    model, base = read_model(source)
+    opsets = _opsets(model)
+    graph = model.graph
+    check_supported(graph, opsets)
+    values: dict[str, Tensor] = {}
+    for init in graph.initializer:
+        array = to_array(init, "initializer", base)
+        if trainable and array.dtype.kind == "f":
+            values[init.name] = gc.variable(array, name=init.name)
+        else:
+            values[init.name] = gc.constant(array)
+    inputs, input_dtypes, input_names = [], [], []
+    for value in graph.input:
+        if value.name in values:
+            continue
+        elem = value.type.tensor_type.elem_type
+        ph = gc.placeholder(_dims(value), graphc_dtype(elem), name=value.name)
+        values[value.name] = ph
+        inputs.append(ph)
+        input_names.append(value.name)
+        input_dtypes.append(numpy_dtype(elem))
+    declared = {v.name: v.type.tensor_type.elem_type for v in
+                list(graph.value_info) + list(graph.output) if v.type.HasField("tensor_type")}
+    memo: dict[Tensor, bool] = {}   # keyed by the node itself: ids of dead nodes get reused
+    for proto in ordered_nodes(graph, set(values)):
+        node = Node(proto.op_type, proto.domain or "", proto.name, opsets[proto.domain or ""],
+                    [values[n] if n else None for n in proto.input], attributes(proto),
+                    len(proto.output),
+                    [_declared(declared.get(n)) for n in proto.output])
+        outputs = _convert(node, proto)
+        for name, t in zip(proto.output, outputs):
+            if name and t is not None:
+                t = fold(t, memo)
+                if t.name is None and t.op != "constant":
+                    t.name = name
+                values[name] = t
+    outputs = []
+    for value in graph.output:
+        if value.name not in values:
+            raise OnnxError(f"graph output {value.name!r} is computed by no node")
+        outputs.append(values[value.name])
+    output_dtypes = [numpy_dtype(v.type.tensor_type.elem_type)
+                     if v.type.tensor_type.elem_type else np.dtype(t.dtype)
+                     for v, t in zip(graph.output, outputs)]
+    return Imported(gc.Graph(inputs, outputs), input_names, input_dtypes,
+                    [v.name for v in graph.output], output_dtypes)
+
+
+def _declared(elem_type: int | None) -> str | None:
+    try:
+        return graphc_dtype(elem_type) if elem_type else None
+    except OnnxError:
+        return None
+
+
+def _convert(node: Node, proto: onnx.NodeProto) -> list[Tensor | None]:
+    """The converter's results for one node, as a list of the node's outputs."""
+    conv = table.lookup(node.domain, node.op_type)
+    try:
+        with _scoped(_scopes(proto.name)):
+            result = conv.fn(node)
+    except UnsupportedOnnxError:
+        raise
+    except GraphcError as exc:
+        raise OnnxError(f"{node!r}: {exc}") from None
+    except (ValueError, TypeError, IndexError, KeyError, ZeroDivisionError, OverflowError,
+            AttributeError) as exc:
+        raise OnnxError(f"{node!r}: {type(exc).__name__}: {exc} (attributes "
+                        f"{_brief(node.attrs)})") from None
+    results = list(result) if isinstance(result, (list, tuple)) else [result]
+    wanted = [name for name in proto.output]
+    if len(results) < len(wanted) and any(wanted[len(results):]):
+        raise node.unsupported(f"output {len(results)} ({wanted[len(results)]!r}) is not "
+                               "supported")
+    return results
+
+
+def _brief(attrs: dict) -> str:
+    text = ", ".join(f"{k}={v!r}" for k, v in attrs.items())
+    return text if len(text) < 200 else text[:200] + "..."
+
+
+class _scoped:
+    """Nested gc.scope()s, one per name."""
+
+    def __init__(self, names: tuple[str, ...]):
+        self.contexts = [gc.scope(n) for n in names]
+
+    def __enter__(self):
+        for c in self.contexts:
+            c.__enter__()
+
+    def __exit__(self, *exc):
+        for c in reversed(self.contexts):
+            c.__exit__(*exc)
+
+
+__all__ = ["load", "import_model", "Imported", "check_supported", "type_name"]

@@ -1,0 +1,75 @@
+"""Node: what a converter sees of one ONNX node (its inputs as Tensors, attributes, opset)."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+import graphc as gc
+from frontends.onnx.errors import OnnxError, UnsupportedOnnxError
+from frontends.onnx.fold import static_value
+from graphc.tensor import Tensor
+
+
+class Node:
+    """One ONNX node being converted; `fail` and `unsupported` name it in their errors."""
+
+    def __init__(self, op_type: str, domain: str, name: str, opset: int,
+                 inputs: list[Tensor | None], attrs: dict[str, Any], num_outputs: int,
+                 output_types: list[str | None]):
+        self.op_type, self.domain, self.name, self.opset = op_type, domain, name, opset
+        self.inputs, self.attrs, self.num_outputs = inputs, attrs, num_outputs
+        self.output_types = output_types   # graphc dtypes the model declares, where it does
+
+    def __repr__(self) -> str:
+        return f"{self.op_type} node {self.name or '(unnamed)'!r} (opset {self.opset})"
+
+    def attr(self, name: str, default: Any = None) -> Any:
+        return self.attrs.get(name, default)
+
+    def input(self, i: int) -> Tensor | None:
+        """Input i, or None where it is omitted (empty name or past the end)."""
+        return self.inputs[i] if i < len(self.inputs) else None
+
+    def has(self, i: int) -> bool:
+        return self.input(i) is not None
+
+    def x(self, i: int = 0) -> Tensor:
+        """Input i, which must be present."""
+        t = self.input(i)
+        if t is None:
+            raise self.fail(f"input {i} is required")
+        return t
+
+    def static(self, i: int) -> np.ndarray:
+        """The value of input i, which must be known at load time (a constant or folded)."""
+        value = static_value(self.x(i))
+        if value is None:
+            raise self.unsupported(f"input {i} must be known when the model loads (a constant "
+                                   "or computed from static shapes), not computed at run time")
+        return value
+
+    def static_ints(self, i: int) -> list[int]:
+        return [int(v) for v in np.asarray(self.static(i)).reshape(-1)]
+
+    def ints_input_or_attr(self, i: int, attr: str, since: int) -> list[int] | None:
+        """An int list given as input i from opset `since` on, as attribute `attr` before."""
+        if self.opset >= since:
+            return self.static_ints(i) if self.has(i) else None
+        value = self.attr(attr)
+        return None if value is None else [int(v) for v in value]
+
+    def fail(self, message: str) -> OnnxError:
+        return OnnxError(f"{self!r}: {message}")
+
+    def unsupported(self, message: str) -> UnsupportedOnnxError:
+        return UnsupportedOnnxError([f"{self!r}: {message}"])
+
+    def axis(self, axis: int, ndim: int) -> int:
+        if not -ndim <= axis < ndim:
+            raise self.fail(f"axis {axis} is out of range for rank {ndim}")
+        return axis % ndim
+
+    def same_dtype(self, *ts: Tensor) -> list[Tensor]:
+        """Operands cast to the first one's dtype (ONNX ops take one type; widening may differ)."""
+        return [gc.cast(t, ts[0].dtype) for t in ts]
