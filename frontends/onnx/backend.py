@@ -15,7 +15,7 @@ import onnx
 from onnx.backend.base import Backend, BackendRep
 
 import graphc as gc
-from frontends.onnx.errors import UnsupportedOnnxError
+from frontends.onnx.errors import NeedsStaticValue, UnsupportedOnnxError
 from frontends.onnx.loader import Imported, import_model
 
 
@@ -24,23 +24,58 @@ class Declined(UnsupportedOnnxError, unittest.SkipTest):
 
 
 class GraphcRep(BackendRep):
-    """A compiled model: run(inputs) -> one array per graph output."""
+    """A compiled model: run(inputs) -> one array per graph output.
 
-    def __init__(self, imported: Imported, backend: str):
-        self.imported = imported
-        self.function = gc.compile(imported.graph, backend=backend)
+    A model that needs some input's value when it loads (axes or a shape fed as an input) is
+    imported on each run with its integer inputs bound, and compiled once per such binding.
+    """
+
+    def __init__(self, model: onnx.ModelProto, backend: str):
+        self.model, self.backend = model, backend
+        self.specialized: dict[tuple, tuple[Imported, Any]] = {}
+        try:
+            self.general = self._compile({})
+        except NeedsStaticValue:
+            self.general = None
+            self.input_names = [v.name for v in model.graph.input
+                                if v.name not in {i.name for i in model.graph.initializer}]
+
+    def _compile(self, static: dict) -> tuple[Imported, Any]:
+        try:
+            imported = import_model(self.model, static_inputs=static)
+        except NeedsStaticValue:
+            if static:
+                raise Declined(["needs run-time values at load time, even with its integer "
+                                "inputs bound"]) from None
+            raise
+        except UnsupportedOnnxError as exc:
+            raise Declined(exc.unsupported) from None
+        return imported, gc.compile(imported.graph, backend=self.backend)
 
     def run(self, inputs: Any, **kwargs: Any) -> tuple[np.ndarray, ...]:
-        imp = self.imported
+        if self.general is not None:
+            imported, function = self.general
+            names = imported.input_names
+        else:
+            names = self.input_names
         if isinstance(inputs, dict):
-            inputs = [inputs[name] for name in imp.input_names]
+            inputs = [inputs[name] for name in names]
         elif not isinstance(inputs, (list, tuple)):
             inputs = [inputs]
-        feeds = [np.asarray(a).astype(t.dtype, copy=False)
-                 for a, t in zip(inputs, imp.graph.inputs)]
-        outputs = self.function(*feeds)
+        arrays = dict(zip(names, (np.asarray(a) for a in inputs)))
+        if self.general is None:
+            static = {k: a for k, a in arrays.items() if a.dtype.kind in "iub"}
+            if not static:
+                raise Declined(["needs the value of a float input when it loads"])
+            key = tuple((k, a.dtype.str, a.shape, a.tobytes()) for k, a in static.items())
+            if key not in self.specialized:
+                self.specialized[key] = self._compile(static)
+            imported, function = self.specialized[key]
+        feeds = [arrays[name].astype(t.dtype, copy=False)
+                 for name, t in zip(imported.input_names, imported.graph.inputs)]
+        outputs = function(*feeds)
         return tuple(np.asarray(o).astype(dtype, copy=False)
-                     for o, dtype in zip(outputs, imp.output_dtypes))
+                     for o, dtype in zip(outputs, imported.output_dtypes))
 
 
 class GraphcBackend(Backend):
@@ -53,11 +88,7 @@ class GraphcBackend(Backend):
                 **kwargs: Any) -> GraphcRep:
         if not cls.supports_device(device):
             raise Declined([f"device {device!r} (graphc runs on the CPU)"])
-        try:
-            imported = import_model(model)
-        except UnsupportedOnnxError as exc:
-            raise Declined(exc.unsupported) from None
-        return GraphcRep(imported, backend or cls.default_backend)
+        return GraphcRep(model, backend or cls.default_backend)
 
     @classmethod
     def run_model(cls, model: onnx.ModelProto, inputs: Any, device: str = "CPU",

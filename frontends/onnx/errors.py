@@ -16,3 +16,10 @@ class UnsupportedOnnxError(OnnxError):
         lines = "\n  ".join(unsupported)
         super().__init__(f"the model uses {len(unsupported)} unsupported op(s) or "
                          f"attribute(s):\n  {lines}")
+
+
+class NeedsStaticValue(UnsupportedOnnxError):
+    """A value graphc needs at load time (a shape, axes) is computed or fed at run time.
+
+    Loading again with that input given in `static_inputs` specializes the model to it.
+    """

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 import onnx
 
 import graphc as gc
 from frontends.onnx import table
-from frontends.onnx.dtypes import graphc_dtype, numpy_dtype, type_name
+from frontends.onnx.dtypes import graphc_dtype, numpy_dtype, type_name, widen
 from frontends.onnx.errors import OnnxError, UnsupportedOnnxError
 from frontends.onnx.fold import fold
 from frontends.onnx.node import Node
@@ -37,15 +38,22 @@ class Imported:
     output_dtypes: list[np.dtype]
 
 
-def load(model, trainable: bool = False) -> gc.Graph:
-    """An ONNX model (a path, bytes or onnx.ModelProto) as a gc.Graph."""
-    return import_model(model, trainable).graph
+def load(model, trainable: bool = False,
+         static_inputs: Mapping[str, np.ndarray] | None = None) -> gc.Graph:
+    """An ONNX model (a path, bytes or onnx.ModelProto) as a gc.Graph.
+
+    trainable=True makes float initializers gc.variables. `static_inputs` binds graph inputs
+    to values (they become constants), for inputs that must be known when the model loads,
+    such as a shape fed to Reshape.
+    """
+    return import_model(model, trainable, static_inputs).graph
 
 
-def import_model(model, trainable: bool = False) -> Imported:
+def import_model(model, trainable: bool = False,
+                 static_inputs: Mapping[str, np.ndarray] | None = None) -> Imported:
     """load(), keeping the ONNX names and declared dtypes of the inputs and outputs."""
     try:
-        return _import(model, trainable)
+        return _import(model, trainable, dict(static_inputs or {}))
     except GraphcError:
         raise
     except RecursionError:
@@ -116,7 +124,7 @@ def _scopes(name: str) -> tuple[str, ...]:
     return tuple(parts[:-1]) if name.startswith("/") else ()
 
 
-def _import(source, trainable: bool) -> Imported:
+def _import(source, trainable: bool, static_inputs: dict) -> Imported:
     table.load_families()
     model, base = read_model(source)
     opsets = _opsets(model)
@@ -134,11 +142,18 @@ def _import(source, trainable: bool) -> Imported:
         if value.name in values:
             continue
         elem = value.type.tensor_type.elem_type
+        if value.name in static_inputs:
+            values[value.name] = gc.constant(widen(np.asarray(static_inputs.pop(value.name),
+                                                              numpy_dtype(elem))))
+            continue
         ph = gc.placeholder(_dims(value), graphc_dtype(elem), name=value.name)
         values[value.name] = ph
         inputs.append(ph)
         input_names.append(value.name)
         input_dtypes.append(numpy_dtype(elem))
+    if static_inputs:
+        raise OnnxError(f"static_inputs names {', '.join(map(repr, static_inputs))}, which "
+                        "are not graph inputs")
     declared = {v.name: v.type.tensor_type.elem_type for v in
                 list(graph.value_info) + list(graph.output) if v.type.HasField("tensor_type")}
     memo: dict[Tensor, bool] = {}   # keyed by the node itself: ids of dead nodes get reused

@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 
 import graphc as gc
-from frontends.onnx.errors import OnnxError, UnsupportedOnnxError
+from frontends.onnx.errors import NeedsStaticValue, OnnxError, UnsupportedOnnxError
 from frontends.onnx.fold import static_value
 from graphc.tensor import Tensor
 
@@ -45,8 +45,9 @@ class Node:
         """The value of input i, which must be known at load time (a constant or folded)."""
         value = static_value(self.x(i))
         if value is None:
-            raise self.unsupported(f"input {i} must be known when the model loads (a constant "
-                                   "or computed from static shapes), not computed at run time")
+            raise NeedsStaticValue([f"{self!r}: input {i} must be known when the model loads (a "
+                                    "constant, computed from static shapes, or given in "
+                                    "static_inputs), not computed at run time"])
         return value
 
     def static_ints(self, i: int) -> list[int]:

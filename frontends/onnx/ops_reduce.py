@@ -17,10 +17,12 @@ def _extreme(x: Tensor, axes, keepdims: bool, op) -> Tensor:
     """max/min that gives -inf/+inf (or the int limits) over an empty set, as ONNX does."""
     if all(isinstance(x.shape[a], int) and x.shape[a] > 0 for a in axes):
         return op(x, axes, keepdims)
-    info = np.finfo(x.dtype) if is_float(x.dtype) else np.iinfo(x.dtype)
-    bound = info.min if op is gc.max else info.max
-    if is_float(x.dtype):
+    if x.dtype == "bool":
+        bound = op is gc.min
+    elif is_float(x.dtype):
         bound = -np.inf if op is gc.max else np.inf
+    else:
+        bound = np.iinfo(x.dtype).min if op is gc.max else np.iinfo(x.dtype).max
     shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape)) if keepdims else \
         tuple(d for i, d in enumerate(x.shape) if i not in axes)
     return gc.broadcast_to(gc.constant(np.array(bound, x.dtype)), shape)

@@ -42,6 +42,7 @@ def load_families() -> None:
         ops_math,
         ops_nn,
         ops_reduce,
+        ops_rnn,
         ops_shape,
         ops_softmax,
     )
