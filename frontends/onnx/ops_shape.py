@@ -194,7 +194,8 @@ def _pad_axis(n: Node, x: Tensor, axis: int, lo: int, hi: int, mode: str) -> Ten
     elif mode == "reflect":
         if lo >= size or hi >= size:
             raise n.fail(f"reflect padding by ({lo}, {hi}) of an axis of size {size}")
-        left, right = part(lo, 0, -1), part(size - 2, size - 2 - hi, -1)
+        left = part(lo, 0, -1)
+        right = part(size - 2, size - 2 - hi if size - 2 - hi >= 0 else None, -1)
     else:
         if lo > size or hi > size:
             raise n.unsupported(f"wrap padding by ({lo}, {hi}) beyond the axis size {size}")

@@ -1,6 +1,8 @@
 """Softmax, LogSoftmax and Hardmax (both axis semantics), and the two classification losses."""
 from __future__ import annotations
 
+import numpy as np
+
 import graphc as gc
 from frontends.onnx.node import Node
 from frontends.onnx.table import converts
@@ -12,8 +14,13 @@ def _along_axis(n: Node, x: Tensor, fn) -> Tensor:
     if n.opset >= 13:
         return fn(x, n.axis(n.attr("axis", -1), x.ndim))
     axis = n.axis(n.attr("axis", 1), x.ndim) if x.ndim else 0
-    flat = gc.flatten(x, axis) if axis else gc.reshape(x, (1, -1))
-    return gc.reshape(fn(flat, 1), x.shape)
+    if fn is not _hardmax:
+        return fn(x, tuple(range(axis, x.ndim)))      # the trailing axes as one
+    head = x.shape[:axis]
+    if not all(isinstance(d, int) for d in head):
+        raise n.unsupported(f"opset-{n.opset} Hardmax over axis {axis} of {x.type}, whose "
+                            "leading dims are symbolic")
+    return gc.reshape(fn(gc.reshape(x, (int(np.prod(head)), -1)), 1), x.shape)
 
 
 def _hardmax(x: Tensor, axis: int) -> Tensor:
