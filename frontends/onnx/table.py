@@ -39,6 +39,7 @@ def lookup(domain: str, op_type: str) -> Converter | None:
 def load_families() -> None:
     """Import every family module, each registering its converters."""
     from frontends.onnx import (  # noqa: F401
+        ops_attention,
         ops_math,
         ops_nn,
         ops_reduce,
