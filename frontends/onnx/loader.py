@@ -154,15 +154,19 @@ def _import(source, trainable: bool, static_inputs: dict) -> Imported:
     if static_inputs:
         raise OnnxError(f"static_inputs names {', '.join(map(repr, static_inputs))}, which "
                         "are not graph inputs")
+    # ONNX element types of values, where known (CastLike reads them: graphc's are wider)
     declared = {v.name: v.type.tensor_type.elem_type for v in
-                list(graph.value_info) + list(graph.output) if v.type.HasField("tensor_type")}
+                list(graph.input) + list(graph.value_info) + list(graph.output)
+                if v.type.HasField("tensor_type") and v.type.tensor_type.elem_type}
+    declared.update({init.name: init.data_type for init in graph.initializer})
     memo: dict[Tensor, bool] = {}   # keyed by the node itself: ids of dead nodes get reused
     for proto in ordered_nodes(graph, set(values)):
         node = Node(proto.op_type, proto.domain or "", proto.name, opsets[proto.domain or ""],
                     [values[n] if n else None for n in proto.input], attributes(proto),
-                    len(proto.output),
-                    [_declared(declared.get(n)) for n in proto.output])
+                    len(proto.output), [declared.get(n) for n in proto.input])
         outputs = _convert(node, proto)
+        if proto.op_type == "Cast" and isinstance(node.attr("to"), int):
+            declared.setdefault(proto.output[0], node.attr("to"))
         for name, t in zip(proto.output, outputs):
             if name and t is not None:
                 t = fold(t, memo)
@@ -179,13 +183,6 @@ def _import(source, trainable: bool, static_inputs: dict) -> Imported:
                      for v, t in zip(graph.output, outputs)]
     return Imported(gc.Graph(inputs, outputs), input_names, input_dtypes,
                     [v.name for v in graph.output], output_dtypes)
-
-
-def _declared(elem_type: int | None) -> str | None:
-    try:
-        return graphc_dtype(elem_type) if elem_type else None
-    except OnnxError:
-        return None
 
 
 def _convert(node: Node, proto: onnx.NodeProto) -> list[Tensor | None]:

@@ -16,10 +16,10 @@ class Node:
 
     def __init__(self, op_type: str, domain: str, name: str, opset: int,
                  inputs: list[Tensor | None], attrs: dict[str, Any], num_outputs: int,
-                 output_types: list[str | None]):
+                 input_types: list[int | None]):
         self.op_type, self.domain, self.name, self.opset = op_type, domain, name, opset
         self.inputs, self.attrs, self.num_outputs = inputs, attrs, num_outputs
-        self.output_types = output_types   # graphc dtypes the model declares, where it does
+        self.input_types = input_types     # the inputs' ONNX element types, where known
 
     def __repr__(self) -> str:
         return f"{self.op_type} node {self.name or '(unnamed)'!r} (opset {self.opset})"

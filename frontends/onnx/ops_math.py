@@ -5,7 +5,10 @@ import functools
 import math
 
 import graphc as gc
-from frontends.onnx.dtypes import graphc_dtype
+from onnx import TensorProto
+
+from frontends.onnx.dtypes import graphc_dtype, numpy_dtype
+from frontends.onnx.narrow import cast_to
 from frontends.onnx.node import Node
 from frontends.onnx.table import converts
 from graphc.dtypes import is_float
@@ -228,14 +231,16 @@ def clip(n: Node) -> Tensor:
 def cast(n: Node) -> Tensor:
     to = n.attr("to")
     if isinstance(to, str):      # opset 1-5 spelled the type as a string
-        from onnx import TensorProto
         to = TensorProto.DataType.Value(to.upper())
-    return gc.cast(n.x(0), graphc_dtype(to))
+    return cast_to(n.x(0), numpy_dtype(to), graphc_dtype(to), bool(n.attr("saturate", 1)))
 
 
 @converts("CastLike", attrs=("saturate", "round_mode"))
 def cast_like(n: Node) -> Tensor:
-    return gc.cast(n.x(0), n.x(1).dtype)
+    like = n.input_types[1]
+    if like is None:
+        return gc.cast(n.x(0), n.x(1).dtype)
+    return cast_to(n.x(0), numpy_dtype(like), n.x(1).dtype, bool(n.attr("saturate", 1)))
 
 
 @converts("Where")
