@@ -10,6 +10,7 @@ except ImportError as exc:   # pragma: no cover - depends on the environment
     raise ImportError("gc.onnx needs the onnx package: pip install 'graphc[onnx]'") from exc
 
 from frontends.onnx.errors import OnnxError, UnsupportedOnnxError
+from frontends.onnx.export import save, to_model
 from frontends.onnx.loader import import_model, load
 
-__all__ = ["load", "import_model", "OnnxError", "UnsupportedOnnxError"]
+__all__ = ["load", "import_model", "save", "to_model", "OnnxError", "UnsupportedOnnxError"]

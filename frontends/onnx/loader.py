@@ -21,6 +21,7 @@ from frontends.onnx.errors import OnnxError, UnsupportedOnnxError
 from frontends.onnx.fold import fold
 from frontends.onnx.node import Node
 from frontends.onnx.proto import attributes, describe, ordered_nodes, read_model, to_array
+from frontends.onnx.shapes import EVALUATORS, SymbolicShape, as_value
 from graphc.errors import GraphcError
 from graphc.tensor import Tensor
 
@@ -168,7 +169,9 @@ def _import(source, trainable: bool, static_inputs: dict) -> Imported:
         if proto.op_type == "Cast" and isinstance(node.attr("to"), int):
             declared.setdefault(proto.output[0], node.attr("to"))
         for name, t in zip(proto.output, outputs):
-            if name and t is not None:
+            if name and isinstance(t, SymbolicShape):
+                values[name] = t
+            elif name and t is not None:
                 t = fold(t, memo)
                 if t.name is None and t.op != "constant":
                     t.name = name
@@ -177,6 +180,9 @@ def _import(source, trainable: bool, static_inputs: dict) -> Imported:
     for value in graph.output:
         if value.name not in values:
             raise OnnxError(f"graph output {value.name!r} is computed by no node")
+        if isinstance(values[value.name], SymbolicShape):
+            raise UnsupportedOnnxError([f"graph output {value.name!r} is a shape with symbolic "
+                                        "dims"])
         outputs.append(values[value.name])
     output_dtypes = [numpy_dtype(v.type.tensor_type.elem_type)
                      if v.type.tensor_type.elem_type else np.dtype(t.dtype)
@@ -189,6 +195,9 @@ def _convert(node: Node, proto: onnx.NodeProto) -> list[Tensor | None]:
     """The converter's results for one node, as a list of the node's outputs."""
     conv = table.lookup(node.domain, node.op_type)
     try:
+        symbolic = _symbolic(node)
+        if symbolic is not None:
+            return [symbolic]
         with _scoped(_scopes(proto.name)):
             result = conv.fn(node)
     except UnsupportedOnnxError:
@@ -205,6 +214,18 @@ def _convert(node: Node, proto: onnx.NodeProto) -> list[Tensor | None]:
         raise node.unsupported(f"output {len(results)} ({wanted[len(results)]!r}) is not "
                                "supported")
     return results
+
+
+def _symbolic(node: Node):
+    """A shape op applied to a SymbolicShape, evaluated on its entries (None: no such input)."""
+    if not any(isinstance(t, SymbolicShape) for t in node.inputs):
+        return None
+    evaluate = EVALUATORS.get(node.op_type)
+    if evaluate is None:
+        return None         # the converter says what it needs
+    entries = [t.entries if isinstance(t, SymbolicShape) else
+               (None if t is None else node.static(i)) for i, t in enumerate(node.inputs)]
+    return as_value(evaluate(node, entries))
 
 
 def _brief(attrs: dict) -> str:

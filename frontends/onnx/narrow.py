@@ -14,6 +14,7 @@ import numpy as np
 import graphc as gc
 from graphc.tensor import Tensor
 
+
 def _round_half_even(x: Tensor) -> Tensor:
     r = gc.floor(x + 0.5)
     odd = gc.not_equal(r - gc.floor(r * 0.5) * 2, 0)

@@ -8,6 +8,7 @@ import numpy as np
 import graphc as gc
 from frontends.onnx.errors import NeedsStaticValue, OnnxError, UnsupportedOnnxError
 from frontends.onnx.fold import static_value
+from frontends.onnx.shapes import SymbolicShape
 from graphc.tensor import Tensor
 
 
@@ -39,7 +40,17 @@ class Node:
         t = self.input(i)
         if t is None:
             raise self.fail(f"input {i} is required")
+        if isinstance(t, SymbolicShape):
+            raise NeedsStaticValue([f"{self!r}: input {i} is a shape with symbolic dims "
+                                    f"{t.entries.tolist()}, used where graphc needs a tensor"])
         return t
+
+    def dims(self, i: int) -> list:
+        """Input i as a shape: ints, or symbolic dim names where a Shape read them."""
+        t = self.input(i)
+        if isinstance(t, SymbolicShape):
+            return [v if isinstance(v, str) else int(v) for v in t.entries.reshape(-1)]
+        return self.static_ints(i)
 
     def static(self, i: int) -> np.ndarray:
         """The value of input i, which must be known at load time (a constant or folded)."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 import functools
 import math
 
-import graphc as gc
 from onnx import TensorProto
 
+import graphc as gc
 from frontends.onnx.dtypes import graphc_dtype, numpy_dtype
 from frontends.onnx.narrow import cast_to
 from frontends.onnx.node import Node

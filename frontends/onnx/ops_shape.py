@@ -14,9 +14,11 @@ import graphc as gc
 from frontends.onnx.dtypes import graphc_dtype
 from frontends.onnx.node import Node
 from frontends.onnx.proto import MAX_ELEMENTS, to_array
+from frontends.onnx.shapes import as_value
 from frontends.onnx.table import converts
 from graphc.ops.shapes import broadcast_shapes
 from graphc.tensor import Tensor
+from graphc.types import root
 
 
 def _static_shape(n: Node, x: Tensor) -> tuple[int, ...]:
@@ -28,7 +30,7 @@ def _static_shape(n: Node, x: Tensor) -> tuple[int, ...]:
 @converts("Reshape", attrs=("shape", "allowzero", "consumed_inputs"))
 def reshape(n: Node) -> Tensor:
     x = n.x(0)
-    target = n.attr("shape") if n.opset < 5 else n.static_ints(1)
+    target = n.attr("shape") if n.opset < 5 else n.dims(1)
     if not n.attr("allowzero", 0):
         target = [x.shape[i] if d == 0 else d for i, d in enumerate(target)]
     return gc.reshape(x, tuple(target))
@@ -126,7 +128,7 @@ def gather_elements(n: Node) -> Tensor:
 @converts("Expand")
 def expand(n: Node) -> Tensor:
     x = n.x(0)
-    return gc.broadcast_to(x, broadcast_shapes(x.shape, tuple(n.static_ints(1))))
+    return gc.broadcast_to(x, broadcast_shapes(x.shape, tuple(n.dims(1))))
 
 
 @converts("Tile")
@@ -210,10 +212,7 @@ def _pad_axis(n: Node, x: Tensor, axis: int, lo: int, hi: int, mode: str) -> Ten
 def shape(n: Node) -> Tensor:
     x = n.x(0)
     dims = x.shape[slice(n.attr("start", 0), n.attr("end"))]
-    if not all(isinstance(d, int) for d in dims):
-        raise n.unsupported(f"the shape of {x.type} has symbolic dims; graphc folds Shape "
-                            "only when its dims are static")
-    return gc.constant(np.array(dims, np.int64))
+    return as_value(np.array([root(d) for d in dims], dtype=object))
 
 
 @converts("Size")
@@ -239,10 +238,12 @@ def constant(n: Node) -> Tensor:
 
 @converts("ConstantOfShape", attrs=("value",))
 def constant_of_shape(n: Node) -> Tensor:
-    dims = n.static_ints(0)
+    dims = n.dims(0)
+    value = to_array(n.attrs["value"], repr(n)) if "value" in n.attrs else np.zeros(1, "f4")
+    if not all(isinstance(d, int) for d in dims):
+        return gc.broadcast_to(gc.constant(value.reshape(())), tuple(dims))
     if any(d < 0 for d in dims) or math.prod(dims) > MAX_ELEMENTS:
         raise n.fail(f"absurd shape {dims}")
-    value = to_array(n.attrs["value"], repr(n)) if "value" in n.attrs else np.zeros(1, "f4")
     return gc.constant(np.full(dims, value.reshape(-1)[0], value.dtype))
 
 

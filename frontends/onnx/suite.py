@@ -92,6 +92,7 @@ def _first_line(exc) -> str:
 
 def run_category(backend: str, category: str, pattern: str | None) -> Outcomes:
     import onnx.backend.test
+
     from frontends.onnx.backend import GraphcBackend
     tests = onnx.backend.test.BackendTest(GraphcBackend.using(backend), __name__)
     suite = unittest.TestSuite()
