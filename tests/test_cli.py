@@ -150,7 +150,7 @@ def test_file_errors_exit_1_with_the_place(tmp_path: Path) -> None:
     bad = BAD_IR / "unknown_op.gcir"
     assert_user_error(graphc("show", bad), f"{bad}:4:8: unknown op 'matmull'")
     assert_user_error(graphc("info", tmp_path / "missing.gcir"), "No such file or directory")
-    assert_user_error(graphc("render", tmp_path / "model.onnx"), "ONNX")
+    assert_user_error(graphc("render", tmp_path / "model.onnx"), "model.onnx: No such file")
     binary = tmp_path / "model.gcir"
     binary.write_bytes(b"\xff\xfe\x00")
     assert_user_error(graphc("show", binary), "not a text-IR file")

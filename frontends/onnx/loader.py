@@ -218,7 +218,8 @@ def _convert(node: Node, proto: onnx.NodeProto) -> list[Tensor | None]:
 
 def _symbolic(node: Node):
     """A shape op applied to a SymbolicShape, evaluated on its entries (None: no such input)."""
-    if not any(isinstance(t, SymbolicShape) for t in node.inputs):
+    data = node.inputs if node.op_type == "Concat" else node.inputs[:1]
+    if not any(isinstance(t, SymbolicShape) for t in data):
         return None
     evaluate = EVALUATORS.get(node.op_type)
     if evaluate is None:

@@ -32,7 +32,7 @@ def read_model(source) -> tuple[onnx.ModelProto, str | None]:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise OnnxError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise OnnxError(f"{path}: {exc.strerror or exc}") from None
     model = _parse(data, str(path))
     base = str(path.parent)
     if any(external_data_helper.uses_external_data(t) for t in _tensors(model.graph)):
