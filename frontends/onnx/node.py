@@ -5,7 +5,6 @@ from typing import Any
 
 import numpy as np
 
-import graphc as gc
 from frontends.onnx.errors import NeedsStaticValue, OnnxError, UnsupportedOnnxError
 from frontends.onnx.fold import static_value
 from frontends.onnx.shapes import SymbolicShape
@@ -83,5 +82,7 @@ class Node:
         return axis % ndim
 
     def same_dtype(self, *ts: Tensor) -> list[Tensor]:
-        """Operands cast to the first one's dtype (ONNX ops take one type; widening may differ)."""
-        return [gc.cast(t, ts[0].dtype) for t in ts]
+        """The operands, which must share one element type (as the op's ONNX schema says)."""
+        if len({t.dtype for t in ts}) > 1:
+            raise self.fail("operands of different types " + ", ".join(str(t.type) for t in ts))
+        return list(ts)

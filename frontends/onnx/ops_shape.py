@@ -31,6 +31,8 @@ def _static_shape(n: Node, x: Tensor) -> tuple[int, ...]:
 def reshape(n: Node) -> Tensor:
     x = n.x(0)
     target = n.attr("shape") if n.opset < 5 else n.dims(1)
+    if any(isinstance(d, int) and d < -1 for d in target):
+        raise n.fail(f"a negative dim in the target shape {target}")
     if not n.attr("allowzero", 0):
         target = [x.shape[i] if d == 0 else d for i, d in enumerate(target)]
     return gc.reshape(x, tuple(target))
