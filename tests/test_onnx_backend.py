@@ -10,9 +10,10 @@ import pytest
 
 onnx = pytest.importorskip("onnx", reason="the ONNX backend needs the optional onnx package")
 
-from frontends.onnx.backend import Declined, GraphcBackend  # noqa: E402
-from frontends.onnx.suite import CATEGORIES, Outcomes, run_category  # noqa: E402
 from onnx import TensorProto  # noqa: E402
+
+from frontends.onnx.backend import Declined, GraphcBackend  # noqa: E402
+from frontends.onnx.suite import CATEGORIES, run_category  # noqa: E402
 from tests.conftest import BACKENDS  # noqa: E402
 from tests.onnx_models import F, mlp, one_node  # noqa: E402
 
@@ -28,7 +29,8 @@ NODE_TESTS = [
     "test_dropout_default_mask", "test_softmax_axis_0", "test_logsoftmax_axis_1_expanded",
     "test_sce_mean_weight_ii", "test_nllloss_NCd1d2_with_weight_reduction_mean",
     "test_reduce_sum_keepdims_random", "test_reduce_mean_do_not_keepdims_example",
-    "test_argmax_negative_axis_keepdims_example_select_last_index", "test_reshape_negative_extended_dims",
+    "test_argmax_negative_axis_keepdims_example_select_last_index",
+    "test_reshape_negative_extended_dims",
     "test_flatten_negative_axis1", "test_squeeze_negative_axes", "test_unsqueeze_three_axes",
     "test_split_variable_parts_2d_opset18", "test_slice_neg_steps", "test_gather_2d_indices",
     "test_expand_dim_changed", "test_edge_pad", "test_shape_start_1_end_negative_1",

@@ -6,10 +6,11 @@ import pytest
 
 onnx = pytest.importorskip("onnx", reason="the ONNX importer needs the optional onnx package")
 
-import graphc as gc  # noqa: E402
-from frontends.onnx import OnnxError, UnsupportedOnnxError  # noqa: E402
 from onnx import TensorProto, helper  # noqa: E402
 from onnx.reference import ReferenceEvaluator  # noqa: E402
+
+import graphc as gc  # noqa: E402
+from frontends.onnx import OnnxError, UnsupportedOnnxError  # noqa: E402
 from tests.onnx_models import F, mlp, model, one_node  # noqa: E402
 
 rng = np.random.default_rng(0)
@@ -108,8 +109,9 @@ def conv_transpose(x, w, b, strides, dilations, group, crop):
             for j in range(wd):
                 for a in range(kh):
                     for e in range(kw):
-                        full[:, g * out_per_group:(g + 1) * out_per_group,
-                             i * sh + a * dh, j * sw + e * dw] += x[:, ci, i, j, None] * w[ci, :, a, e]
+                        out_channels = slice(g * out_per_group, (g + 1) * out_per_group)
+                        full[:, out_channels, i * sh + a * dh, j * sw + e * dw] += \
+                            x[:, ci, i, j, None] * w[ci, :, a, e]
     top, left, bottom, right = crop[:4]
     out = full[:, :, top:full.shape[2] - bottom, left:full.shape[3] - right]
     return out + b[:, None, None]

@@ -6,8 +6,9 @@ import pytest
 
 onnx = pytest.importorskip("onnx", reason="the ONNX importer needs the optional onnx package")
 
-import graphc as gc  # noqa: E402
 from onnx import TensorProto, helper  # noqa: E402
+
+import graphc as gc  # noqa: E402
 from tests.onnx_models import F, mlp, model, one_node  # noqa: E402
 
 
