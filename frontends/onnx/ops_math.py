@@ -57,11 +57,19 @@ def _trunc(q: Tensor) -> Tensor:
 
 @converts("Mod", attrs=("fmod",))
 def mod(n: Node) -> Tensor:
+    """fmod=1: C's fmod (the dividend's sign); fmod=0: Python's % (the divisor's sign)."""
     a, b = n.same_dtype(n.x(0), n.x(1))
     fa, fb = (a, b) if is_float(a.dtype) else (gc.cast(a, "float64"), gc.cast(b, "float64"))
     q = fa / fb
     rem = fa - (_trunc(q) if n.attr("fmod", 0) else gc.floor(q)) * fb
-    return rem if is_float(a.dtype) else gc.cast(rem, a.dtype)
+    if not is_float(a.dtype):
+        return gc.cast(rem, a.dtype)
+    # A finite x over an infinite y: x itself, or (Python's %, signs differing) y.
+    finite_by_infinite = gc.equal(gc.abs(b), math.inf) & gc.less(gc.abs(a), math.inf)
+    if n.attr("fmod", 0):
+        return gc.where(finite_by_infinite, a, rem)
+    same_side = gc.greater_equal(gc.sign(a) * gc.sign(b), 0)
+    return gc.where(finite_by_infinite, gc.where(same_side, a, b), rem)
 
 
 @converts("Pow", attrs=_BROADCAST_ATTRS)
