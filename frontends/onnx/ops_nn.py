@@ -53,20 +53,22 @@ def conv_transpose(n: Node) -> Tensor:
     if wanted is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         wanted = list(wanted)[-nd:] if wanted is not None else [i * s for i, s in
                                                                  zip(spatial, strides)]
-        pads = []
+        pads, grow = [], []
         for f, o in zip(full, wanted):
-            total = f - o
+            total = max(f - o, 0)
             small, big = total // 2, total - total // 2
             pads.append((small, big) if auto_pad == "SAME_UPPER" else (big, small))
+            grow.append((0, max(o - f, 0)))      # an output past the full one: zeros after
         pads = tuple(pads)
     else:
         _, _, pads = geometry(n, spatial, kernel)
-    if any(lo < 0 or hi < 0 for lo, hi in pads):
-        raise n.unsupported(f"an output larger than the full transposed convolution {full}")
+        grow = [(0, 0)] * nd
     out = tuple(f - lo - hi for f, (lo, hi) in zip(full, pads))
     cols = make("conv_input_grad", [x, w], {"groups": groups})
     window = {"kernel": kernel, "stride": strides, "pads": pads, "dilation": dilations}
     y = col2im(cols, window, out)
+    if any(hi for _, hi in grow):
+        y = gc.pad(y, [(0, 0), (0, 0)] + grow)
     if n.has(2):
         y = y + gc.reshape(gc.cast(n.x(2), y.dtype), (-1,) + (1,) * nd)
     return y
@@ -215,10 +217,9 @@ def lrn(n: Node) -> Tensor:
 def dropout(n: Node):
     """Inference only: the identity, with an all-true mask."""
     x = n.x(0)
-    if n.opset >= 12 and n.has(2):
-        training = bool(np.asarray(n.static(2)).reshape(-1)[0])
+    if n.opset >= 12 and n.has(2) and bool(np.asarray(n.static(2)).reshape(-1)[0]):
         ratio = float(np.asarray(n.static(1)).reshape(-1)[0]) if n.has(1) else 0.5
-        if training and ratio > 0:
+        if ratio > 0:
             raise n.unsupported("training-mode dropout (random masks) is not converted")
     mask_dtype = "bool" if n.opset >= 10 else x.dtype
     return x, gc.broadcast_to(gc.cast(1, mask_dtype), x.shape)

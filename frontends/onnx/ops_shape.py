@@ -12,6 +12,7 @@ import numpy as np
 
 import graphc as gc
 from frontends.onnx.dtypes import graphc_dtype
+from frontends.onnx.fold import static_value
 from frontends.onnx.node import Node
 from frontends.onnx.proto import MAX_ELEMENTS, to_array
 from frontends.onnx.shapes import as_value
@@ -155,7 +156,7 @@ def pad(n: Node) -> Tensor:
         axes = list(range(x.ndim))
     else:
         pads = n.static_ints(1)
-        value = float(n.static(2).reshape(-1)[0]) if n.has(2) else 0.0
+        value = _pad_value(n) if n.has(2) else 0.0
         axes = [n.axis(a, x.ndim) for a in n.static_ints(3)] if n.has(3) else \
             list(range(x.ndim))
     if len(pads) != 2 * len(axes):
@@ -170,6 +171,9 @@ def pad(n: Node) -> Tensor:
     if mode == "constant":
         if not any(lo or hi for lo, hi in widths):
             return x
+        if isinstance(value, Tensor):       # a value fed at run time: fill a 0/1 border mask
+            border = np.pad(np.zeros(_static_shape(n, x), x.dtype), widths, constant_values=1)
+            return gc.pad(x, widths) + gc.constant(border) * value
         return gc.pad(x, widths, constant_value=value)
     if mode not in ("reflect", "edge", "wrap"):
         raise n.unsupported(f"mode {mode!r}")
@@ -177,6 +181,15 @@ def pad(n: Node) -> Tensor:
         if lo or hi:
             x = _pad_axis(n, x, axis, lo, hi, mode)
     return x
+
+
+def _pad_value(n: Node):
+    """Pad's constant_value: a float when known at load time, else a scalar Tensor."""
+    value = n.x(2)
+    known = static_value(value)
+    if known is not None:
+        return float(np.asarray(known).reshape(-1)[0])
+    return gc.reshape(gc.cast(value, n.x(0).dtype), ())
 
 
 def _pad_axis(n: Node, x: Tensor, axis: int, lo: int, hi: int, mode: str) -> Tensor:
