@@ -7,6 +7,7 @@ checked against the converter table, so one error lists all unsupported ops and 
 """
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from typing import Mapping
@@ -16,7 +17,7 @@ import onnx
 
 import graphc as gc
 from frontends.onnx import table
-from frontends.onnx.dtypes import graphc_dtype, numpy_dtype, type_name, widen
+from frontends.onnx.dtypes import graphc_dtype, numpy_dtype, widen
 from frontends.onnx.errors import OnnxError, UnsupportedOnnxError
 from frontends.onnx.fold import fold
 from frontends.onnx.node import Node
@@ -129,66 +130,86 @@ def _import(source, trainable: bool, static_inputs: dict) -> Imported:
     table.load_families()
     model, base = read_model(source)
     opsets = _opsets(model)
-    graph = model.graph
-    check_supported(graph, opsets)
-    values: dict[str, Tensor] = {}
+    check_supported(model.graph, opsets)
+    values = _initializers(model.graph, base, trainable)
+    inputs, input_dtypes = _inputs(model.graph, values, static_inputs)
+    _convert_nodes(model.graph, opsets, values)
+    outputs, output_dtypes = _outputs(model.graph, values)
+    return Imported(gc.Graph(inputs, outputs), [t.name for t in inputs], input_dtypes,
+                    [v.name for v in model.graph.output], output_dtypes)
+
+
+def _initializers(graph: onnx.GraphProto, base: str | None, trainable: bool) -> dict:
+    """Initializers as constants, float ones as variables when trainable."""
+    values: dict = {}
     for init in graph.initializer:
         array = to_array(init, "initializer", base)
-        if trainable and array.dtype.kind == "f":
-            values[init.name] = gc.variable(array, name=init.name)
-        else:
-            values[init.name] = gc.constant(array)
-    inputs, input_dtypes, input_names = [], [], []
+        trained = trainable and array.dtype.kind == "f"
+        values[init.name] = gc.variable(array, name=init.name) if trained else \
+            gc.constant(array)
+    return values
+
+
+def _inputs(graph: onnx.GraphProto, values: dict, static_inputs: dict):
+    """Placeholders for the graph inputs that are not initializers (or bound statically)."""
+    inputs, dtypes = [], []
     for value in graph.input:
         if value.name in values:
-            continue
+            continue                # an initializer listed as an input (IR < 4): a weight
         elem = value.type.tensor_type.elem_type
         if value.name in static_inputs:
-            values[value.name] = gc.constant(widen(np.asarray(static_inputs.pop(value.name),
-                                                              numpy_dtype(elem))))
+            array = np.asarray(static_inputs.pop(value.name), numpy_dtype(elem))
+            values[value.name] = gc.constant(widen(array))
             continue
-        ph = gc.placeholder(_dims(value), graphc_dtype(elem), name=value.name)
-        values[value.name] = ph
-        inputs.append(ph)
-        input_names.append(value.name)
-        input_dtypes.append(numpy_dtype(elem))
+        values[value.name] = gc.placeholder(_dims(value), graphc_dtype(elem), name=value.name)
+        inputs.append(values[value.name])
+        dtypes.append(numpy_dtype(elem))
     if static_inputs:
         raise OnnxError(f"static_inputs names {', '.join(map(repr, static_inputs))}, which "
                         "are not graph inputs")
-    # ONNX element types of values, where known (CastLike reads them: graphc's are wider)
+    return inputs, dtypes
+
+
+def _convert_nodes(graph: onnx.GraphProto, opsets: dict[str, int], values: dict) -> None:
+    """Convert every node in dependency order, adding its outputs to `values`."""
+    # ONNX element types where known: CastLike reads them (graphc's dtypes are wider).
     declared = {v.name: v.type.tensor_type.elem_type for v in
                 list(graph.input) + list(graph.value_info) + list(graph.output)
                 if v.type.HasField("tensor_type") and v.type.tensor_type.elem_type}
     declared.update({init.name: init.data_type for init in graph.initializer})
     memo: dict[Tensor, bool] = {}   # keyed by the node itself: ids of dead nodes get reused
     for proto in ordered_nodes(graph, set(values)):
-        node = Node(proto.op_type, proto.domain or "", proto.name, opsets[proto.domain or ""],
+        domain = proto.domain or ""
+        node = Node(proto.op_type, domain, proto.name, opsets[domain],
                     [values[n] if n else None for n in proto.input], attributes(proto),
                     len(proto.output), [declared.get(n) for n in proto.input])
         outputs = _convert(node, proto)
         if proto.op_type == "Cast" and isinstance(node.attr("to"), int):
             declared.setdefault(proto.output[0], node.attr("to"))
         for name, t in zip(proto.output, outputs):
-            if name and isinstance(t, SymbolicShape):
-                values[name] = t
-            elif name and t is not None:
+            if not name or t is None:
+                continue
+            if isinstance(t, Tensor):
                 t = fold(t, memo)
                 if t.name is None and t.op != "constant":
                     t.name = name
-                values[name] = t
-    outputs = []
+            values[name] = t
+
+
+def _outputs(graph: onnx.GraphProto, values: dict):
+    """The graph outputs and the numpy dtypes the model declares for them."""
+    outputs, dtypes = [], []
     for value in graph.output:
-        if value.name not in values:
+        t = values.get(value.name)
+        if t is None:
             raise OnnxError(f"graph output {value.name!r} is computed by no node")
-        if isinstance(values[value.name], SymbolicShape):
+        if isinstance(t, SymbolicShape):
             raise UnsupportedOnnxError([f"graph output {value.name!r} is a shape with symbolic "
                                         "dims"])
-        outputs.append(values[value.name])
-    output_dtypes = [numpy_dtype(v.type.tensor_type.elem_type)
-                     if v.type.tensor_type.elem_type else np.dtype(t.dtype)
-                     for v, t in zip(graph.output, outputs)]
-    return Imported(gc.Graph(inputs, outputs), input_names, input_dtypes,
-                    [v.name for v in graph.output], output_dtypes)
+        elem = value.type.tensor_type.elem_type
+        outputs.append(t)
+        dtypes.append(numpy_dtype(elem) if elem else np.dtype(t.dtype))
+    return outputs, dtypes
 
 
 def _convert(node: Node, proto: onnx.NodeProto) -> list[Tensor | None]:
@@ -198,7 +219,9 @@ def _convert(node: Node, proto: onnx.NodeProto) -> list[Tensor | None]:
         symbolic = _symbolic(node)
         if symbolic is not None:
             return [symbolic]
-        with _scoped(_scopes(proto.name)):
+        with contextlib.ExitStack() as scopes:
+            for name in _scopes(proto.name):
+                scopes.enter_context(gc.scope(name))
             result = conv.fn(node)
     except UnsupportedOnnxError:
         raise
@@ -234,19 +257,4 @@ def _brief(attrs: dict) -> str:
     return text if len(text) < 200 else text[:200] + "..."
 
 
-class _scoped:
-    """Nested gc.scope()s, one per name."""
-
-    def __init__(self, names: tuple[str, ...]):
-        self.contexts = [gc.scope(n) for n in names]
-
-    def __enter__(self):
-        for c in self.contexts:
-            c.__enter__()
-
-    def __exit__(self, *exc):
-        for c in reversed(self.contexts):
-            c.__exit__(*exc)
-
-
-__all__ = ["load", "import_model", "Imported", "check_supported", "type_name"]
+__all__ = ["load", "import_model", "Imported", "check_supported"]
