@@ -306,6 +306,7 @@ def _unroll(e: Emitter, node: Tensor) -> list[str]:
 
 def emit(e: Emitter, t: Tensor, env: dict) -> str:
     """Emit t (its inputs already in env) and return its value's name."""
+    e.names = env
     if t.op in ("constant", "variable"):
         return e.const(t.value)
     if t.op == "scan":
@@ -314,7 +315,6 @@ def emit(e: Emitter, t: Tensor, env: dict) -> str:
         scan = t.inputs[0]
         results = env.get(("scan", scan))
         if results is None:
-            e.names = env
             results = env[("scan", scan)] = _unroll(e, scan)
         if t.attrs["index"] >= len(results):
             raise OnnxError("cannot export the stored per-step values of a scan (a gradient)")
@@ -323,7 +323,6 @@ def emit(e: Emitter, t: Tensor, env: dict) -> str:
     if fn is None:
         raise OnnxError(f"cannot export op {t.op}: it has no ONNX equivalent here"
                         + (f" (built at {t.loc})" if t.loc else ""))
-    e.names = env
     return fn(e, t, [env[i] for i in t.inputs])
 
 

@@ -158,15 +158,14 @@ def batch_norm(n: Node):
     x = n.x(0)
     scale, bias, mean, var = (_per_channel(n.x(i), x) for i in range(1, 5))
     eps = n.attr("epsilon", 1e-5)
-    training = n.attr("training_mode", 0) if n.opset >= 14 else n.num_outputs > 1
-    if not training:
+    if n.opset < 14 and n.num_outputs > 1:
+        raise n.unsupported("the training-mode outputs of BatchNormalization before opset 14")
+    if not n.attr("training_mode", 0):
         return (x - mean) * gc.rsqrt(var + eps) * scale + bias
     axes = (0,) + _spatial_axes(x)
     batch_mean = gc.mean(x, axes, keepdims=True)
     batch_var = gc.var(x, axes, keepdims=True)
     y = (x - batch_mean) * gc.rsqrt(batch_var + eps) * scale + bias
-    if n.opset < 14:
-        raise n.unsupported("training-mode outputs of BatchNormalization before opset 14")
     momentum = n.attr("momentum", 0.9)
     running_mean = gc.cast(n.x(3), x.dtype) * momentum + \
         gc.reshape(batch_mean, (-1,)) * (1 - momentum)
@@ -189,10 +188,11 @@ def layer_norm(n: Node):
     x = n.x(0)
     axis = n.axis(n.attr("axis", -1), x.ndim)
     axes = tuple(range(axis, x.ndim))
-    stash = x if n.attr("stash_type", 1) != 1 or x.dtype != "float32" else x
-    mean = gc.mean(stash, axes, keepdims=True)
-    inv_std = gc.rsqrt(gc.var(stash, axes, keepdims=True) + n.attr("epsilon", 1e-5))
-    y = (stash - mean) * inv_std * gc.cast(n.x(1), x.dtype)
+    # NOTE: stash_type asks for float32 statistics at least, which graphc's widened dtypes
+    # always are.
+    mean = gc.mean(x, axes, keepdims=True)
+    inv_std = gc.rsqrt(gc.var(x, axes, keepdims=True) + n.attr("epsilon", 1e-5))
+    y = (x - mean) * inv_std * gc.cast(n.x(1), x.dtype)
     if n.has(2):
         y = y + gc.cast(n.x(2), x.dtype)
     return y, mean, inv_std

@@ -56,7 +56,7 @@ def _slice(a, starts, ends, axes=None, steps=None):
     return a[tuple(key)]
 
 
-def _unsqueeze(a, axes, opset):
+def _unsqueeze(a, axes):
     for ax in sorted(_ints(axes)):
         a = np.expand_dims(a, ax if ax >= 0 else ax + a.ndim + 1)
     return a
@@ -74,8 +74,7 @@ EVALUATORS: dict[str, Callable] = {
     "Concat": lambda n, xs: np.concatenate(xs, axis=n.attr("axis", 0)),
     "Slice": lambda n, xs: _slice(xs[0], *xs[1:]) if n.opset >= 10 else
     _slice(xs[0], n.attr("starts"), n.attr("ends"), n.attr("axes")),
-    "Unsqueeze": lambda n, xs: _unsqueeze(xs[0], xs[1] if n.opset >= 13 else n.attr("axes"),
-                                          n.opset),
+    "Unsqueeze": lambda n, xs: _unsqueeze(xs[0], xs[1] if n.opset >= 13 else n.attr("axes")),
     "Squeeze": lambda n, xs: _squeeze(xs[0], xs[1] if n.opset >= 13 and len(xs) > 1
                                       else n.attr("axes")),
     "Reshape": lambda n, xs: np.reshape(xs[0], _ints(xs[1])),
