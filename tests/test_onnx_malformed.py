@@ -33,6 +33,14 @@ def _cycle():
     return model(nodes, [("x", F, [2])], [("y", F, [2])])
 
 
+def _not_utf8() -> bytes:
+    """A node name and a string attribute whose bytes are not UTF-8 text."""
+    m = one_node("Pad", [("x", F, [2])], [("y", F, None)], mode="WXYZ", pads=[1, 1])
+    m.graph.node[0].name = "ABCD"
+    data = m.SerializeToString()
+    return data.replace(b"ABCD", b"\xff\xfe\xfd\xfc").replace(b"WXYZ", b"\xc3\x28\xa0\xa1")
+
+
 def _typed_wrong():
     m = one_node("MatMul", [("a", F, [2, 3]), ("b", TensorProto.INT64, [3, 2])],
                  [("y", F, None)])
@@ -72,6 +80,7 @@ CORPUS = {
     "negative reshape target": one_node("Reshape", [("x", F, [2, 3])], [("y", F, None)],
                                         initializers=[("s", np.array([-2, -3], np.int64))]),
     "no graph": onnx.ModelProto(ir_version=8).SerializeToString(),
+    "text that is not UTF-8": _not_utf8(),
     "input without a type": model([helper.make_node("Relu", ["x"], ["y"])], [], [],),
 }
 # the last one: a node reading an input the graph declares without any type
@@ -104,7 +113,7 @@ def test_missing_external_data_is_reported(tmp_path) -> None:
         gc.onnx.load(tmp_path / "mlp.onnx")
 
 
-@pytest.mark.parametrize("seed", range(40))
+@pytest.mark.parametrize("seed", range(60))
 def test_corrupted_bytes_never_escape_as_other_exceptions(seed: int) -> None:
     """Flip bytes of a valid model: it loads, or it raises a GraphcError; nothing else."""
     data = bytearray(mlp().SerializeToString())

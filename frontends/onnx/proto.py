@@ -11,6 +11,7 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 import onnx
+from google.protobuf.descriptor import FieldDescriptor
 from onnx import external_data_helper, helper, numpy_helper
 
 from frontends.onnx.dtypes import numpy_dtype, type_name, widen
@@ -51,7 +52,33 @@ def _parse(data: bytes, what: str) -> onnx.ModelProto:
         raise OnnxError(f"{what} is not an ONNX model (protobuf: {exc})") from None
     if not model.HasField("graph"):
         raise OnnxError(f"{what} is not an ONNX model (it has no graph)")
+    bad = _non_text(model)
+    if bad:
+        raise OnnxError(f"{what} is corrupt: field {bad} holds bytes that are not UTF-8 text")
     return model
+
+
+def _non_text(message) -> str | None:
+    """The first string field of a protobuf message tree that did not decode, or None.
+
+    NOTE: protobuf hands back undecodable string fields (names, op types) as bytes.
+    """
+    stack = [message]
+    while stack:
+        msg = stack.pop()
+        for field, value in msg.ListFields():
+            if field.type == FieldDescriptor.TYPE_STRING:
+                if any(not isinstance(v, str) for v in (value if _repeated(field) else [value])):
+                    return f"{msg.DESCRIPTOR.name}.{field.name}"
+            elif field.type == FieldDescriptor.TYPE_MESSAGE:
+                stack.extend(value if _repeated(field) else [value])
+    return None
+
+
+def _repeated(field) -> bool:
+    if hasattr(field, "is_repeated"):         # protobuf >= 5.28 drops `label`
+        return field.is_repeated
+    return field.label == FieldDescriptor.LABEL_REPEATED
 
 
 def _tensors(graph: onnx.GraphProto):
@@ -93,7 +120,20 @@ def attributes(node: onnx.NodeProto) -> dict:
         except Exception as exc:   # noqa: BLE001
             raise OnnxError(f"node {node.name!r} ({node.op_type}): attribute {attr.name!r} "
                             f"cannot be read: {exc}") from None
-    return {k: v.decode() if isinstance(v, bytes) else v for k, v in values.items()}
+    try:
+        return {k: _text(v) for k, v in values.items()}
+    except UnicodeDecodeError:
+        raise OnnxError(f"node {node.name!r} ({node.op_type}): a string attribute is not "
+                        "UTF-8 text") from None
+
+
+def _text(value):
+    """String attributes (bytes in the protobuf) as str, lists of them too."""
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, list) and value and isinstance(value[0], bytes):
+        return [v.decode() for v in value]
+    return value
 
 
 def ordered_nodes(graph: onnx.GraphProto, known: set[str]) -> list[onnx.NodeProto]:
