@@ -4,11 +4,13 @@ from __future__ import annotations
 import functools
 import math
 
+import ml_dtypes
+import numpy as np
 from onnx import TensorProto
 
 import graphc as gc
 from frontends.onnx.dtypes import graphc_dtype, numpy_dtype
-from frontends.onnx.narrow import cast_to
+from frontends.onnx.narrow import cast_to, wrap_int
 from frontends.onnx.node import Node
 from frontends.onnx.table import converts
 from graphc.dtypes import is_float
@@ -277,3 +279,25 @@ def gemm(n: Node) -> Tensor:
         c = gc.cast(n.x(2), y.dtype)
         y = y + (c if beta == 1 else c * gc.cast(beta, y.dtype))
     return y
+
+
+@converts("BitShift", attrs=("direction",))
+def bit_shift(n: Node) -> Tensor:
+    """Shifts as products and floored quotients by powers of two, wrapped to the type.
+
+    A count outside [0, bits) shifts everything out (0, or -1 for a negative x shifted right).
+    """
+    x, y = n.same_dtype(n.x(0), n.x(1))
+    declared = numpy_dtype(n.input_types[0]) if n.input_types[0] else np.dtype(x.dtype)
+    bits = ml_dtypes.iinfo(declared).bits
+    out_of_range = (y < 0) | (y >= bits)
+    scale = gc.power(gc.cast(2.0, "float64"), gc.cast(gc.where(out_of_range, bits, y),
+                                                      "float64"))
+    direction = n.attr("direction")
+    if direction == "RIGHT":
+        return gc.cast(gc.floor(gc.cast(x, "float64") / scale), x.dtype)
+    if direction != "LEFT":
+        raise n.fail(f"direction {direction!r}, not LEFT or RIGHT")
+    shifted = gc.cast(x, "float64") * scale
+    wrapped = wrap_int(shifted, declared, x.dtype) if bits < 64 else gc.cast(shifted, x.dtype)
+    return gc.where(out_of_range, gc.cast(0, x.dtype), wrapped)

@@ -1,4 +1,4 @@
-"""Convolution, transposed convolution, pooling, normalization, dropout and LRN."""
+"""Convolution, transposed convolution, pooling and dropout."""
 from __future__ import annotations
 
 import numpy as np
@@ -143,74 +143,6 @@ def global_lp_pool(n: Node) -> Tensor:
     x, p = n.x(0), float(n.attr("p", 2))
     s = gc.sum(gc.power(gc.abs(x), gc.cast(p, x.dtype)), _spatial_axes(x), keepdims=True)
     return gc.power(s, gc.cast(1 / p, x.dtype))
-
-
-# ---- normalization ----------------------------------------------------------------------------
-
-def _per_channel(p: Tensor, x: Tensor) -> Tensor:
-    """A (C,) vector shaped to broadcast along axis 1 of x."""
-    return gc.reshape(gc.cast(p, x.dtype), (-1,) + (1,) * (x.ndim - 2))
-
-
-@converts("BatchNormalization", attrs=("epsilon", "momentum", "spatial", "is_test",
-                                       "consumed_inputs", "training_mode"))
-def batch_norm(n: Node):
-    x = n.x(0)
-    scale, bias, mean, var = (_per_channel(n.x(i), x) for i in range(1, 5))
-    eps = n.attr("epsilon", 1e-5)
-    if n.opset < 14 and n.num_outputs > 1:
-        raise n.unsupported("the training-mode outputs of BatchNormalization before opset 14")
-    if not n.attr("training_mode", 0):
-        return (x - mean) * gc.rsqrt(var + eps) * scale + bias
-    axes = (0,) + _spatial_axes(x)
-    batch_mean = gc.mean(x, axes, keepdims=True)
-    batch_var = gc.var(x, axes, keepdims=True)
-    y = (x - batch_mean) * gc.rsqrt(batch_var + eps) * scale + bias
-    momentum = n.attr("momentum", 0.9)
-    running_mean = gc.cast(n.x(3), x.dtype) * momentum + \
-        gc.reshape(batch_mean, (-1,)) * (1 - momentum)
-    running_var = gc.cast(n.x(4), x.dtype) * momentum + \
-        gc.reshape(batch_var, (-1,)) * (1 - momentum)
-    return y, running_mean, running_var
-
-
-@converts("InstanceNormalization", attrs=("epsilon",))
-def instance_norm(n: Node) -> Tensor:
-    x = n.x(0)
-    axes = _spatial_axes(x)
-    mean, var = gc.mean(x, axes, keepdims=True), gc.var(x, axes, keepdims=True)
-    y = (x - mean) * gc.rsqrt(var + n.attr("epsilon", 1e-5))
-    return y * _per_channel(n.x(1), x) + _per_channel(n.x(2), x)
-
-
-@converts("LayerNormalization", attrs=("axis", "epsilon", "stash_type"))
-def layer_norm(n: Node):
-    x = n.x(0)
-    axis = n.axis(n.attr("axis", -1), x.ndim)
-    axes = tuple(range(axis, x.ndim))
-    # NOTE: stash_type asks for float32 statistics at least, which graphc's widened dtypes
-    # always are.
-    mean = gc.mean(x, axes, keepdims=True)
-    inv_std = gc.rsqrt(gc.var(x, axes, keepdims=True) + n.attr("epsilon", 1e-5))
-    y = (x - mean) * inv_std * gc.cast(n.x(1), x.dtype)
-    if n.has(2):
-        y = y + gc.cast(n.x(2), x.dtype)
-    return y, mean, inv_std
-
-
-@converts("LRN", attrs=("alpha", "beta", "bias", "size"))
-def lrn(n: Node) -> Tensor:
-    """x / (bias + alpha / size * (sum of x^2 over `size` neighbouring channels)) ** beta."""
-    x = n.x(0)
-    size = n.attr("size")
-    batch, channels = x.shape[:2]
-    squares = gc.reshape(gc.square(x), (batch, 1, channels, -1))
-    window = make("avg_pool", [squares], {
-        "kernel": (size, 1), "stride": (1, 1), "dilation": (1, 1),
-        "pads": (((size - 1) // 2, size // 2), (0, 0))})
-    window = gc.reshape(window, x.shape)
-    alpha, beta, bias = n.attr("alpha", 1e-4), n.attr("beta", 0.75), n.attr("bias", 1.0)
-    return x / gc.power(window * alpha + bias, gc.cast(beta, x.dtype))
 
 
 @converts("Dropout", attrs=("ratio", "is_test", "seed", "consumed_inputs"))

@@ -320,3 +320,21 @@ def space_to_depth(n: Node) -> Tensor:
     return gc.reshape(y, (batch, c * b * b, h // b, w // b))
 
 
+
+
+@converts("CenterCropPad", attrs=("axes",))
+def center_crop_pad(n: Node) -> Tensor:
+    """Crop or zero-pad each axis to the target size, keeping the centre."""
+    x, target = n.x(0), n.static_ints(1)
+    axes = [n.axis(a, x.ndim) for a in n.attr("axes", range(x.ndim))]
+    key, widths = [slice(None)] * x.ndim, [(0, 0)] * x.ndim
+    for axis, size in zip(axes, target):
+        have = _static_shape(n, x)[axis]
+        if size < have:
+            start = (have - size) // 2
+            key[axis] = slice(start, start + size)
+        elif size > have:
+            lo = (size - have) // 2
+            widths[axis] = (lo, size - have - lo)
+    y = x[tuple(key)]
+    return gc.pad(y, widths) if any(lo or hi for lo, hi in widths) else y

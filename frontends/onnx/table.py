@@ -42,6 +42,7 @@ def load_families() -> None:
         ops_attention,
         ops_math,
         ops_nn,
+        ops_norm,
         ops_reduce,
         ops_rnn,
         ops_shape,
