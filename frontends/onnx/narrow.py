@@ -15,10 +15,16 @@ import graphc as gc
 from graphc.tensor import Tensor
 
 
-def _round_half_even(x: Tensor) -> Tensor:
+def round_half_even(x: Tensor) -> Tensor:
+    """Round to the nearest integer, ties to even (ONNX's Round; NumPy's rint)."""
     r = gc.floor(x + 0.5)
     odd = gc.not_equal(r - gc.floor(r * 0.5) * 2, 0)
     return r - gc.cast(gc.equal(r - x, 0.5) & odd, x.dtype)
+
+
+def is_float_format(np_dtype) -> bool:
+    """Whether an ONNX numpy dtype is a float format (ml_dtypes' are not numpy kind 'f')."""
+    return "float" in np.dtype(np_dtype).name
 
 
 def round_to_float(x: Tensor, np_dtype: np.dtype, saturate: bool) -> Tensor:
@@ -36,7 +42,7 @@ def round_to_float(x: Tensor, np_dtype: np.dtype, saturate: bool) -> Tensor:
     e = gc.where(gc.power(gc.cast(2.0, "float32"), e + 1) <= safe, e + 1, e)
     e = gc.maximum(e, float(info.minexp))
     step = gc.power(gc.cast(2.0, "float32"), e - float(info.nmant))
-    rounded = _round_half_even(a / step) * step
+    rounded = round_half_even(a / step) * step
     if not saturate:
         over = gc.cast(math.inf if _has_inf(np_dtype) else math.nan, "float32")
         rounded = gc.where(rounded > biggest, over, rounded)
@@ -61,8 +67,7 @@ def cast_to(x: Tensor, np_dtype: np.dtype, dtype: str, saturate: bool = True) ->
     np_dtype = np.dtype(np_dtype)
     if np_dtype == np.dtype(dtype) or np_dtype == np.bool_ or np_dtype.itemsize >= 8:
         return gc.cast(x, dtype)
-    if np_dtype.kind in "iu" or np_dtype in (np.dtype(ml_dtypes.int4), np.dtype(ml_dtypes.uint4),
-                                             np.dtype(ml_dtypes.int2), np.dtype(ml_dtypes.uint2)):
+    if not is_float_format(np_dtype):
         if x.dtype.startswith("float"):
             x = gc.cast(x, "int64")
         return wrap_int(x, np_dtype, dtype)

@@ -10,7 +10,7 @@ from onnx import TensorProto
 
 import graphc as gc
 from frontends.onnx.dtypes import graphc_dtype, numpy_dtype
-from frontends.onnx.narrow import cast_to, wrap_int
+from frontends.onnx.narrow import cast_to, round_half_even, wrap_int
 from frontends.onnx.node import Node
 from frontends.onnx.table import converts
 from graphc.dtypes import is_float
@@ -134,11 +134,7 @@ def relu(n: Node) -> Tensor:
 
 @converts("Round")
 def round_(n: Node) -> Tensor:
-    """Round half to even: floor(x + 0.5), minus one where that made an odd number from .5."""
-    x = n.x(0)
-    r = gc.floor(x + 0.5)
-    odd = gc.not_equal(r - gc.floor(r * 0.5) * 2, 0)
-    return r - gc.cast(gc.equal(r - x, 0.5) & odd, x.dtype)
+    return round_half_even(n.x(0))
 
 
 @converts("IsInf", attrs=("detect_negative", "detect_positive"))

@@ -43,6 +43,7 @@ def load_families() -> None:
         ops_math,
         ops_nn,
         ops_norm,
+        ops_quantize,
         ops_reduce,
         ops_rnn,
         ops_shape,
