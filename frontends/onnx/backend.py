@@ -26,51 +26,50 @@ class Declined(UnsupportedOnnxError, unittest.SkipTest):
 class GraphcRep(BackendRep):
     """A compiled model: run(inputs) -> one array per graph output.
 
-    A model that needs some input's value when it loads (axes or a shape fed as an input) is
-    imported on each run with its integer inputs bound, and compiled once per such binding.
+    A model that needs some inputs' values when it loads (axes, scales or a shape fed as
+    inputs) is specialized: imported with those inputs bound to the values fed, and compiled
+    once per distinct binding.
     """
 
     def __init__(self, model: onnx.ModelProto, backend: str):
         self.model, self.backend = model, backend
         self.specialized: dict[tuple, tuple[Imported, Any]] = {}
-        try:
-            self.general = self._compile({})
-        except NeedsStaticValue:
-            self.general = None
-            self.input_names = [v.name for v in model.graph.input
-                                if v.name not in {i.name for i in model.graph.initializer}]
+        self.input_names = [v.name for v in model.graph.input
+                            if v.name not in {i.name for i in model.graph.initializer}]
+        self.bound: frozenset[str] = frozenset()
+        self.general = self._compile({})
 
-    def _compile(self, static: dict) -> tuple[Imported, Any]:
+    def _compile(self, static: dict) -> tuple[Imported, Any] | None:
+        """The import and compiled function; None when it needs more inputs bound."""
         try:
             imported = import_model(self.model, static_inputs=static)
-        except NeedsStaticValue:
-            if static:
-                raise Declined(["needs run-time values at load time, even with its integer "
-                                "inputs bound"]) from None
-            raise
+        except NeedsStaticValue as exc:
+            if not exc.inputs or exc.inputs <= set(static):
+                raise Declined(exc.unsupported) from None
+            self.bound |= exc.inputs
+            return None
         except UnsupportedOnnxError as exc:
             raise Declined(exc.unsupported) from None
         return imported, gc.compile(imported.graph, backend=self.backend)
 
-    def run(self, inputs: Any, **kwargs: Any) -> tuple[np.ndarray, ...]:
-        if self.general is not None:
-            imported, function = self.general
-            names = imported.input_names
-        else:
-            names = self.input_names
-        if isinstance(inputs, dict):
-            inputs = [inputs[name] for name in names]
-        elif not isinstance(inputs, (list, tuple)):
-            inputs = [inputs]
-        arrays = dict(zip(names, (np.asarray(a) for a in inputs)))
-        if self.general is None:
-            static = {k: a for k, a in arrays.items() if a.dtype.kind in "iub"}
-            if not static:
-                raise Declined(["needs the value of a float input when it loads"])
+    def _specialized(self, arrays: dict[str, np.ndarray]) -> tuple[Imported, Any]:
+        while True:
+            static = {k: arrays[k] for k in sorted(self.bound)}
             key = tuple((k, a.dtype.str, a.shape, a.tobytes()) for k, a in static.items())
             if key not in self.specialized:
-                self.specialized[key] = self._compile(static)
-            imported, function = self.specialized[key]
+                compiled = self._compile(static)
+                if compiled is None:            # another input turned out to be needed
+                    continue
+                self.specialized[key] = compiled
+            return self.specialized[key]
+
+    def run(self, inputs: Any, **kwargs: Any) -> tuple[np.ndarray, ...]:
+        if isinstance(inputs, dict):
+            inputs = [inputs[name] for name in self.input_names]
+        elif not isinstance(inputs, (list, tuple)):
+            inputs = [inputs]
+        arrays = dict(zip(self.input_names, (np.asarray(a) for a in inputs)))
+        imported, function = self.general or self._specialized(arrays)
         feeds = [arrays[name].astype(t.dtype, copy=False)
                  for name, t in zip(imported.input_names, imported.graph.inputs)]
         outputs = function(*feeds)

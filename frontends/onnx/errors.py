@@ -21,5 +21,10 @@ class UnsupportedOnnxError(OnnxError):
 class NeedsStaticValue(UnsupportedOnnxError):
     """A value graphc needs at load time (a shape, axes) is computed or fed at run time.
 
-    Loading again with that input given in `static_inputs` specializes the model to it.
+    `inputs` names the graph inputs it depends on: loading again with them given in
+    `static_inputs` specializes the model to their values.
     """
+
+    def __init__(self, unsupported: list[str], inputs: frozenset[str] = frozenset()):
+        super().__init__(unsupported)
+        self.inputs = inputs

@@ -8,6 +8,7 @@ import numpy as np
 from frontends.onnx.errors import NeedsStaticValue, OnnxError, UnsupportedOnnxError
 from frontends.onnx.fold import static_value
 from frontends.onnx.shapes import SymbolicShape
+from graphc.graph import topological_order
 from graphc.tensor import Tensor
 
 
@@ -55,9 +56,12 @@ class Node:
         """The value of input i, which must be known at load time (a constant or folded)."""
         value = static_value(self.x(i))
         if value is None:
+            fed = frozenset(t.name for t in topological_order([self.x(i)])
+                            if t.op == "placeholder")
             raise NeedsStaticValue([f"{self!r}: input {i} must be known when the model loads (a "
                                     "constant, computed from static shapes, or given in "
-                                    "static_inputs), not computed at run time"])
+                                    f"static_inputs), not computed at run time (it depends on "
+                                    f"{', '.join(sorted(fed)) or 'no input'})"], fed)
         return value
 
     def static_ints(self, i: int) -> list[int]:

@@ -45,6 +45,7 @@ def load_families() -> None:
         ops_norm,
         ops_quantize,
         ops_reduce,
+        ops_resize,
         ops_rnn,
         ops_shape,
         ops_softmax,
