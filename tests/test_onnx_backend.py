@@ -37,6 +37,10 @@ NODE_TESTS = [
     "test_constantofshape_int_zeros", "test_cast_FLOAT_to_FLOAT8E5M2", "test_where_example",
     "test_lstm_with_peepholes", "test_gru_seq_length", "test_rnn_seq_length",
     "test_attention_4d_gqa_with_past_and_present", "test_attention_3d_causal",
+    "test_resize_upsample_scales_cubic", "test_resize_downsample_scales_linear_antialias",
+    "test_resize_tf_crop_and_resize", "test_quantizelinear_axis", "test_dequantizelinear_int4",
+    "test_bitshift_right_uint16", "test_rms_normalization_4d_axis_negative_1",
+    "test_group_normalization_example", "test_mod_mixed_sign_int64",
 ]
 
 
