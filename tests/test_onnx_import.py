@@ -254,3 +254,65 @@ def test_bytes_and_model_protos_load_like_paths(tmp_path) -> None:
     np.testing.assert_array_equal(run(onnx.load(path), x)[0], want)
     with pytest.raises(OnnxError, match="takes a path, bytes or an onnx.ModelProto"):
         gc.onnx.load(3.5)
+
+
+def _body(name, inputs, outputs, nodes):
+    return helper.make_graph(nodes, name,
+                             [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
+                             [helper.make_tensor_value_info(n, t, s) for n, t, s in outputs])
+
+
+def test_scan_with_directions_and_axes_matches_numpy() -> None:
+    """A running sum over axis 1 of x, backwards, and a per-step product with an outer w."""
+    body = _body("step", [("s", F, [2]), ("x_t", F, [2])], [("s2", F, [2]), ("y", F, [2])],
+                 [helper.make_node("Add", ["s", "x_t"], ["s2"]),
+                  helper.make_node("Mul", ["s2", "w"], ["y"])])
+    node = helper.make_node("Scan", ["s0", "x"], ["s_final", "ys"], body=body,
+                            num_scan_inputs=1, scan_input_axes=[1],
+                            scan_input_directions=[1], scan_output_axes=[1])
+    m = model([node], [("s0", F, [2]), ("x", F, [2, 5])],
+              [("s_final", F, [2]), ("ys", F, [2, 5])], [("w", np.float32([2.0, -1.0]))])
+    s0, x = rng.standard_normal(2).astype("f4"), rng.standard_normal((2, 5)).astype("f4")
+    state, ys = s0.copy(), []
+    for t in reversed(range(5)):          # scan_input_directions=[1]: the last column first
+        state = state + x[:, t]
+        ys.append(state * [2.0, -1.0])
+    got_state, got_ys = run(m, s0, x)
+    np.testing.assert_allclose(got_state, state, rtol=1e-6)
+    np.testing.assert_allclose(got_ys, np.stack(ys, axis=1), rtol=1e-6)
+
+
+@pytest.mark.parametrize("trips", [3, 100])     # unrolled, and a gc.scan over the iterations
+def test_loop_with_a_fixed_trip_count_matches_numpy(trips: int) -> None:
+    body = _body("body", [("i", TensorProto.INT64, []), ("c", TensorProto.BOOL, []),
+                          ("v", F, [3])],
+                 [("c_out", TensorProto.BOOL, []), ("v_out", F, [3]), ("trace", F, [3])],
+                 [helper.make_node("Identity", ["c"], ["c_out"]),
+                  helper.make_node("Cast", ["i"], ["fi"], to=TensorProto.FLOAT),
+                  helper.make_node("Mul", ["v", "decay"], ["scaled"]),
+                  helper.make_node("Add", ["scaled", "fi"], ["v_out"]),
+                  helper.make_node("Identity", ["v_out"], ["trace"])])
+    node = helper.make_node("Loop", ["n", "", "v0"], ["v_final", "traces"], body=body)
+    m = model([node], [("v0", F, [3])], [("v_final", F, [3]), ("traces", F, [trips, 3])],
+              [("n", np.int64(trips)), ("decay", np.float32(0.9))])
+    v0 = rng.standard_normal(3).astype("f4")
+    v, traces = v0.copy(), []
+    for i in range(trips):
+        v = v * np.float32(0.9) + np.float32(i)
+        traces.append(v)
+    got_v, got_traces = run(m, v0)
+    np.testing.assert_allclose(got_v, v, rtol=1e-5)
+    np.testing.assert_allclose(got_traces, np.stack(traces), rtol=1e-5)
+
+
+def test_if_picks_a_branch_at_load_time_or_at_run_time() -> None:
+    then = _body("then", [], [("a", F, [2])], [helper.make_node("Neg", ["x"], ["a"])])
+    other = _body("else", [], [("b", F, [2])], [helper.make_node("Exp", ["x"], ["b"])])
+    node = helper.make_node("If", ["c"], ["y"], then_branch=then, else_branch=other)
+    x = rng.standard_normal(2).astype("f4")
+    m = model([node], [("c", TensorProto.BOOL, []), ("x", F, [2])], [("y", F, [2])])
+    for c in (True, False):
+        np.testing.assert_allclose(run(m, np.bool_(c), x)[0], -x if c else np.exp(x))
+    fixed = model([node], [("x", F, [2])], [("y", F, [2])], [("c", np.bool_(False))])
+    assert "exp" in {t.op for t in gc.onnx.load(fixed).nodes}
+    assert "neg" not in {t.op for t in gc.onnx.load(fixed).nodes}

@@ -44,7 +44,8 @@ class GraphcRep(BackendRep):
         try:
             imported = import_model(self.model, static_inputs=static)
         except NeedsStaticValue as exc:
-            if not exc.inputs or exc.inputs <= set(static):
+            if not exc.inputs or exc.inputs <= set(static) or \
+                    not exc.inputs <= set(self.input_names):     # a loop's own value, say
                 raise Declined(exc.unsupported) from None
             self.bound |= exc.inputs
             return None

@@ -74,10 +74,19 @@ def _opsets(model: onnx.ModelProto) -> dict[str, int]:
     return opsets
 
 
+def _all_nodes(graph: onnx.GraphProto):
+    """The graph's nodes and those of its subgraphs (Scan, Loop and If bodies), depth first."""
+    for node in graph.node:
+        yield node
+        for attr in node.attribute:
+            for body in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                yield from _all_nodes(body)
+
+
 def check_supported(graph: onnx.GraphProto, opsets: dict[str, int]) -> None:
     """Raise one UnsupportedOnnxError listing every op and attribute graphc cannot convert."""
     problems: dict[str, None] = {}
-    for node in graph.node:
+    for node in _all_nodes(graph):
         domain = node.domain or ""
         opset = opsets.get(domain)
         where = f"{describe(node)}, domain {domain or 'ai.onnx'!r}, opset {opset}"
@@ -171,7 +180,21 @@ def _inputs(graph: onnx.GraphProto, values: dict, static_inputs: dict):
 
 
 def _convert_nodes(graph: onnx.GraphProto, opsets: dict[str, int], values: dict) -> None:
-    """Convert every node in dependency order, adding its outputs to `values`."""
+    """Convert every node in dependency order, adding its outputs to `values`.
+
+    A subgraph (a Scan, Loop or If body) is converted the same way into a copy of `values`
+    holding its inputs, so it sees the values of the graphs around it by name.
+    """
+    def subgraph(body: onnx.GraphProto, bound: dict) -> list:
+        inner = {**values, **{init.name: gc.constant(to_array(init, "initializer"))
+                              for init in body.initializer}, **bound}
+        _convert_nodes(body, opsets, inner)
+        missing = [o.name for o in body.output if o.name not in inner]
+        if missing:
+            raise OnnxError(f"subgraph {body.name!r}: output {missing[0]!r} is computed by "
+                            "no node")
+        return [inner[o.name] for o in body.output]
+
     # ONNX element types where known: CastLike reads them (graphc's dtypes are wider).
     declared = {v.name: v.type.tensor_type.elem_type for v in
                 list(graph.input) + list(graph.value_info) + list(graph.output)
@@ -182,7 +205,7 @@ def _convert_nodes(graph: onnx.GraphProto, opsets: dict[str, int], values: dict)
         domain = proto.domain or ""
         node = Node(proto.op_type, domain, proto.name, opsets[domain],
                     [values[n] if n else None for n in proto.input], attributes(proto),
-                    len(proto.output), [declared.get(n) for n in proto.input])
+                    len(proto.output), [declared.get(n) for n in proto.input], subgraph)
         outputs = _convert(node, proto)
         if proto.op_type == "Cast" and isinstance(node.attr("to"), int):
             declared.setdefault(proto.output[0], node.attr("to"))

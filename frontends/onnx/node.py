@@ -1,7 +1,7 @@
 """Node: what a converter sees of one ONNX node (its inputs as Tensors, attributes, opset)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -17,10 +17,18 @@ class Node:
 
     def __init__(self, op_type: str, domain: str, name: str, opset: int,
                  inputs: list[Tensor | None], attrs: dict[str, Any], num_outputs: int,
-                 input_types: list[int | None]):
+                 input_types: list[int | None], subgraph: Callable | None = None):
         self.op_type, self.domain, self.name, self.opset = op_type, domain, name, opset
         self.inputs, self.attrs, self.num_outputs = inputs, attrs, num_outputs
         self.input_types = input_types     # the inputs' ONNX element types, where known
+        self._subgraph = subgraph
+
+    def subgraph(self, attr: str, inputs: list[Tensor]) -> list[Tensor]:
+        """Convert the body graph in attribute `attr` with its inputs bound to `inputs`."""
+        body = self.attr(attr)
+        if len(inputs) != len(body.input):
+            raise self.fail(f"{attr} takes {len(body.input)} inputs, given {len(inputs)}")
+        return self._subgraph(body, {i.name: t for i, t in zip(body.input, inputs)})
 
     def __repr__(self) -> str:
         return f"{self.op_type} node {self.name or '(unnamed)'!r} (opset {self.opset})"

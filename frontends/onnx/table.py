@@ -40,6 +40,7 @@ def load_families() -> None:
     """Import every family module, each registering its converters."""
     from frontends.onnx import (  # noqa: F401
         ops_attention,
+        ops_control,
         ops_math,
         ops_nn,
         ops_norm,
