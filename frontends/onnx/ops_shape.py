@@ -264,7 +264,7 @@ def constant_of_shape(n: Node) -> Tensor:
 
 @converts("Range")
 def range_(n: Node) -> Tensor:
-    start, limit, delta = (n.static(i) for i in range(3))
+    start, limit, delta = (np.asarray(n.static(i)).reshape(-1)[0] for i in range(3))
     count = max(int(np.ceil((limit - start) / delta)), 0) if delta else -1
     if count < 0 or count > MAX_ELEMENTS:
         raise n.fail(f"range({start}, {limit}, {delta}) has an absurd length")
