@@ -200,7 +200,7 @@ def _convert_nodes(graph: onnx.GraphProto, opsets: dict[str, int], values: dict)
                 list(graph.input) + list(graph.value_info) + list(graph.output)
                 if v.type.HasField("tensor_type") and v.type.tensor_type.elem_type}
     declared.update({init.name: init.data_type for init in graph.initializer})
-    memo: dict[Tensor, bool] = {}   # keyed by the node itself: ids of dead nodes get reused
+    memo: dict[Tensor, int | None] = {}   # keyed by node: the ids of dead nodes get reused
     for proto in ordered_nodes(graph, set(values)):
         domain = proto.domain or ""
         node = Node(proto.op_type, domain, proto.name, opsets[domain],

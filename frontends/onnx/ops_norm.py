@@ -25,7 +25,9 @@ def batch_norm(n: Node):
     if n.opset < 14 and n.num_outputs > 1:
         raise n.unsupported("the training-mode outputs of BatchNormalization before opset 14")
     if not n.attr("training_mode", 0):
-        return (x - mean) * gc.rsqrt(var + eps) * scale + bias
+        # x * a + b: with constant statistics, a and b fold to two vectors at load time.
+        a = scale * gc.rsqrt(var + eps)
+        return x * a + (bias - mean * a)
     axes = (0,) + _spatial_axes(x)
     batch_mean = gc.mean(x, axes, keepdims=True)
     batch_var = gc.var(x, axes, keepdims=True)

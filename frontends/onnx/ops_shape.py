@@ -255,11 +255,11 @@ def constant(n: Node) -> Tensor:
 def constant_of_shape(n: Node) -> Tensor:
     dims = n.dims(0)
     value = to_array(n.attrs["value"], repr(n)) if "value" in n.attrs else np.zeros(1, "f4")
-    if not all(isinstance(d, int) for d in dims):
-        return gc.broadcast_to(gc.constant(value.reshape(())), tuple(dims))
-    if any(d < 0 for d in dims) or math.prod(dims) > MAX_ELEMENTS:
+    if any(isinstance(d, int) and d < 0 for d in dims) or \
+            math.prod(d for d in dims if isinstance(d, int)) > MAX_ELEMENTS:
         raise n.fail(f"absurd shape {dims}")
-    return gc.constant(np.full(dims, value.reshape(-1)[0], value.dtype))
+    # NOTE: a broadcast, not a stored array: it is a view in the backend.
+    return gc.broadcast_to(gc.constant(value.reshape(-1)[:1].reshape(())), tuple(dims))
 
 
 @converts("Range")
