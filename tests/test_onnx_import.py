@@ -316,3 +316,22 @@ def test_if_picks_a_branch_at_load_time_or_at_run_time() -> None:
     fixed = model([node], [("x", F, [2])], [("y", F, [2])], [("c", np.bool_(False))])
     assert "exp" in {t.op for t in gc.onnx.load(fixed).nodes}
     assert "neg" not in {t.op for t in gc.onnx.load(fixed).nodes}
+
+
+EINSUMS = [  # equation, operand shapes
+    ("bhqd,bhkd->bhqk", [(2, 3, 4, 5), (2, 3, 6, 5)]),
+    ("ij,jk,kl->il", [(3, 4), (4, 5), (5, 2)]),
+    ("...ij,...jk", [(2, 3, 4), (2, 4, 5)]),
+    ("bii->bi", [(3, 4, 4)]),
+    ("ijk,k->", [(2, 3, 4), (4,)]),
+    ("ab,cd->abcd", [(2, 3), (4, 1)]),
+]
+
+
+@pytest.mark.parametrize("equation, shapes", EINSUMS, ids=[e for e, _ in EINSUMS])
+def test_einsum_matches_numpy(equation: str, shapes) -> None:
+    xs = [rng.standard_normal(s).astype("f4") for s in shapes]
+    names = [f"x{k}" for k in range(len(xs))]
+    m = model([helper.make_node("Einsum", names, ["y"], equation=equation)],
+              [(name, F, list(x.shape)) for name, x in zip(names, xs)], [("y", F, None)])
+    np.testing.assert_allclose(run(m, *xs)[0], np.einsum(equation, *xs), rtol=1e-5, atol=1e-5)

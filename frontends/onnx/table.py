@@ -41,6 +41,7 @@ def load_families() -> None:
     from frontends.onnx import (  # noqa: F401
         ops_attention,
         ops_control,
+        ops_einsum,
         ops_math,
         ops_nn,
         ops_norm,
