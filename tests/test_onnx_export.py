@@ -83,3 +83,17 @@ def test_training_graphs_and_foreign_ops_are_refused(tmp_path) -> None:
     state = gc.random_state(0)
     with pytest.raises(OnnxError, match="random_uniform"):
         gc.onnx.save(gc.Graph([x], [gc.random_uniform((4, 3), state) + x]), tmp_path / "b")
+
+
+@pytest.mark.parametrize("layer", ["LSTM", "GRU"])
+def test_loops_over_a_symbolic_length_export_as_onnx_scan(layer: str, tmp_path) -> None:
+    rnn = getattr(nn, layer)(4, 5, return_sequences=True).eval()
+    x = gc.placeholder((None, "steps", 4), name="x")
+    graph = gc.Graph([x], [rnn(x)])
+    path = gc.onnx.save(graph, tmp_path / "rnn.onnx")
+    assert "Scan" in {node.op_type for node in onnx.load(path).graph.node}
+    loaded = gc.onnx.load(path)
+    for shape in ((2, 7, 4), (3, 2, 4)):
+        feed = rng.standard_normal(shape).astype("f4")
+        np.testing.assert_allclose(gc.compile(loaded)(feed)[0], gc.compile(graph)(feed)[0],
+                                   rtol=1e-5, atol=1e-6)

@@ -1,7 +1,8 @@
 """gc.onnx.save: a graphc inference graph as an ONNX model (opset 17).
 
 Each graphc op maps to a few ONNX nodes through one table. im2col + conv become one Conv; a
-scan loop over a static length is unrolled (ONNX's Scan and Loop are not emitted). Variables
+scan loop over a static length is unrolled, one over a symbolic length becomes an ONNX Scan
+whose body reads the values it closes over from the outer graph by name. Variables
 are written as initializers with their current values. Graphs with updates (training steps)
 and ops without an ONNX equivalent (random draws, gradient-only ops) raise OnnxError.
 """
@@ -28,8 +29,8 @@ INT64_MAX, INT64_MIN = np.iinfo(np.int64).max, np.iinfo(np.int64).min
 class Emitter:
     """Accumulates ONNX nodes and initializers; names every value it emits."""
 
-    def __init__(self, graph: Graph):
-        self.graph = graph
+    def __init__(self, graph: Graph, input_names: dict, prefix: str = ""):
+        self.graph, self.input_names, self.prefix = graph, input_names, prefix
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
         self.counter = 0
@@ -38,12 +39,15 @@ class Emitter:
 
     def fresh(self, hint: str = "v") -> str:
         self.counter += 1
-        return f"{hint}_{self.counter}"
+        return f"{self.prefix}{hint}_{self.counter}"
 
-    def op(self, op_type: str, inputs: list[str], outputs: int = 1, **attrs) -> str:
+    def op(self, op_type: str, inputs: list[str], **attrs) -> str:
+        return self.ops(op_type, inputs, 1, **attrs)[0]
+
+    def ops(self, op_type: str, inputs: list[str], outputs: int, **attrs) -> list[str]:
         names = [self.fresh(op_type.lower()) for _ in range(outputs)]
         self.nodes.append(helper.make_node(op_type, inputs, names, **attrs))
-        return names[0]
+        return names
 
     def const(self, value, dtype=None) -> str:
         array = np.asarray(value, dtype=dtype)
@@ -70,7 +74,7 @@ class Emitter:
                            for axis, e in enumerate(t.shape) if root(e) == root(d)), None)
             if source is None:
                 raise OnnxError(f"cannot export: symbolic dim {d} is not a dim of any input")
-            whole = self.op("Shape", [source[0].name])
+            whole = self.op("Shape", [self.input_names[source[0]]])
             parts.append(self.op("Slice", [whole, self.ints([source[1]]),
                                            self.ints([source[1] + 1])]))
         return self.op("Concat", parts, axis=0)
@@ -275,15 +279,44 @@ def _avg_pool(e, t, ins):
     return e.op("AveragePool", ins, count_include_pad=1, **window)
 
 
-# ---- scan: unrolled over its static length ------------------------------------------------------
+# ---- scan: unrolled over a static length, an ONNX Scan over a symbolic one ---------------------
+
+def _scan(e: Emitter, node: Tensor) -> list[str]:
+    """The names of a scan node's results (final carries, stacked outputs)."""
+    length = node.inputs[node.attrs["num_carry"]].shape[0]
+    return _unroll(e, node) if isinstance(length, int) else _onnx_scan(e, node)
+
+
+def _onnx_scan(e: Emitter, node: Tensor) -> list[str]:
+    """One ONNX Scan whose body is the loop's body; closed-over values are outer names."""
+    body, k, s = node.attrs["body"], node.attrs["num_carry"], node.attrs["num_xs"]
+    outer = [e.names[i] for i in node.inputs]
+    inner = Emitter(e.graph, e.input_names, prefix=e.fresh("body") + "_")
+    env: dict = dict(zip(body.inputs[k + s:], outer[k + s:]))
+    inputs = []
+    for t in body.inputs[:k + s]:
+        env[t] = inner.fresh("in")
+        inputs.append(helper.make_tensor_value_info(env[t], FROM_GRAPHC[t.dtype], _dims(t.shape)))
+    for t in step_nodes(body):
+        if t not in env:
+            env[t] = emit(inner, t, env)
+    outputs = []
+    for t in body.outputs:
+        name = inner.fresh("out")
+        inner.nodes.append(helper.make_node("Identity", [env[t]], [name]))
+        outputs.append(helper.make_tensor_value_info(name, FROM_GRAPHC[t.dtype], _dims(t.shape)))
+    graph = helper.make_graph(inner.nodes, inner.prefix + "graph", inputs, outputs,
+                              inner.initializers)
+    backwards = int(node.attrs["reverse"])
+    return e.ops("Scan", outer[:k + s], len(body.outputs), body=graph, num_scan_inputs=s,
+                 scan_input_directions=[backwards] * s,
+                 scan_output_directions=[backwards] * (len(body.outputs) - k))
+
 
 def _unroll(e: Emitter, node: Tensor) -> list[str]:
-    """The names of a scan node's results (final carries, stacked outputs)."""
+    """The scan's results from a copy of its body per step."""
     body, k, s = node.attrs["body"], node.attrs["num_carry"], node.attrs["num_xs"]
     length = node.inputs[k].shape[0]
-    if not isinstance(length, int):
-        raise OnnxError("cannot export a scan over a symbolic length (ONNX Scan is not "
-                        "emitted); build the model with unroll=True or a static length")
     outer = [e.names[i] for i in node.inputs]
     carries, seqs, free = outer[:k], outer[k:k + s], outer[k + s:]
     ys: list[list[str]] = [[] for _ in body.outputs[k:]]
@@ -315,7 +348,7 @@ def emit(e: Emitter, t: Tensor, env: dict) -> str:
         scan = t.inputs[0]
         results = env.get(("scan", scan))
         if results is None:
-            results = env[("scan", scan)] = _unroll(e, scan)
+            results = env[("scan", scan)] = _scan(e, scan)
         if t.attrs["index"] >= len(results):
             raise OnnxError("cannot export the stored per-step values of a scan (a gradient)")
         return results[t.attrs["index"]]
@@ -338,7 +371,6 @@ def to_model(graph: Graph) -> onnx.ModelProto:
     if graph.updates:
         raise OnnxError("cannot export a graph with variable updates (a training step); export "
                         "the inference graph")
-    e = Emitter(graph)
     env: dict = {}
     inputs = []
     for k, t in enumerate(graph.inputs):
@@ -346,6 +378,7 @@ def to_model(graph: Graph) -> onnx.ModelProto:
         env[t] = name if name not in env.values() else f"{name}_{k}"
         inputs.append(helper.make_tensor_value_info(env[t], FROM_GRAPHC[t.dtype],
                                                     _dims(t.shape)))
+    e = Emitter(graph, dict(env))
     for t in graph.nodes:
         if t not in env:
             env[t] = emit(e, t, env)
@@ -354,10 +387,8 @@ def to_model(graph: Graph) -> onnx.ModelProto:
         name = f"output_{k}"
         e.nodes.append(helper.make_node("Identity", [env[t]], [name]))
         outputs.append(helper.make_tensor_value_info(name, FROM_GRAPHC[t.dtype], _dims(t.shape)))
-    used = {i for n in e.nodes for i in n.input}
-    initializers = [i for i in e.initializers if i.name in used]
     model = helper.make_model(helper.make_graph(e.nodes, "graphc", inputs, outputs,
-                                                initializers),
+                                                e.initializers),
                               opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="graphc")
     onnx.checker.check_model(model)
