@@ -1,6 +1,9 @@
 """ONNX import and export: `gc.onnx.load(model)` -> gc.Graph, `gc.onnx.save(graph, path)`.
 
-Needs the optional `onnx` package (`pip install graphc[onnx]`).
+The package: `loader` (the model -> graph walk) with `proto`, `node`, `fold` and `shapes`
+beside it; `table` and the `ops_*` modules (one converter per ONNX op, by family); `backend`
+(an onnx.backend.base.Backend); `export`; `suite` (onnx's conformance suite, `make
+onnx-suite`). Needs the optional `onnx` package (`pip install graphc[onnx]`).
 """
 from __future__ import annotations
 

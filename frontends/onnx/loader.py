@@ -4,6 +4,10 @@ Initializers become constants (float ones become gc.variables with trainable=Tru
 model trains with gc.grad and gc.optim); graph inputs that are also initializers are weights;
 `dim_param` and missing dims become symbolic dims. Before anything is built, every node is
 checked against the converter table, so one error lists all unsupported ops and attributes.
+
+Values computed from constants alone (shape arithmetic) are folded as the graph is built.
+Narrow ONNX types compute in a wider graphc dtype (float16 in float32, uint8 in int32, see
+dtypes.py); `import_model` keeps the declared types, which the ONNX backend returns.
 """
 from __future__ import annotations
 
