@@ -93,3 +93,19 @@ def cumsum(n: Node) -> Tensor:
         tri = tri.T
     moved = gc.swapaxes(x, axis, -1)
     return gc.swapaxes(gc.matmul(moved, gc.constant(tri)), axis, -1)
+
+
+@converts("CumProd", attrs=("exclusive", "reverse"))
+def cumprod(n: Node) -> Tensor:
+    """A gc.scan along the axis carrying the running product."""
+    x = n.x(0)
+    axis = n.axis(int(np.asarray(n.static(1)).reshape(-1)[0]), x.ndim)
+    moved = gc.swapaxes(x, axis, 0)
+    ones = gc.broadcast_to(gc.cast(1, x.dtype), moved.shape[1:])
+    exclusive = bool(n.attr("exclusive", 0))
+
+    def step(running, x_t):
+        new = running * x_t
+        return new, (running if exclusive else new)
+    _, products = gc.scan(step, ones, moved, reverse=bool(n.attr("reverse", 0)))
+    return gc.swapaxes(products, axis, 0)
