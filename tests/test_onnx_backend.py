@@ -41,6 +41,8 @@ NODE_TESTS = [
     "test_resize_tf_crop_and_resize", "test_quantizelinear_axis", "test_dequantizelinear_int4",
     "test_bitshift_right_uint16", "test_rms_normalization_4d_axis_negative_1",
     "test_group_normalization_example", "test_mod_mixed_sign_int64",
+    "test_gridsample_reflection_padding", "test_gridsample_volumetric_bilinear_align_corners_1",
+    "test_einsum_batch_diagonal", "test_loop11",
 ]
 
 

@@ -42,6 +42,7 @@ def load_families() -> None:
         ops_attention,
         ops_control,
         ops_einsum,
+        ops_grid,
         ops_math,
         ops_nn,
         ops_norm,
