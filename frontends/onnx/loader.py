@@ -250,8 +250,8 @@ def _convert(node: Node, proto: onnx.NodeProto) -> list[Tensor | None]:
             for name in _scopes(proto.name):
                 scopes.enter_context(gc.scope(name))
             result = conv.fn(node)
-    except UnsupportedOnnxError:
-        raise
+    except OnnxError:
+        raise                       # it names the node already
     except GraphcError as exc:
         raise OnnxError(f"{node!r}: {exc}") from None
     except (ValueError, TypeError, IndexError, KeyError, ZeroDivisionError, OverflowError,
