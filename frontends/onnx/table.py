@@ -50,6 +50,7 @@ def load_families() -> None:
         ops_reduce,
         ops_resize,
         ops_rnn,
+        ops_scatter,
         ops_shape,
         ops_softmax,
     )
