@@ -42,7 +42,9 @@ NODE_TESTS = [
     "test_bitshift_right_uint16", "test_rms_normalization_4d_axis_negative_1",
     "test_group_normalization_example", "test_mod_mixed_sign_int64",
     "test_gridsample_reflection_padding", "test_gridsample_volumetric_bilinear_align_corners_1",
-    "test_einsum_batch_diagonal", "test_loop11",
+    "test_einsum_batch_diagonal", "test_loop11", "test_scatternd_add",
+    "test_scatter_elements_with_duplicate_indices", "test_gathernd_example_int32_batch_dim1",
+    "test_qlinearconv", "test_reversesequence_batch", "test_compress_1",
 ]
 
 
