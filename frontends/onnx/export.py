@@ -17,10 +17,10 @@ from onnx import helper, numpy_helper
 
 from frontends.onnx.dtypes import FROM_GRAPHC
 from frontends.onnx.errors import OnnxError
+from graphc.dims import DimExpr
 from graphc.graph import Graph
 from graphc.ops.scan import step_nodes
 from graphc.tensor import Tensor
-from graphc.types import root
 
 OPSET = 17
 INT64_MAX, INT64_MIN = np.iinfo(np.int64).max, np.iinfo(np.int64).min
@@ -71,9 +71,9 @@ class Emitter:
                 parts.append(self.ints([d]))
                 continue
             source = next(((t, axis) for t in self.graph.inputs
-                           for axis, e in enumerate(t.shape) if root(e) == root(d)), None)
+                           for axis, e in enumerate(t.shape) if e == d), None)
             if source is None:
-                raise OnnxError(f"cannot export: symbolic dim {d} is not a dim of any input")
+                raise OnnxError(f"cannot export: dim {d} is not a dim of any input")
             whole = self.op("Shape", [self.input_names[source[0]]])
             parts.append(self.op("Slice", [whole, self.ints([source[1]]),
                                            self.ints([source[1] + 1])]))
@@ -175,7 +175,7 @@ def _target_shape(e: Emitter, x: Tensor, shape) -> str:
     for i, d in enumerate(shape):
         if isinstance(d, int):
             dims.append(d)
-        elif i < x.ndim and root(x.shape[i]) == root(d):
+        elif i < x.ndim and x.shape[i] == d:
             dims.append(0)
         else:
             dims.append(-1)
@@ -199,7 +199,7 @@ def _broadcast(e, t, ins):
     x, shape = t.inputs[0], t.attrs["shape"]
     lead = len(shape) - x.ndim
     # Expand keeps a dim of x where the target says 1, so a symbol x already has needs no value.
-    dims = [1 if isinstance(d, str) and i >= lead and root(x.shape[i - lead]) == root(d) else d
+    dims = [1 if not isinstance(d, int) and i >= lead and x.shape[i - lead] == d else d
             for i, d in enumerate(shape)]
     return e.op("Expand", [ins[0], e.shape_of(dims)])
 
@@ -360,8 +360,10 @@ def emit(e: Emitter, t: Tensor, env: dict) -> str:
 
 
 def _dims(shape) -> list:
-    """Static dims as ints, symbolic ones as dim_params (an anonymous ?3 becomes d3)."""
-    return [d if isinstance(d, int) else str(root(d)).replace("?", "d") for d in shape]
+    """Static dims as ints, symbols as dim_params (an anonymous ?3 becomes d3); an expression
+    of symbols (n - 1) is left unnamed, as ONNX has no way to say it."""
+    return [None if isinstance(d, DimExpr) else d if isinstance(d, int) else d.replace("?", "d")
+            for d in shape]
 
 
 def to_model(graph: Graph) -> onnx.ModelProto:

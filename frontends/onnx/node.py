@@ -8,6 +8,7 @@ import numpy as np
 from frontends.onnx.errors import NeedsStaticValue, OnnxError, UnsupportedOnnxError
 from frontends.onnx.fold import static_value
 from frontends.onnx.shapes import SymbolicShape
+from graphc.dims import is_dim
 from graphc.graph import topological_order
 from graphc.tensor import Tensor
 
@@ -57,7 +58,7 @@ class Node:
         """Input i as a shape: ints, or symbolic dim names where a Shape read them."""
         t = self.input(i)
         if isinstance(t, SymbolicShape):
-            return [v if isinstance(v, str) else int(v) for v in t.entries.reshape(-1)]
+            return [v if is_dim(v) else int(v) for v in t.entries.reshape(-1)]
         return self.static_ints(i)
 
     def static(self, i: int) -> np.ndarray:

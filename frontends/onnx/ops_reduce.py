@@ -49,7 +49,9 @@ def _root(s: Tensor, dtype: str) -> Tensor:
 def _logsumexp(x: Tensor, axes, keepdims: bool) -> Tensor:
     if all(x.shape[a] != 0 for a in axes):
         return gc.logsumexp(x, axes, keepdims)
-    return gc.log(gc.sum(gc.exp(x), axes, keepdims))
+    # NOTE: over an empty set: log(0), and max (which logsumexp shifts by) has no identity.
+    shape = gc.sum(x, axes, keepdims).shape
+    return gc.broadcast_to(gc.constant(np.array(-np.inf, x.dtype)), shape)
 
 
 @converts(*_REDUCERS, attrs=("axes", "keepdims", "noop_with_empty_axes"))

@@ -19,7 +19,6 @@ from frontends.onnx.shapes import as_value
 from frontends.onnx.table import converts
 from graphc.ops.shapes import broadcast_shapes
 from graphc.tensor import Tensor
-from graphc.types import root
 
 
 def _static_shape(n: Node, x: Tensor) -> tuple[int, ...]:
@@ -227,7 +226,7 @@ def _pad_axis(n: Node, x: Tensor, axis: int, lo: int, hi: int, mode: str) -> Ten
 def shape(n: Node) -> Tensor:
     x = n.x(0)
     dims = x.shape[slice(n.attr("start", 0), n.attr("end"))]
-    return as_value(np.array([root(d) for d in dims], dtype=object))
+    return as_value(np.array(list(dims), dtype=object))
 
 
 @converts("Size")
