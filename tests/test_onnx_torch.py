@@ -46,9 +46,8 @@ class Block(nn.Module):
         return self.head(x.mean(dim=1))
 
 
-# name: (module, input shape); the batch dim is exported dynamic (a symbolic dim) except for
-# the transformer block, whose head split reshapes to batch * heads: graphc's symbolic dims
-# cannot be products yet.
+# name: (module, input shape); the batch dim is exported dynamic (a symbolic dim in graphc:
+# the transformer's head split reshapes to the dim expression batch * heads)
 MODELS = {
     "mlp": (lambda: nn.Sequential(nn.Linear(10, 16), nn.ReLU(), nn.Linear(16, 3)), (8, 10)),
     "cnn": (lambda: nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
@@ -66,21 +65,20 @@ def export(name: str):
     module = build().eval()
     x = torch.randn(*shape)
     buffer = io.BytesIO()
-    dynamic = {} if name == "transformer_block" else {"x": {0: "batch"}}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(module, (x,), buffer, dynamo=False, input_names=["x"],
-                          output_names=["y"], dynamic_axes=dynamic)
-    return module, x, buffer.getvalue(), bool(dynamic)
+                          output_names=["y"], dynamic_axes={"x": {0: "batch"}})
+    return module, x, buffer.getvalue()
 
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_pytorch_exports_reproduce_pytorch(name: str) -> None:
-    module, x, data, dynamic = export(name)
+    module, x, data = export(name)
     graph = gc.onnx.load(data)
     fn = gc.compile(graph)
-    assert isinstance(graph.inputs[0].shape[0], str) == dynamic
-    for batch in (x, x[:3]) if dynamic else (x,):
+    assert graph.inputs[0].shape[0] == "batch"
+    for batch in (x, x[:3]):
         with torch.no_grad():
             want = module(batch).numpy()
         np.testing.assert_allclose(fn(batch.numpy())[0], want, rtol=1e-5, atol=1e-5)
@@ -88,7 +86,7 @@ def test_pytorch_exports_reproduce_pytorch(name: str) -> None:
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_pytorch_exports_fine_tune_with_graphc_gradients(name: str) -> None:
-    _, x, data, _ = export(name)
+    _, x, data = export(name)
     graph = gc.onnx.load(data, trainable=True)
     params = [v for v in graph.variables if v.dtype == "float32"]
     labels = gc.placeholder(graph.outputs[0].shape[:1], "int64", name="labels")

@@ -268,7 +268,8 @@ def _convert(node: Node, proto: onnx.NodeProto) -> list[Tensor | None]:
 
 def _symbolic(node: Node):
     """A shape op applied to a SymbolicShape, evaluated on its entries (None: no such input)."""
-    data = node.inputs if node.op_type == "Concat" else node.inputs[:1]
+    every = node.op_type in ("Concat", "Add", "Sub", "Mul", "Div")
+    data = node.inputs if every else node.inputs[:1]
     if not any(isinstance(t, SymbolicShape) for t in data):
         return None
     evaluate = EVALUATORS.get(node.op_type)

@@ -1,10 +1,11 @@
 """Shape values with symbolic dims: what Shape gives for a tensor whose batch dim is a symbol.
 
 PyTorch exports with a dynamic batch compute reshape targets at run time:
-Shape -> Gather -> Unsqueeze -> Concat -> Reshape. graphc has no shape-valued tensors, so the
-loader carries such a value as a SymbolicShape, a 1-D (or 0-d) array of ints and dim names,
-through the shape ops below, and the consumers (Reshape, Expand, ConstantOfShape) read it as
-a shape with symbolic dims. Any other use needs its value at load time and is reported.
+Shape -> Gather -> Mul -> Unsqueeze -> Concat -> Reshape. graphc has no shape-valued tensors,
+so the loader carries such a value as a SymbolicShape, an array of dims (ints, symbols and
+expressions such as batch * heads, graphc/dims.py), through the shape ops below, and the
+consumers (Reshape, Expand, ConstantOfShape) read it as a shape with symbolic dims. Any other
+use needs its value at load time and is reported.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Callable
 import numpy as np
 
 import graphc as gc
+from graphc import dims
 
 
 class SymbolicShape:
@@ -41,6 +43,26 @@ def as_value(entries: np.ndarray):
     if all(isinstance(v, (int, np.integer)) for v in entries.reshape(-1)):
         return gc.constant(entries.astype(np.int64))
     return SymbolicShape(entries)
+
+
+def _divide(a, b):
+    """a / b of dims as ONNX's integer Div computes sizes: exact, or floored by an int."""
+    exact = dims.divide_exact(a, b)
+    if exact is not None:
+        return exact
+    if isinstance(b, int) and b > 0:
+        return dims.floordiv(a, b)
+    raise ValueError(f"cannot divide the dim {a} by {b}")
+
+
+def _arithmetic(fn):
+    """An elementwise dim operation on arrays of dims (ints, symbols, expressions)."""
+    elementwise = np.frompyfunc(lambda a, b: fn(_plain(a), _plain(b)), 2, 1)
+    return lambda n, xs: elementwise(np.asarray(xs[0], object), np.asarray(xs[1], object))
+
+
+def _plain(v):
+    return int(v) if isinstance(v, (int, np.integer)) else v
 
 
 def _ints(values) -> list[int]:
@@ -78,4 +100,8 @@ EVALUATORS: dict[str, Callable] = {
     "Squeeze": lambda n, xs: _squeeze(xs[0], xs[1] if n.opset >= 13 and len(xs) > 1
                                       else n.attr("axes")),
     "Reshape": lambda n, xs: np.reshape(xs[0], _ints(xs[1])),
+    "Add": _arithmetic(dims.add),
+    "Sub": _arithmetic(dims.sub),
+    "Mul": _arithmetic(dims.mul),
+    "Div": _arithmetic(_divide),
 }
