@@ -58,7 +58,9 @@ def test_fixed_subset_of_the_conformance_suite(backend: str) -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_a_real_model_and_pytorch_exports_run_to_tolerance(backend: str) -> None:
+def test_a_real_model_and_pytorch_exports_run_to_tolerance(backend: str, tmp_path,
+                                                           monkeypatch) -> None:
+    monkeypatch.setenv("ONNX_HOME", str(tmp_path))      # where the runner writes test data
     real = run_category(backend, "real", r"^test_squeezenet_cpu$").outcome
     converted = run_category(backend, "pytorch-converted", r"Conv2d_groups|BatchNorm2d_eval|"
                              r"LSTM|Linear_no_bias|PReLU_2d|Softmax").outcome
