@@ -114,19 +114,25 @@ def counts(outcomes: dict[str, tuple[str, str]], names=None) -> str:
 
 def blocking_ops(outcomes, ops: dict[str, frozenset[str]], top: int = 12) -> list[str]:
     """Unsupported ops by the tests they decline, and ops appearing in the most failures."""
-    declined, failing = collections.Counter(), collections.Counter()
+    declined, failing, kernels = (collections.Counter() for _ in range(3))
     for name, (kind, message) in outcomes.items():
         if kind == "skipped":
             for op in set(re.findall(r"^\s*(\w+) \(", message, re.M)) | \
                     set(re.findall(r"\b([A-Z]\w+) node '", message)):
                 declined[op] += 1
         elif kind == "failed":
+            missing = re.search(r"has no kernel for op (\w+)", message)
+            if missing:
+                kernels[missing.group(1)] += 1
             for op in ops.get(name, ()):
                 failing[op] += 1
     lines = ["  declining the most tests: " + ", ".join(f"{op} {n}" for op, n in
                                                       declined.most_common(top))]
     lines.append("  in the most failing tests: " + ", ".join(f"{op} {n}" for op, n in
                                                            failing.most_common(top)))
+    if kernels:
+        lines.append("  graphc ops whose missing kernel fails the most tests: " + ", ".join(
+            f"{op} {n}" for op, n in kernels.most_common(top)))
     return lines
 
 
