@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv system-deps lint test demo examples bench clean
+.PHONY: venv system-deps lint test demo examples bench onnx-suite clean
 
 venv: $(VENV)/.installed
 
@@ -36,6 +36,11 @@ examples: venv
 
 bench: venv
 	$(PY) -m benchmarks.run
+
+# onnx's backend conformance suite against every graphc backend (minutes; not part of `test`,
+# which runs a fixed subset of it).
+onnx-suite: venv
+	$(PY) -m frontends.onnx.suite
 
 clean:
 	rm -rf $(VENV) build *.egg-info

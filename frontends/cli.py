@@ -7,7 +7,8 @@
     graphc optimize mlp.gcir --dump passes/ --verify -o mlp.opt.gcir
     graphc optimize --list
 
-FILE is a graph written by gc.save (its text IR, with the parameters in FILE.npz beside it).
+FILE is a graph written by gc.save (its text IR, with the parameters in FILE.npz beside it)
+or an ONNX model (.onnx, read by gc.onnx.load; needs the onnx package).
 Exit status: 0 on success, 1 when the file or the inputs are wrong (the error is printed on
 stderr, without a traceback), 2 for a wrong command line.
 """
@@ -25,7 +26,8 @@ import numpy as np
 from graphc.errors import GraphcError
 from graphc.graph import Graph
 
-EPILOG = "FILE is a graph saved by gc.save(graph, FILE): its text IR, parameters in FILE.npz."
+EPILOG = ("FILE is a graph saved by gc.save(graph, FILE) (its text IR, parameters in FILE.npz) "
+          "or an ONNX model (.onnx).")
 
 
 class UserError(Exception):
@@ -33,15 +35,16 @@ class UserError(Exception):
 
 
 def read_graph(path: str, values: bool) -> Graph:
-    """The graph saved at `path`; without `values`, only its text is read (zero parameters)."""
+    """The graph saved at `path` (or an ONNX model); without `values`, a .gcir file's text only
+    is read (zero parameters)."""
     from frontends import textir
     file = Path(path)
     if file.suffix.lower() == ".onnx":
-        if importlib.util.find_spec("frontends.onnx") is None:
-            raise UserError(f"{path}: reading ONNX models needs graphc's ONNX importer, which "
-                            "this version does not have yet")
-        import graphc as gc
-        return gc.onnx.load(file)
+        if importlib.util.find_spec("onnx") is None:
+            raise UserError(f"{path}: reading ONNX models needs the onnx package "
+                            "(pip install 'graphc[onnx]')")
+        from frontends.onnx import load
+        return load(file)
     if values:
         return textir.load(file)
     try:
@@ -188,8 +191,12 @@ def parser() -> argparse.ArgumentParser:
 
     def command(name: str, help: str, fn, file_needed: bool = True) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help, epilog=EPILOG)
+<<<<<<< HEAD
         p.add_argument("file", metavar="FILE", help="a saved graph (.gcir)",
                        nargs=None if file_needed else "?")
+=======
+        p.add_argument("file", metavar="FILE", help="a saved graph (.gcir) or an ONNX model")
+>>>>>>> onnx
         p.set_defaults(fn=fn)
         return p
 

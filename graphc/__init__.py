@@ -120,7 +120,8 @@ float32, float64, int32, int64, bool_ = "float32", "float64", "int32", "int64", 
 
 _LAZY_MODULES = {"losses": "frontends.losses", "nn": "frontends.nn", "optim": "frontends.optim",
                  "train": "frontends.train", "data": "frontends.data",
-                 "testing": "graphc.testing", "passes": "graphc.passes"}
+                 "testing": "graphc.testing", "passes": "graphc.passes",
+                 "onnx": "frontends.onnx"}
 _LAZY_FUNCTIONS = {"optimize": "graphc.passes",
                    "render": "backends.graphviz", "to_dot": "backends.graphviz",
                    "render_diff": "backends.graphviz", "diff_to_dot": "backends.graphviz",

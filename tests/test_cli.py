@@ -157,7 +157,7 @@ def test_file_errors_exit_1_with_the_place(tmp_path: Path) -> None:
     bad = BAD_IR / "unknown_op.gcir"
     assert_user_error(graphc("show", bad), f"{bad}:4:8: unknown op 'matmull'")
     assert_user_error(graphc("info", tmp_path / "missing.gcir"), "No such file or directory")
-    assert_user_error(graphc("render", tmp_path / "model.onnx"), "ONNX")
+    assert_user_error(graphc("render", tmp_path / "model.onnx"), "model.onnx: No such file")
     binary = tmp_path / "model.gcir"
     binary.write_bytes(b"\xff\xfe\x00")
     assert_user_error(graphc("show", binary), "not a text-IR file")
@@ -278,3 +278,23 @@ def test_console_script_is_installed() -> None:
         pytest.skip("the graphc console script is installed by `make venv` (pip install -e .)")
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "usage: graphc" in result.stdout
+
+
+def test_onnx_models_are_read_wherever_gcir_files_are(tmp_path: Path) -> None:
+    onnx = pytest.importorskip("onnx", reason="reading .onnx files needs the onnx package")
+    from tests.onnx_models import mlp
+    path = tmp_path / "mlp.onnx"
+    onnx.save_model(mlp(batch="batch"), path)
+    x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    result = graphc("run", path, "--input", f"x={tmp_path / 'x.npy'}", "-o", tmp_path / "y.npy")
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"),
+                               gc.compile(gc.onnx.load(path))(x)[0])
+    info = graphc("info", path, "--batch", "5")
+    assert info.returncode == 0 and "matmul" in info.stdout, info.stderr
+    assert graphc("render", path, "-o", tmp_path / "mlp.dot").returncode == 0
+    assert "matmul" in (tmp_path / "mlp.dot").read_text()
+    assert "graph(%x: f32[batch,4])" in graphc("show", path).stdout
+    (tmp_path / "bad.onnx").write_bytes(b"\x08\x07garbage")
+    assert_user_error(graphc("info", tmp_path / "bad.onnx"), "bad.onnx")

@@ -49,9 +49,10 @@ def _is_shifted(x: Tensor) -> bool:
 
 def log_sum_exp(x: Tensor, node: Tensor) -> Tensor | None:
     total = node.inputs[0]
-    if _is_shifted(x):
-        return None
     attrs = total.attrs
+    sizes = [x.shape[a] for a in attrs["axes"]]
+    if _is_shifted(x) or not all(isinstance(n, int) and n > 0 for n in sizes):
+        return None       # NOTE: the shift is a max, which an empty axis has not
     return reductions.logsumexp(x, attrs["axes"], keepdims=attrs["keepdims"])
 
 
