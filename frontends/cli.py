@@ -191,12 +191,8 @@ def parser() -> argparse.ArgumentParser:
 
     def command(name: str, help: str, fn, file_needed: bool = True) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help, epilog=EPILOG)
-<<<<<<< HEAD
-        p.add_argument("file", metavar="FILE", help="a saved graph (.gcir)",
+        p.add_argument("file", metavar="FILE", help="a saved graph (.gcir) or an ONNX model",
                        nargs=None if file_needed else "?")
-=======
-        p.add_argument("file", metavar="FILE", help="a saved graph (.gcir) or an ONNX model")
->>>>>>> onnx
         p.set_defaults(fn=fn)
         return p
 
