@@ -16,15 +16,15 @@ and evaluation graphs differ (dropout, batch norm) pass eval_loss/eval_metrics b
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from frontends import data
+from frontends.files import MAX_BYTES, ArchiveError, NpzReader, write_npz
 from frontends.optim import Optimizer, _parameters
 from graphc.compile import compile as compile_graph
 from graphc.errors import GraphcError
@@ -82,44 +82,71 @@ def _named(params: Sequence[Tensor]) -> dict[str, Tensor]:
     return named
 
 
-def save_params(path: str | os.PathLike, params: Sequence[Tensor]) -> Path:
-    """Write the variables' values to an .npz file atomically (a temp file, then os.replace)."""
+def _npz_path(path: str | os.PathLike) -> Path:
+    """`path` with the .npz suffix numpy gives archives (as np.savez adds it)."""
     path = Path(path)
-    arrays = {key: np.asarray(p.value) for key, p in _named(params).items()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
 
-def load_params(path: str | os.PathLike, params: Sequence[Tensor]) -> None:
-    """Set the variables from an .npz file, after checking every name, shape and dtype."""
-    named = _named(params)
+def save_params(path: str | os.PathLike, params: Sequence[Tensor] | Mapping[str, Tensor]
+                ) -> Path:
+    """Write the variables' values to an .npz file atomically; returns the path written.
+
+    params: variables (keyed by name) or {key: variable}. `.npz` is added to a path without it.
+    A save that fails, or a process killed mid-save, leaves the previous file as it was.
+    """
+    named = params if isinstance(params, Mapping) else _named(params)
+    arrays = {key: np.asarray(p.value) for key, p in named.items()}
     try:
-        with np.load(path, allow_pickle=False) as stored:
-            arrays = {key: stored[key] for key in stored.files}
-    except (OSError, ValueError, EOFError) as exc:
+        return write_npz(_npz_path(path), arrays)
+    except ArchiveError as exc:
+        raise ParameterFileError(f"cannot save parameters to {str(path)!r}: {exc}") from None
+
+
+def load_params(path: str | os.PathLike, params: Sequence[Tensor] | Mapping[str, Tensor],
+                max_bytes: int = MAX_BYTES) -> None:
+    """Set the variables from an .npz file, after checking every name, shape and dtype.
+
+    Nothing is assigned unless the whole file matches. A path without `.npz` that does not
+    exist is looked up with the suffix (as save_params wrote it).
+    """
+    named = dict(params) if isinstance(params, Mapping) else _named(params)
+    path = Path(path)
+    if not path.exists() and _npz_path(path).exists():
+        path = _npz_path(path)
+    problems: list[str] = []
+
+    def check(key: str):
+        def compare(dtype: np.dtype, shape: tuple) -> None:
+            want = named[key].type
+            if tuple(want.shape) != tuple(shape) or np.dtype(want.dtype) != dtype:
+                problems.append(f"{key!r} is {dtype}{list(shape)} in the file, but the "
+                                f"variable is {want}")
+                raise _Skip
+        return compare
+
+    arrays = {}
+    try:
+        with NpzReader(path, max_bytes) as stored:
+            problems += [f"missing {key!r}" for key in named if key not in stored]
+            problems += [f"unexpected {key!r}" for key in stored if key not in named]
+            for key in named:
+                if key in stored:
+                    try:
+                        arrays[key] = stored.read(key, check(key))
+                    except _Skip:
+                        pass
+    except ArchiveError as exc:
         raise ParameterFileError(f"cannot read parameters from {str(path)!r}: {exc}") from None
-    problems = [f"missing {key!r}" for key in named if key not in arrays]
-    problems += [f"unexpected {key!r}" for key in arrays if key not in named]
-    for key in named.keys() & arrays.keys():
-        want, got = named[key].type, arrays[key]
-        if tuple(want.shape) != got.shape or np.dtype(want.dtype) != got.dtype:
-            problems.append(f"{key!r} is {got.dtype}{list(got.shape)} in the file, "
-                            f"but the variable is {want}")
     if problems:
         raise ParameterFileError(f"parameters in {str(path)!r} do not match: "
                                  + "; ".join(sorted(problems)))
     for key, p in named.items():
         p.value = arrays[key]
+
+
+class _Skip(Exception):
+    """A member whose header does not match its variable: reported, not read."""
 
 
 # ---- history and early stopping ---------------------------------------------------------------

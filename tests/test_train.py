@@ -171,10 +171,10 @@ def test_a_failed_save_keeps_the_old_file(tmp_path, monkeypatch) -> None:
     path = gc.train.save_params(tmp_path / "p.npz", [W])
     original = path.read_bytes()
 
-    def broken_savez(f, **arrays):
+    def broken_write(f, array, **kwargs):
         f.write(b"partial")
         raise OSError("disk full")
-    monkeypatch.setattr(np, "savez", broken_savez)
+    monkeypatch.setattr(np.lib.format, "write_array", broken_write)
     with pytest.raises(OSError, match="disk full"):
         gc.train.save_params(path, [W])
     assert path.read_bytes() == original
