@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from frontends import data
 from frontends.files import MAX_BYTES, ArchiveError, NpzReader, write_npz
+from frontends.nn.base import Layer
 from frontends.optim import Optimizer, _parameters
 from graphc.compile import compile as compile_graph
 from graphc.errors import GraphcError
@@ -252,6 +253,7 @@ class Trainer:
         if state_updates is None:
             state_updates = getattr(params, "state_updates", [])
         self.params = _parameters(params)
+        self.model = params if isinstance(params, Layer) else None
         self.optimizer = optimizer
         metrics = dict(metrics or {})
         eval_metrics = metrics if eval_metrics is None else dict(eval_metrics)
@@ -340,13 +342,28 @@ class Trainer:
                                  drop_last=drop_last),
             epochs, per_epoch, augment, progress)
 
+    def state_dict(self) -> dict[str, Tensor]:
+        """The parameters and state variables by key: a model's structural keys (`0.W`,
+        `encoder.dense.b`, see gc.nn.Layer.named_variables), else the variables' names."""
+        if self.model is None:
+            return _named(self.variables)
+        wanted = {id(v) for v in self.variables}
+        keyed = {k: v for k, v in self.model.named_variables().items() if id(v) in wanted}
+        found = {id(v) for v in keyed.values()}
+        rest = _named([v for v in self.variables if id(v) not in found])
+        clash = keyed.keys() & rest.keys()
+        if clash:
+            raise ParameterFileError(f"variable names {sorted(clash)} clash with the model's "
+                                     "keys; give them other names")
+        return {**keyed, **rest}
+
     def save(self, path: str | os.PathLike) -> Path:
-        """Save the parameters and state variables (see save_params)."""
-        return save_params(path, self.variables)
+        """Save the parameters and state variables atomically (see save_params)."""
+        return save_params(path, self.state_dict())
 
     def load(self, path: str | os.PathLike) -> None:
-        """Load parameters saved by `save` (see load_params)."""
-        load_params(path, self.variables)
+        """Load parameters saved by `save`, into this or a model built the same way."""
+        load_params(path, self.state_dict())
 
 
 class _FitLoop:
