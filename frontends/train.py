@@ -4,18 +4,22 @@
     trainer = gc.train.Trainer([x, y], loss, model, gc.optim.Adam(1e-3),
                                metrics={"accuracy": gc.train.accuracy(model(x), y)})
     history = trainer.fit(X, Y, epochs=20, batch_size=32, validation=(Xv, Yv),
-                          early_stopping=gc.train.EarlyStopping(patience=3))
+                          callbacks=[gc.train.EarlyStopping(patience=3)])
     history.plot("curves.png"); trainer.save("params.npz")
 
 The training step (loss, metrics, optimizer and state updates) and the evaluation function
 are compiled once. Metrics are Tensors over a batch (per example, or a batch mean) and are
 averaged over a whole epoch or validation set, weighted by batch size. Models whose training
 and evaluation graphs differ (dropout, batch norm) pass eval_loss/eval_metrics built with
-`training=False`.
+`training=False`. A fit shows a progress bar on a terminal and logs one line per epoch
+elsewhere (verbose=); callbacks (frontends/callbacks.py) stop it early, lower the learning
+rate on a plateau or save checkpoints.
 """
 from __future__ import annotations
 
 import os
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -24,6 +28,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from frontends import data
+from frontends.callbacks import Callback, EarlyStopping, ModelCheckpoint, ReduceLROnPlateau
 from frontends.files import MAX_BYTES, ArchiveError, NpzReader, write_npz
 from frontends.nn.base import Layer
 from frontends.optim import Optimizer, _parameters
@@ -34,8 +39,9 @@ from graphc.ops import elementwise as ew
 from graphc.ops.reductions import argmax, mean
 from graphc.tensor import Tensor
 
-__all__ = ["Trainer", "History", "EarlyStopping", "accuracy", "confusion_matrix",
-           "save_params", "load_params", "ParameterFileError"]
+__all__ = ["Trainer", "History", "Callback", "EarlyStopping", "ReduceLROnPlateau",
+           "ModelCheckpoint", "accuracy", "confusion_matrix", "save_params", "load_params",
+           "ParameterFileError"]
 
 
 # ---- metrics ----------------------------------------------------------------------------------
@@ -150,7 +156,7 @@ class _Skip(Exception):
     """A member whose header does not match its variable: reported, not read."""
 
 
-# ---- history and early stopping ---------------------------------------------------------------
+# ---- history ------------------------------------------------------------------------------
 
 @dataclass
 class History:
@@ -197,34 +203,6 @@ class History:
             fig.suptitle(title)
         fig.savefig(path, dpi=100)
         return Path(path)
-
-
-@dataclass
-class EarlyStopping:
-    """Stop when the validation metric `monitor` has not improved for `patience` evaluations.
-
-    mode is "min" or "max" (default: "min" for names ending in "loss", else "max"); with
-    restore_best the parameters at the end of fit are those of the best evaluation.
-    """
-
-    patience: int = 5
-    monitor: str = "loss"
-    mode: str | None = None
-    min_delta: float = 0.0
-    restore_best: bool = True
-
-    def __post_init__(self) -> None:
-        self.mode = self.mode or ("min" if self.monitor.endswith("loss") else "max")
-        if self.mode not in ("min", "max"):
-            raise ValueError(f"EarlyStopping: mode must be 'min' or 'max', got {self.mode!r}")
-
-    def improved(self, value: float, best: float | None) -> bool:
-        """Whether `value` beats `best` by more than min_delta."""
-        if best is None:
-            return True
-        if self.mode == "min":
-            return value < best - self.min_delta
-        return value > best + self.min_delta
 
 
 # ---- the trainer ------------------------------------------------------------------------------
@@ -310,15 +288,19 @@ class Trainer:
             shuffle: bool = True, seed: data.Seed = 0, drop_last: bool = False,
             validation: Sequence[np.ndarray] | None = None, validation_split: float = 0.0,
             eval_every: int | None = None, early_stopping: EarlyStopping | int | None = None,
+            callbacks: Sequence[Callback] = (),
             augment: Callable[[np.ndarray], np.ndarray] | None = None,
-            progress: bool | None = None) -> History:
+            verbose: int | str = "auto") -> History:
         """Train for `epochs` over mini-batches of the arrays (one per input); a History.
 
         validation: arrays to evaluate, or validation_split: a seeded fraction held out.
         eval_every: evaluate every N steps (default: at the end of each epoch).
-        early_stopping: an EarlyStopping, or an int patience on the validation loss.
+        early_stopping: an EarlyStopping, or an int patience on the validation loss (the
+        same as passing EarlyStopping in callbacks). callbacks: gc.train.Callback objects
+        (ModelCheckpoint, ReduceLROnPlateau, ...).
         augment: applied to each training batch of the first input (e.g. gc.data.Augment).
-        progress: show a tqdm bar (default: only when stderr is a terminal).
+        verbose: 0 silent, 1 a progress bar, 2 one line per epoch on stdout; "auto" (the
+        default) is 1 when stderr is a terminal, else 2 (logs, CI, notebooks' files).
         """
         self._batch_size(arrays)
         rng = np.random.default_rng(seed) if not isinstance(seed, np.random.Generator) else seed
@@ -327,20 +309,21 @@ class Trainer:
                 raise ValueError("give validation or validation_split, not both")
             arrays, validation = data.train_test_split(*arrays, test_size=validation_split,
                                                        seed=rng)
+        callbacks = list(callbacks)
         if isinstance(early_stopping, int):
             early_stopping = EarlyStopping(patience=early_stopping)
-        if early_stopping is not None and validation is None:
-            raise ValueError("early stopping watches validation metrics: give validation= or "
-                             "validation_split=")
-        if early_stopping is not None and early_stopping.monitor not in self.metric_names:
-            raise ValueError(f"EarlyStopping monitors {early_stopping.monitor!r}, but the "
-                             f"metrics are {self.metric_names}")
+        if early_stopping is not None:
+            callbacks.append(early_stopping)
+        if verbose == "auto":
+            verbose = 1 if sys.stderr.isatty() else 2
+        if verbose not in (0, 1, 2):
+            raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
         n = data._length(arrays)
         per_epoch = n // batch_size if drop_last else -(-n // batch_size)
-        return _FitLoop(self, validation, eval_every, early_stopping).run(
-            lambda: data.batches(*arrays, batch_size=batch_size, shuffle=shuffle, seed=rng,
-                                 drop_last=drop_last),
-            epochs, per_epoch, augment, progress)
+        loop = _FitLoop(self, validation, eval_every, callbacks, int(verbose), epochs)
+        return loop.run(lambda: data.batches(*arrays, batch_size=batch_size, shuffle=shuffle,
+                                             seed=rng, drop_last=drop_last),
+                        per_epoch, augment)
 
     def state_dict(self) -> dict[str, Tensor]:
         """The parameters and state variables by key: a model's structural keys (`0.W`,
@@ -367,28 +350,37 @@ class Trainer:
 
 
 class _FitLoop:
-    """One fit run: steps, periodic validation, early stopping and the progress bar."""
+    """One fit run: steps, periodic validation, callbacks, and the progress bar or log lines."""
 
     def __init__(self, trainer: Trainer, validation, eval_every: int | None,
-                 early_stopping: EarlyStopping | None):
+                 callbacks: list[Callback], verbose: int, epochs: int):
         self.trainer, self.validation = trainer, validation
-        self.eval_every, self.stopping = eval_every, early_stopping
+        self.eval_every, self.callbacks = eval_every, callbacks
+        self.verbose, self.epochs = verbose, epochs
         self.history = History()
-        self.best: float | None = None
-        self.best_values: list[np.ndarray] | None = None
-        self.waited = 0
+        self.stop = False                     # a callback sets it to end the fit
         self.postfix: dict[str, float] = {}
+        self.bar = None
 
-    def run(self, make_batches: Callable, epochs: int, per_epoch: int, augment,
-            progress: bool | None) -> History:
-        """Train for `epochs` passes over make_batches(), validating and maybe stopping early."""
+    def say(self, message: str) -> None:
+        """A line for the user (beside the bar, or in the epoch log), unless silent."""
+        if self.verbose == 1 and self.bar is not None:
+            self.bar.write(message)
+        elif self.verbose == 2:
+            print(message, flush=True)
+
+    def run(self, make_batches: Callable, per_epoch: int, augment) -> History:
+        """Train for `epochs` passes over make_batches(), validating and calling callbacks."""
+        for callback in self.callbacks:
+            callback.on_train_begin(self)
         names, step = self.trainer.metric_names, 0
-        bar = tqdm(total=epochs * per_epoch, disable=None if progress is None else not progress,
-                   unit="step", dynamic_ncols=True)
+        self.bar = tqdm(total=self.epochs * per_epoch, disable=self.verbose != 1, unit="step",
+                        dynamic_ncols=True)
         try:
-            for epoch in range(1, epochs + 1):
-                bar.set_description(f"epoch {epoch}/{epochs}")
-                totals, seen = np.zeros(len(names)), 0
+            for epoch in range(1, self.epochs + 1):
+                started = time.perf_counter()
+                self.bar.set_description(f"epoch {epoch}/{self.epochs}")
+                totals, seen, validated = np.zeros(len(names)), 0, {}
                 for batch in make_batches():
                     if augment is not None:
                         batch = (augment(batch[0]), *batch[1:])
@@ -397,42 +389,45 @@ class _FitLoop:
                     totals += len(batch[0]) * np.array(values)
                     seen += len(batch[0])
                     self.history._record(self.history.step, dict(zip(names, values)))
-                    bar.update()
+                    self.bar.update()
                     self.postfix.update(zip(names, values))
-                    bar.set_postfix(self.postfix, refresh=False)
-                    if self.eval_every and step % self.eval_every == 0 and self._validate(step):
-                        return self._finish()
-                self.history._record(self.history.epoch,
-                                     dict(zip(names, (totals / max(seen, 1)).tolist())))
+                    self.bar.set_postfix(self.postfix, refresh=False)
+                    if self.eval_every and step % self.eval_every == 0:
+                        validated = self._validate(step)
+                        if self.stop:
+                            return self.history
+                means = dict(zip(names, (totals / max(seen, 1)).tolist()))
+                self.history._record(self.history.epoch, means)
                 self.history.epoch_end_steps.append(step)
-                if not self.eval_every and self._validate(step):
-                    return self._finish()
-            return self._finish()
+                if not self.eval_every:
+                    validated = self._validate(step)
+                logs = {**means, **{f"val_{k}": v for k, v in validated.items()}}
+                self.say(_epoch_line(epoch, self.epochs, time.perf_counter() - started, logs))
+                for callback in self.callbacks:
+                    callback.on_epoch_end(self, epoch, logs)
+                if self.stop:
+                    return self.history
+            return self.history
         finally:
-            bar.close()
+            self.bar.close()
+            for callback in self.callbacks:
+                callback.on_train_end(self)
 
-    def _validate(self, step: int) -> bool:
-        """Evaluate on the validation set; whether early stopping says stop."""
+    def _validate(self, step: int) -> dict[str, float]:
+        """Evaluate on the validation set and tell the callbacks; the values, if any."""
         if self.validation is None:
-            return False
+            return {}
         values = self.trainer.evaluate(*self.validation)
         self.history._record(self.history.val, values)
         self.history.val_steps.append(step)
         self.postfix.update((f"val_{k}", v) for k, v in values.items())
-        if self.stopping is None:
-            return False
-        value = values[self.stopping.monitor]
-        if self.stopping.improved(value, self.best):
-            self.best, self.waited = value, 0
-            self.history.best_step = step
-            self.best_values = [np.copy(v.value) for v in self.trainer.variables]
-            return False
-        self.waited += 1
-        self.history.stopped_early = self.waited >= self.stopping.patience
-        return self.history.stopped_early
+        for callback in self.callbacks:
+            callback.on_validation(self, step, values)
+        return values
 
-    def _finish(self) -> History:
-        if self.stopping is not None and self.stopping.restore_best and self.best_values:
-            for var, value in zip(self.trainer.variables, self.best_values):
-                var.value = value
-        return self.history
+
+def _epoch_line(epoch: int, epochs: int, seconds: float, logs: dict[str, float]) -> str:
+    """`epoch 3/20 - 0.4s - loss 0.4123 - accuracy 0.8812 - val_loss 0.4521 - ...`."""
+    parts = [f"epoch {epoch}/{epochs}", f"{seconds:.1f}s"]
+    parts += [f"{key} {value:.4g}" for key, value in logs.items()]
+    return " - ".join(parts)

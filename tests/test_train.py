@@ -106,9 +106,10 @@ def test_early_stopping_on_a_maximized_metric_and_errors() -> None:
 
 def test_progress_bar_shows_loss_and_can_be_disabled(capsys) -> None:
     trainer, _, _ = softmax_model()
-    trainer.fit(X_ALL, Y_ALL, epochs=1, batch_size=60, progress=True)
+    trainer.fit(X_ALL, Y_ALL, epochs=1, batch_size=60, verbose=1)
     assert "loss=" in capsys.readouterr().err
-    trainer.fit(X_ALL, Y_ALL, epochs=1, batch_size=60, progress=False)
+    trainer.fit(X_ALL, Y_ALL, epochs=1, batch_size=60, verbose=0)
+    assert capsys.readouterr() == ("", "")
     trainer.fit(X_ALL, Y_ALL, epochs=1, batch_size=60)     # stderr is not a terminal here
     assert capsys.readouterr().err == ""
 
