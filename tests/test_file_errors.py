@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.registry import OPS
 from tests.file_mutations import crafted_npy, npy_bytes, zip_members
 
 GRAPH = "graph(%x: f32[3]) {{\n{body}\n}}\n"
@@ -26,22 +25,20 @@ def parse_error(body: str, **kw) -> gc.ParseError:
     return info.value
 
 
-# NOTE: arity and attribute schemas belong to each op's declaration (graphc/registry.py), so
-# make() rejects these for every caller; until the core has them these cases are known to pass.
-needs_schema = pytest.mark.xfail(
-    not hasattr(next(iter(OPS.values())), "attrs"), strict=True,
-    reason="needs the op arity and attribute schema in OpDef (the lead's core change)")
-
-
-@needs_schema
-@pytest.mark.parametrize("body", [
-    "  %W = variable() : f32[3]\n  %y = neg(%x, %W) : f32[3]\n  return %y\n  %W <- %y",
-    "  %y = add(%x) : f32[3]\n  return %y",
-    "  %y = relu(%x) {bogus=1} : f32[3]\n  return %y",
-    "  %y = cast(%x) {dtype=\"float32\", extra=True} : f32[3]\n  return %y",
-], ids=["extra_operand", "missing_operand", "unknown_attr", "unknown_attr_on_cast"])
-def test_operand_counts_and_attributes_are_checked(body: str) -> None:
-    parse_error(body)
+@pytest.mark.parametrize("body, fragment", [
+    ("  %W = variable() : f32[3]\n  %y = neg(%x, %W) : f32[3]\n  return %y\n  %W <- %y",
+     "neg: takes 1 operand, got 2"),
+    ("  %y = add(%x) : f32[3]\n  return %y", "add: takes 2 operands, got 1"),
+    ("  %y = relu(%x) {bogus=1} : f32[3]\n  return %y", "relu: unknown attribute 'bogus'"),
+    ("  %y = sum(%x) : f32[]\n  return %y", "sum: missing attribute 'axes'"),
+    ("  %y = sum(%x) {axes=(0,0), keepdims=False} : f32[]\n  return %y",
+     "axes (0, 0) must be distinct"),
+    ('  %y = cast(%x) {dtype="float16"} : f32[3]\n  return %y', "attribute dtype='float16'"),
+], ids=["extra_operand", "missing_operand", "unknown_attr", "missing_attr", "duplicate_axes",
+        "unknown_dtype"])
+def test_operand_counts_and_attributes_are_checked(body: str, fragment: str) -> None:
+    """make() checks every op's arity and attribute schema (graphc/registry.py)."""
+    assert fragment in str(parse_error(body))
 
 
 @pytest.mark.parametrize("body, fragment", [
@@ -56,7 +53,6 @@ def test_operand_counts_and_attributes_are_checked(body: str) -> None:
     ("  %c = constant() {value=" + "9" * 400 + "} : i64[]\n  return %c",
      "does not fit in 64 bits"),
     ("  %c = constant() {value=4294967296} : i32[]\n  return %c", "does not fit in int32"),
-    ("  %y = cast(%x) {dtype=\"float16\"} : f32[3]\n  return %y", "cast"),
     ("  %W = variable() : f32[100000,100000]\n  return %W", "over the limit"),
     ("  %W = variable() : f32[" + "9" * 5000 + "]\n  return %W", "does not fit in 64 bits"),
     ('  %"a\\u0000b" = relu(%x) : f32[3]\n  return %"a\\u0000b"', "NUL"),
@@ -64,7 +60,7 @@ def test_operand_counts_and_attributes_are_checked(body: str) -> None:
     ("  %y = relu(%x) : f32[3]  # @ a\ud800.py:3\n  return %y", "lone surrogate"),
     ("  %y = relu(%x) : f32[3]  # @ a.py:" + "9" * 5000 + "\n  return %y", "out of range"),
 ], ids=["huge_int", "int64_overflow", "huge_float", "deep_tuple", "f32_overflow",
-        "huge_int_value", "i32_overflow", "unknown_cast_dtype", "huge_variable", "huge_dim",
+        "huge_int_value", "i32_overflow", "huge_variable", "huge_dim",
         "nul_name", "surrogate_name", "surrogate_text", "huge_line_number"])
 def test_hostile_text_raises_a_parse_error(body: str, fragment: str) -> None:
     assert fragment in str(parse_error(body))
