@@ -115,6 +115,7 @@ from graphc.ops.reductions import (
     var,
 )
 from graphc.ops.scan import *  # noqa: F401,F403
+from graphc.precision import PrecisionWarning
 from graphc.tensor import Tensor, scope
 from graphc.types import TensorType
 
