@@ -6,6 +6,7 @@ graphc warns, at the user's line, once per line.
 """
 from __future__ import annotations
 
+import re
 import warnings
 
 from graphc.source import user_location
@@ -22,7 +23,7 @@ def _described(t: Tensor) -> str:
     kind = {"variable": "variable", "constant": "constant", "placeholder": "input"}.get(t.op,
                                                                                           "value")
     name = f" {t.name!r}" if t.name else ""
-    return f"{kind}{name} {t.type}"
+    return f"{kind}{name} " + re.sub(r"\?\d+", "?", str(t.type))   # symbols are per process
 
 
 def warn_if_mixed(a: Tensor, b: Tensor) -> None:

@@ -30,7 +30,7 @@ def test_a_float64_variable_in_a_float32_model_warns_once_at_the_users_line() ->
     assert len(seen) == 1
     assert seen[0].filename == __file__ and seen[0].lineno == line
     message = str(seen[0].message)
-    assert "input 'x' f32[?1,4] and variable 'W' f64[4,2]" in message
+    assert "input 'x' f32[?,4] and variable 'W' f64[4,2]" in message
     assert "the result is float64" in message and "dtype='float32'" in message
 
 
