@@ -89,7 +89,18 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    _sync_directory(path.parent)
     return path
+
+
+def _sync_directory(folder: Path) -> None:
+    """Make the rename itself durable (a power cut after it cannot bring the old file back)."""
+    with contextlib.suppress(OSError):           # NOTE: not every platform opens directories
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 # ---- writing archives -------------------------------------------------------------------------
@@ -133,7 +144,7 @@ class NpzReader:
     """An .npz archive opened for reading members by key (the member's name without .npy)."""
 
     def __init__(self, path: str | os.PathLike, max_bytes: int = MAX_BYTES):
-        self.path, self.max_bytes = str(path), max_bytes
+        self.max_bytes = max_bytes
         try:
             self._zip = zipfile.ZipFile(path)
             infos = self._zip.infolist()
