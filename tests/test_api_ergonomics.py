@@ -16,14 +16,14 @@ import graphc as gc
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def two_inputs():
+def two_inputs(backend: str = "numpy"):
     x = gc.placeholder((None, 2), "float64", name="x")
     y = gc.placeholder((None, 2), "float64", name="y")
-    return x, y, gc.compile([x, y], x - 2 * y)
+    return x, y, gc.compile([x, y], x - 2 * y, backend=backend)
 
 
-def test_inputs_by_keyword() -> None:
-    x, y, f = two_inputs()
+def test_inputs_by_keyword(backend: str) -> None:
+    x, y, f = two_inputs(backend)
     a, b = np.arange(4.0).reshape(2, 2), np.ones((2, 2))
     np.testing.assert_array_equal(f(x=a, y=b), a - 2 * b)
     np.testing.assert_array_equal(f(y=b, x=a), a - 2 * b)
