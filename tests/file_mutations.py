@@ -145,7 +145,7 @@ def huge_number(rng, toks):
 
 
 def deep_nesting(rng, toks):
-    depth = rng.choice([40, 300, 3000])
+    depth = rng.choice([40, 300, 1000])
     i = _where(rng, toks, r"\(")
     if i is not None:
         toks.insert(i + 1, "(" * depth + ")" * depth + ", ")
