@@ -14,12 +14,14 @@ BACKENDS = {"numpy": "backends.numpy", "llvm": "backends.llvm"}
 
 
 def compile(inputs: Graph | Sequence[Tensor] = (), outputs: Sequence[Tensor] | Tensor = (),
-            updates: Iterable[Update] = (), backend: str | None = None,
+            updates: Iterable[Update] | None = (), backend: str | None = None,
             optimize: bool | Sequence[str] = True, verify=None):
     """A callable taking one numpy array per input and returning the outputs' values.
 
+    Inputs are given in order, or by their placeholders' names as keywords: f(x=..., y=...).
     It returns one array when `outputs` is a single Tensor, else a list. After computing all
-    outputs and new values, it assigns the `updates` (variable, new value) to the variables.
+    outputs and new values, it assigns the `updates` (variable, new value) to the variables;
+    updates=None means none.
     `optimize` is True (the default pipeline), False, or a list of pass names; `verify`
     (True or feeds) checks every pass against the interpreter (see gc.optimize). `backend`
     is "numpy" (the interpreter) or "llvm" (native code); None means the GRAPHC_BACKEND
@@ -29,7 +31,8 @@ def compile(inputs: Graph | Sequence[Tensor] = (), outputs: Sequence[Tensor] | T
     if isinstance(inputs, Graph):
         graph, single = inputs, False
     else:
-        graph, single = Graph(inputs, outputs, updates), isinstance(outputs, Tensor)
+        graph = Graph(inputs, outputs, () if updates is None else updates)
+        single = isinstance(outputs, Tensor)
     if optimize is not False:
         from graphc.passes import optimize as run_pipeline
         passes = None if optimize is True else list(optimize)

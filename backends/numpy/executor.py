@@ -15,7 +15,7 @@ from backends.numpy.memory import VIEW_OPS, buffer_owners, plan_in_place
 from graphc.dimenv import DimEnv
 from graphc.dims import evaluate
 from graphc.errors import CompileError
-from graphc.feeds import FeedChecker
+from graphc.feeds import FeedChecker, arrange_feeds
 from graphc.graph import Graph
 from graphc.printing import node_line, value_names
 
@@ -63,7 +63,9 @@ class NumpyFunction:
                               for t in graph.outputs]
         self.source, self._run, self._line_nodes = _generate(graph, self._dims)
 
-    def __call__(self, *args):
+    def __call__(self, *args, **named):
+        if named:
+            args = arrange_feeds([t.name for t in self.graph.inputs], args, named)
         arrays, self._dims.bindings = self._check(args)
         try:
             outputs, new_values = self._run(arrays, [v._value for v in self._variables],
