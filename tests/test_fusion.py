@@ -518,3 +518,17 @@ def test_benchmark_scripts_run(capsys) -> None:
     assert deep["cpu"] > 0 and "fusion" in deep["passes"]
     out = capsys.readouterr().out
     assert "digits-mlp" in out and "us per node" in out
+
+
+@needs_dot
+@pytest.mark.parametrize("name", list(MODELS))
+def test_fused_training_steps_render(tmp_path: Path, name: str) -> None:
+    """Updates leaving a group (an unconstrained edge out of a nested cluster trips dot)."""
+    graph, _ = MODELS[name](batch=4)
+    fused = fuse(gc.optimize(graph)[0])
+    pic = Picture(gc.render(fused, tmp_path / "step.svg"))
+    kinds = [pic.texts(c)[0] for c in pic.clusters.values()
+             if pic.texts(c)[0].startswith("fused ")]
+    assert len(kinds) == len(fused_nodes(fused)) + sum(len(fused_nodes(b))
+                                                       for b in _bodies(fused))
+    assert sum(pic.texts(e)[:1] == ["update"] for e in pic.edges.values()) == len(fused.updates)

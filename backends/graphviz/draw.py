@@ -7,7 +7,7 @@ node's tooltip is its text-IR line.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
 from typing import Iterable
 
@@ -256,8 +256,10 @@ class Drawer:
         group = self.cluster(node.scope).child(("group", id(node)), f"cluster_{node_id}", attrs)
         ports = {id(p): self.rep[id(o)] for p, o in zip(body.inputs, node.inputs)
                  if fused and id(o) in self.rep}
-        inner = Drawer(self.canvas, body, self.options, f"{node_id}/", cluster=group,
-                       ports=ports, within=node.scope if fused else ())
+        # NOTE: a group's members stay together, not beside the forward nodes they came from
+        options = replace(self.options, grads_beside=False) if fused else self.options
+        inner = Drawer(self.canvas, body, options, f"{node_id}/", cluster=group, ports=ports,
+                       within=node.scope if fused else ())
         inner.draw(sinks=False)
         self.groups[id(node)] = inner
         if fused:
@@ -356,8 +358,11 @@ class Drawer:
             self.canvas.add_edge(self.rep[id(out)], sink, {"label": self.dims.type(out.type)})
         for var, value in self.graph.updates:
             tail, head = self.rep[id(value)], self.rep[id(var)]
+            # NOTE: dot (2.43) fails ("trouble in init_rank") on an unconstrained edge out of
+            # a nested cluster; from inside a fused group the edge is a weightless one instead
+            edge = style.UPDATE_EDGE if id(value) not in self.hidden else style.UPDATE_FROM_GROUP
             if tail != head:
-                self.canvas.add_edge(tail, head, dict(style.UPDATE_EDGE, label="update"))
+                self.canvas.add_edge(tail, head, dict(edge, label="update"))
 
     def pair_gradients(self) -> None:
         """Each gradient node on the rank of the forward node it came from."""

@@ -45,6 +45,7 @@ DIFF = {"removed": {"fillcolor": "#ffccd5", "color": "#c9184a", "penwidth": "2.5
         "added": {"fillcolor": "#b7e4c7", "color": "#1b4332", "penwidth": "2.5"}}
 DIFF_MARK = {"removed": "\u2212 ", "added": "+ "}
 UPDATE_EDGE = {"style": "dashed", "color": "#6c757d", "constraint": "false"}
+UPDATE_FROM_GROUP = {"style": "dashed", "color": "#6c757d", "weight": "0", "minlen": "0"}
 
 
 def with_style(base: dict, extra: str) -> dict:
