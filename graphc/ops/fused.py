@@ -61,8 +61,9 @@ def _check_body(body: Graph, kind: str) -> None:
             raise GraphError(f"an elementwise group holds a {anchors[0].op} node")
         return
     if len(anchors) != 1:
-        raise GraphError(f"an {kind} group holds one matmul, convolution or reduction, "
-                         f"not {len(anchors)} (" + ", ".join(n.op for n in anchors) + ")")
+        held = f" ({', '.join(n.op for n in anchors)})" if anchors else ""
+        raise GraphError(f"a fused {kind} holds exactly one matmul, convolution or reduction; "
+                         f"this one holds {len(anchors)}{held}")
     anchor = anchors[0]
     if kind == "epilogue":
         if not is_epilogue_anchor(anchor.op):
