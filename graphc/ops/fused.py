@@ -104,8 +104,21 @@ def _result_rule(types, attrs):
 
 defop("fused", Kind.COMPOSITE, _fused_rule, arity=(1, None),
       attrs={"body": GRAPH, "kind": one_of(*KINDS)})
+def _check_result(inputs: Sequence[Tensor], attrs) -> None:
+    """A fused_result picks a result its fused node has, of that result's type."""
+    group = inputs[0]
+    if group.op != "fused":
+        raise GraphError(f"reads a fused node, not a {group.op}")
+    outputs, index = group.attrs["body"].outputs, attrs["index"]
+    if index >= len(outputs):
+        raise GraphError(f"index {index} is out of range: the group has {len(outputs)} results")
+    if outputs[index].type != attrs["type"]:
+        raise GraphError(f"result {index} of the group has type {outputs[index].type}, not "
+                         f"{attrs['type']}")
+
+
 defop("fused_result", Kind.COMPOSITE, _result_rule, arity=1,
-      attrs={"index": NONNEG_INT, "type": TYPE})
+      attrs={"index": NONNEG_INT, "type": TYPE}, node_check=_check_result)
 
 # NOTE: a body is what a backend emits as one loop nest; a rule rewriting inside it could
 # bring in ops that loop cannot hold, so passes leave bodies alone (CSE still merges equal ones).
