@@ -6,18 +6,22 @@ the caller's), and makes one foreign call that releases the GIL. A nonzero statu
 GraphcError naming the node and the user's line; variables are then unchanged, because the
 native code assigns them only after every kernel succeeded. Calls are serialized per
 function (they share the arena and update the same variables).
+
+The call path is generated per function (backends/llvm/callpath.py): feeds that are already
+arrays of the exact dtype, rank and static dims, C-contiguous and aligned, are checked inline
+and go straight to the native call; anything else (lists, other dtypes, strided or misaligned
+arrays, a wrong shape) takes the general path through FeedChecker, which converts what it may
+and raises FeedError with the full explanation otherwise.
 """
 from __future__ import annotations
-
-import threading
 
 import numpy as np
 
 from backends.llvm.call import EntryFunction
+from backends.llvm.callpath import generate_call
 from backends.llvm.lower import Plan
-from graphc.dims import python_source
-from graphc.errors import GraphcError
-from graphc.feeds import FeedChecker, arrange_feeds
+from graphc.errors import FeedError, GraphcError
+from graphc.feeds import FeedChecker
 
 
 class NativeRunError(GraphcError, IndexError):
@@ -31,34 +35,26 @@ class NativeFunction:
         graph = plan.graph
         self.graph, self.plan, self.loaded = graph, plan, loaded
         self.single_output = single_output
-        self._check = FeedChecker(graph.inputs, graph.dims)
-        self._variables = [v.attrs["var"] for v in graph.variables]
-        self._signature = list(graph.dims.signature)
-        self._sizes = _size_function(graph, plan)
-        self._dtypes = [np.dtype(t.dtype) for t in graph.outputs]
-        self._entry = EntryFunction(loaded["entry"], len(graph.inputs), len(self._variables),
-                                    len(graph.outputs), len(self._signature), context, loaded)
-        self._arena = np.empty(0, np.uint8)
-        self._lock = threading.Lock()
+        self._checker = FeedChecker(graph.inputs, graph.dims)
+        variables = [v.attrs["var"] for v in graph.variables]
+        entry = EntryFunction(loaded["entry"], len(graph.inputs), len(variables),
+                              len(graph.outputs), len(graph.dims.signature), context, loaded)
+        self.source, self._call = generate_call(plan, entry, variables, self._general,
+                                                self._failed, _usable_value, single_output)
 
-    def __call__(self, *args, **named):
-        if named:
-            args = arrange_feeds([t.name for t in self.graph.inputs], args, named)
-        arrays, bindings = self._check(args)
+    def __call__(self, *args):
+        return self._call(args)
+
+    def _general(self, args) -> list:
+        """The feeds FeedChecker accepts (converted, copied where needed) and their dims."""
+        arrays, bindings = self._checker(args)
         arrays = [a if a.flags.c_contiguous and a.flags.aligned else np.ascontiguousarray(a)
                   for a in arrays]
-        dims = [bindings[s] for s in self._signature]
-        shapes, arena_bytes = self._sizes(bindings)
-        outputs = [np.empty(shape, dtype) for shape, dtype in zip(shapes, self._dtypes)]
-        with self._lock:
-            if self._arena.size < arena_bytes:
-                self._arena = np.empty(arena_bytes, np.uint8)
-            values = [v._value for v in self._variables]
-            status = self._entry(arrays, values, outputs, self._arena, dims)
-        if status:
-            step, message = self.plan.error(status)
-            raise NativeRunError(f"{step.what}: {message}")
-        return outputs[0] if self.single_output else outputs
+        return arrays + [bindings[s] for s in self.graph.dims.signature]
+
+    def _failed(self, status: int) -> None:
+        step, message = self.plan.error(status)
+        raise NativeRunError(f"{step.what}: {message}")
 
     def llvm_ir(self, optimized: bool = True) -> str:
         return self.loaded.llvm_ir(optimized)
@@ -67,15 +63,17 @@ class NativeFunction:
         return self.loaded.asm()
 
 
-def _size_function(graph, plan: Plan):
-    """A generated function of the bindings: the outputs' shapes and the arena's bytes."""
-    env = graph.dims
+def _usable_value(variable) -> np.ndarray:
+    """The variable's array as native code needs it: exact dtype, C-contiguous, writeable.
 
-    def value(d) -> str:
-        return python_source(env.resolve(d), lambda s: f"b[{s!r}]")
-    shapes = ", ".join("(" + "".join(f"{value(d)}, " for d in t.shape) + ")"
-                       for t in graph.outputs)
-    source = f"def sizes(b):\n    return [{shapes}], {value(plan.arena_size)}\n"
-    namespace: dict = {"__builtins__": {"max": max, "min": min}}
-    exec(compile(source, "<graphc-llvm-sizes>", "exec"), namespace)  # noqa: S102 (our code)
-    return namespace["sizes"]
+    NOTE: any other array (one another backend left F-ordered, say) is replaced by a copy of
+    the same values, so the native code can update it in place.
+    """
+    value, want = variable._value, variable.type
+    if value.shape != want.shape:
+        raise FeedError(f"variable {variable.name!r} holds an array of shape {value.shape}, "
+                        f"but it is {want}")
+    if not (type(value) is np.ndarray and value.dtype == want.dtype and value.flags.c_contiguous
+            and value.flags.aligned and value.flags.writeable):
+        value = variable._value = np.array(value, dtype=want.dtype, order="C")
+    return value
