@@ -5,7 +5,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from backends.llvm import cache
+from backends.llvm import cache, native_call
 from backends.llvm.function import NativeFunction
 from backends.llvm.lower import Plan, emit
 from graphc.graph import Graph
@@ -24,8 +24,18 @@ def structural_key(graph: Graph) -> str:
 
 def compile_graph(graph: Graph, single_output: bool = False) -> NativeFunction:
     plan = Plan(graph)
-    key = structural_key(graph)
-    loaded = cache.load_or_build(key, lambda: emit(plan), ["entry"])
+    # NOTE: the module also holds the native call path when this process can run it (it
+    # can wherever the C API and NumPy's array layout are found; else Python calls entry).
+    native = native_call.available()
+    key = structural_key(graph) + ("+" + native_call.NAME if native else "")
+
+    def build():
+        module = emit(plan)
+        if native:
+            native_call.emit(module, plan)
+        return module
+
+    loaded = cache.load_or_build(key, build, ["entry", native_call.NAME] if native else ["entry"])
     context = 0
     if any(s.node is not None and s.node.op in ("matmul",) for s in plan.steps):
         from backends.llvm.blas import context_address

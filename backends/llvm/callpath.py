@@ -1,6 +1,6 @@
 """A compiled function's call path, generated once as Python source specialized to its graph.
 
-    def call(args):      # feeds that need nothing done to them go straight to run
+    def call(args, first=True):     # feeds needing nothing done to them go straight to run
         if len(args) == 2:
             x0, x1 = args
             if type(x0) is ndarray and x0.dtype is dtype0 and x0.flags.num & FAST == FAST ...:
@@ -9,7 +9,9 @@
                     n0 = s0[0]
                     if s0[1] == 2 and s1[0] == n0 and ...:     # static dims, shared symbols,
                         return run(x0, x1, n0)                 # derived dims, assumptions
-        return run(*general(args))     # FeedChecker: converts, copies, or raises FeedError
+        if first:                       # FeedChecker: converts, copies or raises FeedError
+            return call(general(*args), False)
+        mismatch(*args)                 # general's feeds refused: a bug
 
     def run(x0, x1, n0):  # outputs and arena sized inline from the dim expressions
         ...
@@ -29,40 +31,27 @@ import numpy as np
 
 from backends.llvm.call import EntryFunction, data_address
 from backends.llvm.lower import Plan
+from backends.llvm.pyapi import flag_bits
 from graphc.dims import Call, DimExpr, python_source
 from graphc.errors import CompileError
 
 _FILENAME = "<graphc-llvm-call>"
 
 
-def _flag_bit(has: np.ndarray, lacks: np.ndarray) -> int:
-    """The bit of `ndarray.flags.num` that `has` sets and `lacks` does not."""
-    bit = has.flags.num & ~lacks.flags.num
-    assert bit and bit & (bit - 1) == 0, "NumPy flag bits could not be told apart"
-    return bit
-
-
-def _views() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Views differing in one flag: C-contiguous or not (2-d), aligned or not (float32)."""
-    square, raw = np.zeros((2, 2), np.float32), np.zeros(12, np.uint8)
-    return square[:], square.T, raw[:8].view(np.float32), raw[1:9].view(np.float32)
-
-
 # NOTE: derived from arrays known to differ in that one property, not hard-coded.
-_C_ORDER, _F_ORDER, _ALIGNED, _MISALIGNED = _views()
-C_CONTIGUOUS = _flag_bit(_C_ORDER, _F_ORDER)
-ALIGNED = _flag_bit(_ALIGNED, _MISALIGNED)
+C_CONTIGUOUS, ALIGNED, _ = flag_bits()
+assert C_CONTIGUOUS and ALIGNED, "NumPy's flag bits could not be told apart"
 FAST = C_CONTIGUOUS | ALIGNED
 
 
-def generate_call(plan: Plan, entry: EntryFunction, variables: Sequence,
-                  general: Callable, failed: Callable, usable: Callable,
+def generate_call(plan: Plan, entry: EntryFunction, variables: Sequence, general: Callable,
+                  mismatch: Callable, failed: Callable, usable: Callable,
                   single_output: bool) -> tuple[str, Callable]:
     """The source of the call path and its `call(args)` function.
 
-    `general(args)` returns run's arguments (the checked feeds, then the signature dims) or
-    raises FeedError; `failed(status)` raises for a nonzero status; `usable(variable)` is the
-    variable's array as the native code may update it in place.
+    `general(*args)` returns the feeds converted so that the inline checks pass, or raises
+    FeedError (`mismatch(*args)` raises if they still do not); `failed(status)` raises for a
+    nonzero status; `usable(variable)` is the variable's array as native code may update it.
     """
     graph, env = plan.graph, plan.graph.dims
     local: dict[str, str] = {}          # input-bound symbol -> the local holding its value
@@ -84,7 +73,8 @@ def generate_call(plan: Plan, entry: EntryFunction, variables: Sequence,
 
     namespace: dict = {"__builtins__": {"len": len, "max": max, "min": min, "type": type},
                        "ndarray": np.ndarray, "empty": np.empty, "FAST": FAST,
-                       "general": general, "failed": failed, "usable": usable,
+                       "general": general, "mismatch": mismatch, "failed": failed,
+                       "usable": usable,
                        "data_address": data_address, "addressof": ctypes.addressof,
                        "from_buffer": ctypes.c_char.from_buffer, "lock": threading.Lock(),
                        "function": entry.function, "pointers": entry.pointers,
@@ -101,9 +91,11 @@ def generate_call(plan: Plan, entry: EntryFunction, variables: Sequence,
 def _check_source(graph, env, feeds: list[str], local: dict, value, namespace: dict) -> str:
     """`call(args)`: the inline checks of the fast path, else the general path."""
     run_args = ", ".join(feeds + [local[s] for s in env.signature])
+    otherwise = ["    if first:", "        return call(general(*args), False)",
+                 "    mismatch(*args)", "", ""]
     if not feeds:
-        return ("def call(args):\n    if not args:\n        return run()\n"
-                "    return run(*general(args))\n\n")
+        return "\n".join(["def call(args, first=True):", "    if not args:",
+                          "        return run()", *otherwise])
     types, ranks, dims, bound = [], [], [], set()
     for i, (x, t) in enumerate(zip(feeds, graph.inputs)):
         namespace[f"dtype{i}"] = np.dtype(t.dtype)
@@ -125,7 +117,7 @@ def _check_source(graph, env, feeds: list[str], local: dict, value, namespace: d
                 binds.append(f"{local[d]} = {got}")
     tests = dims + derived + [_assumption(a, value) for a, _ in env.assumptions
                               if not (env.unbound(a.a) or env.unbound(a.b))]
-    lines = ["def call(args):",
+    lines = ["def call(args, first=True):",
              f"    if len(args) == {len(feeds)}:",
              f"        {', '.join(feeds)}, = args",
              f"        if {_conjunction(types, 12)}:",
@@ -138,7 +130,7 @@ def _check_source(graph, env, feeds: list[str], local: dict, value, namespace: d
                   f"                    {call_run}"]
     else:
         lines.append(f"                {call_run}")
-    lines += ["    return run(*general(args))", "", ""]
+    lines += otherwise
     return "\n".join(lines)
 
 

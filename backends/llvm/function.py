@@ -1,22 +1,26 @@
 """A compiled graph as a Python callable: check feeds, size buffers, one native call.
 
-Per call, Python only checks the feeds (gc.FeedError before any native code runs), computes
-the dim signature's values and the output and arena sizes, allocates the outputs (they are
-the caller's), and makes one foreign call that releases the GIL. A nonzero status becomes a
+Per call, only the feeds are checked (gc.FeedError before any native code runs), the dim
+signature's values and the output and arena sizes computed, the outputs allocated (they are
+the caller's), and one native call made with the GIL released. A nonzero status becomes a
 GraphcError naming the node and the user's line; variables are then unchanged, because the
 native code assigns them only after every kernel succeeded. Calls are serialized per
 function (they share the arena and update the same variables).
 
-The call path is generated per function (backends/llvm/callpath.py): feeds that are already
-arrays of the exact dtype, rank and static dims, C-contiguous and aligned, are checked inline
-and go straight to the native call; anything else (lists, other dtypes, strided or misaligned
-arrays, a wrong shape) takes the general path through FeedChecker, which converts what it may
-and raises FeedError with the full explanation otherwise.
+The call path is generated per function, in native code next to the entry where this process
+allows (native_call.py: the instance's `__call__` is then a builtin), else as Python source
+(callpath.py). Either checks feeds that are already arrays of the exact dtype, rank and dims,
+C-contiguous and aligned, inline, and hands anything else (lists, other dtypes, strided or
+misaligned arrays, a wrong shape) to `general`: FeedChecker converts what it may and raises
+FeedError with the full explanation otherwise.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import numpy as np
 
+from backends.llvm import native_call, pyapi
 from backends.llvm.call import EntryFunction
 from backends.llvm.callpath import generate_call
 from backends.llvm.lower import Plan
@@ -35,32 +39,76 @@ class NativeFunction:
         graph = plan.graph
         self.graph, self.plan, self.loaded = graph, plan, loaded
         self.single_output = single_output
-        self._checker = FeedChecker(graph.inputs, graph.dims)
         variables = [v.attrs["var"] for v in graph.variables]
-        entry = EntryFunction(loaded["entry"], len(graph.inputs), len(variables),
-                              len(graph.outputs), len(graph.dims.signature), context, loaded)
-        self.source, self._call = generate_call(plan, entry, variables, self._general,
-                                                self._failed, _usable_value, single_output)
+        general = _general_path(FeedChecker(graph.inputs, graph.dims), variables)
+        failed, mismatch = _failure(plan), _mismatch(graph)
+        if native_call.NAME in loaded.addresses:
+            self.source = None
+            self._context = native_call.Context(plan, context, single_output, general,
+                                                mismatch, failed, loaded)
+            call = pyapi.builtin(native_call.NAME, loaded[native_call.NAME],
+                                 self._context.address, self._context)
+            # NOTE: a builtin as a class's __call__ is called without self, straight from the
+            # instance call (~50 ns where a Python __call__ forwarding to it costs ~150).
+            self.__class__ = type("NativeFunction", (NativeFunction,), {"__call__": call})
+        else:
+            entry = EntryFunction(loaded["entry"], len(graph.inputs), len(variables),
+                                  len(graph.outputs), len(graph.dims.signature), context,
+                                  loaded)
+            self.source, self._call = generate_call(plan, entry, variables, general, mismatch,
+                                                    failed, _usable_value, single_output)
 
     def __call__(self, *args):
         return self._call(args)
-
-    def _general(self, args) -> list:
-        """The feeds FeedChecker accepts (converted, copied where needed) and their dims."""
-        arrays, bindings = self._checker(args)
-        arrays = [a if a.flags.c_contiguous and a.flags.aligned else np.ascontiguousarray(a)
-                  for a in arrays]
-        return arrays + [bindings[s] for s in self.graph.dims.signature]
-
-    def _failed(self, status: int) -> None:
-        step, message = self.plan.error(status)
-        raise NativeRunError(f"{step.what}: {message}")
 
     def llvm_ir(self, optimized: bool = True) -> str:
         return self.loaded.llvm_ir(optimized)
 
     def asm(self) -> str:
         return self.loaded.asm()
+
+
+def _general_path(checker: FeedChecker, variables: Sequence) -> Callable:
+    """`general(*feeds)`: the feeds FeedChecker accepts, converted and made C-contiguous;
+    variables made usable too. The call path checks them again and runs."""
+    dtypes = [spec[1] for spec in checker.specs]
+
+    def general(*args) -> tuple[np.ndarray, ...]:
+        arrays, _ = checker(args)
+        for var in variables:
+            _usable_value(var)
+        return tuple(_exact(a, dtype) for a, dtype in zip(arrays, dtypes))
+    return general
+
+
+def _exact(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """array, C-contiguous, aligned, with the very dtype object the call path compares."""
+    if not (array.flags.c_contiguous and array.flags.aligned):
+        array = np.array(array, order="C")    # NOTE: a copy: ascontiguousarray keeps misaligned
+    return array if array.dtype is dtype else array.view(dtype)
+
+
+def _failure(plan: Plan) -> Callable:
+    """`failed(status)`: raise the error a nonzero status from the native code stands for."""
+    def failed(status: int) -> None:
+        if status == native_call.OUT_OF_MEMORY:
+            raise MemoryError("cannot allocate the native code's scratch memory (arena) for "
+                              "these feeds")
+        step, message = plan.error(status)
+        raise NativeRunError(f"{step.what}: {message}")
+    return failed
+
+
+def _mismatch(graph) -> Callable:
+    """`mismatch(*feeds)`: general() returned feeds the call path still refuses (a bug)."""
+    def mismatch(*args) -> None:
+        got = ", ".join(f"{type(a).__name__} {getattr(a, 'dtype', '')}"
+                        f"{getattr(a, 'shape', '')}" for a in args)
+        raise GraphcError(f"internal error: the native call path refuses feeds that passed "
+                          f"the feed checks ({got}); variables: "
+                          + ", ".join(f"{v.attrs['var'].name} {v.attrs['var']._value.dtype}"
+                                      f"{v.attrs['var']._value.shape}" for v in graph.variables))
+    return mismatch
 
 
 def _usable_value(variable) -> np.ndarray:
@@ -73,7 +121,8 @@ def _usable_value(variable) -> np.ndarray:
     if value.shape != want.shape:
         raise FeedError(f"variable {variable.name!r} holds an array of shape {value.shape}, "
                         f"but it is {want}")
-    if not (type(value) is np.ndarray and value.dtype == want.dtype and value.flags.c_contiguous
+    dtype = np.dtype(want.dtype)
+    if not (type(value) is np.ndarray and value.dtype is dtype and value.flags.c_contiguous
             and value.flags.aligned and value.flags.writeable):
-        value = variable._value = np.array(value, dtype=want.dtype, order="C")
+        value = variable._value = np.array(value, dtype=dtype, order="C")
     return value
