@@ -25,7 +25,7 @@ from backends.llvm.call import EntryFunction
 from backends.llvm.callpath import generate_call
 from backends.llvm.lower import Plan
 from graphc.errors import FeedError, GraphcError
-from graphc.feeds import FeedChecker
+from graphc.feeds import FeedChecker, arrange_feeds
 
 
 class NativeRunError(GraphcError, IndexError):
@@ -40,7 +40,8 @@ class NativeFunction:
         self.graph, self.plan, self.loaded = graph, plan, loaded
         self.single_output = single_output
         variables = [v.attrs["var"] for v in graph.variables]
-        general = _general_path(FeedChecker(graph.inputs, graph.dims), variables)
+        general = _general_path(FeedChecker(graph.inputs, graph.dims), variables,
+                                [t.name for t in graph.inputs])
         failed, mismatch = _failure(plan), _mismatch(graph)
         if native_call.NAME in loaded.addresses:
             self.source = None
@@ -57,9 +58,10 @@ class NativeFunction:
                                   loaded)
             self.source, self._call = generate_call(plan, entry, variables, general, mismatch,
                                                     failed, _usable_value, single_output)
+            self._general = general
 
-    def __call__(self, *args):
-        return self._call(args)
+    def __call__(self, *args, **named):
+        return self._call(args) if not named else self._call(self._general(*args, **named))
 
     def llvm_ir(self, optimized: bool = True) -> str:
         return self.loaded.llvm_ir(optimized)
@@ -68,12 +70,14 @@ class NativeFunction:
         return self.loaded.asm()
 
 
-def _general_path(checker: FeedChecker, variables: Sequence) -> Callable:
-    """`general(*feeds)`: the feeds FeedChecker accepts, converted and made C-contiguous;
-    variables made usable too. The call path checks them again and runs."""
+def _general_path(checker: FeedChecker, variables: Sequence, names: list) -> Callable:
+    """`general(*feeds, **named)`: the feeds FeedChecker accepts, in input order, converted
+    and made C-contiguous; variables made usable too. The call path checks them again."""
     dtypes = [spec[1] for spec in checker.specs]
 
-    def general(*args) -> tuple[np.ndarray, ...]:
+    def general(*args, **named) -> tuple[np.ndarray, ...]:
+        if named:
+            args = arrange_feeds(names, args, named)
         arrays, _ = checker(args)
         for var in variables:
             _usable_value(var)
@@ -101,7 +105,8 @@ def _failure(plan: Plan) -> Callable:
 
 def _mismatch(graph) -> Callable:
     """`mismatch(*feeds)`: general() returned feeds the call path still refuses (a bug)."""
-    def mismatch(*args) -> None:
+    def mismatch(*args, **named) -> None:
+        args = (*args, *named.values())
         got = ", ".join(f"{type(a).__name__} {getattr(a, 'dtype', '')}"
                         f"{getattr(a, 'shape', '')}" for a in args)
         raise GraphcError(f"internal error: the native call path refuses feeds that passed "
