@@ -227,7 +227,7 @@ def _fits(need: Dim, have: Dim) -> bool:
 
 
 def _copy_step(low, node, out: Access, ins: list[Access]):
-    return copy(low, low.current, out, ins[0])
+    return copy(low, low.name(node), out, ins[0])
 
 
 class Lowering:
