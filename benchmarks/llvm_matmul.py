@@ -7,6 +7,9 @@ Three tables, each measured in one run against a NumPy baseline from the same ru
 - The crossover between BLAS and the generated loop for small float products: a chain of
   REPEATS products x @ w @ w ... compiled once per path (LOOP_FLOPS forced), time per product.
   LOOP_FLOPS in backends/llvm/kernels/contraction.py is chosen from this table.
+
+Times are the process's CPU time, BLAS single-threaded (NumPy's and scipy's alike): on a
+shared, loaded 2-core machine wall time mostly measures the scheduler.
 """
 from __future__ import annotations
 
@@ -16,25 +19,28 @@ import sys
 import time
 from collections.abc import Callable
 
-import numpy as np
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # NOTE: read when NumPy loads its BLAS
+
+import numpy as np  # noqa: E402
 
 REPEATS = 32
 
 
 def per_call(action: Callable[[], object], seconds: float = 0.3, runs: int = 7) -> float:
-    """Median seconds per call: `runs` runs of as many calls as fill about `seconds` / runs."""
+    """Median CPU seconds per call: `runs` runs of as many calls as fill `seconds` / runs."""
+    clock = time.process_time
     action()
-    started, count = time.perf_counter(), 0
-    while time.perf_counter() - started < 0.02:
+    started, count = clock(), 0
+    while clock() - started < 0.02:
         action()
         count += 1
     number = max(1, int(count * seconds / runs / 0.02))
     times = []
     for _ in range(runs):
-        started = time.perf_counter()
+        started = clock()
         for _ in range(number):
             action()
-        times.append((time.perf_counter() - started) / number)
+        times.append((clock() - started) / number)
     return statistics.median(times)
 
 

@@ -21,7 +21,7 @@ from llvmlite import ir
 
 from backends.llvm import blas
 from backends.llvm.access import Access, broadcast, row_major
-from backends.llvm.irutil import I1, const, i64, is_float, loop
+from backends.llvm.irutil import I1, const, i64, ir_type, is_float, loop
 from backends.llvm.kernels import register
 from backends.llvm.kernels.base import Kernel
 from backends.llvm.kernels.elementwise import collapse
@@ -217,23 +217,42 @@ def _loop_product(k: Kernel, out: Access, a: Access, b: Access) -> None:
 # ---- copies between views of one shape --------------------------------------------------------
 
 def _move(k: Kernel, dst: Access, src: Access, add: bool = False) -> None:
-    """dst[...] = src[...] (or += with add), axes merged where both walk memory evenly; the
-    loops run in the shape's order, the last axis innermost."""
+    """dst[...] = src[...] (or += with add) for accesses of rank >= 1, axes merged where both
+    walk memory evenly; elements are visited in row-major order of the shape."""
     shape, strides = collapse([dst, src], k.env)
     dst, src = (Access(x.buffer, shape, s, x.offset) for x, s in zip((dst, src), strides))
     floating = is_float(dst.dtype)
 
-    def nest(indices: list) -> None:
-        if len(indices) == len(shape):
+    def inner(outer: list) -> None:
+        with loop(k.b, k.dims(shape[-1]), name="m") as i:
+            indices = outer + [i]
             value = k.load(src, indices)
             if add:
                 old = k.load(dst, indices)
                 value = k.b.fadd(old, value) if floating else k.b.add(old, value)
             k.store(dst, indices, value)
-            return
-        with loop(k.b, k.dims(shape[len(indices)]), name=f"m{len(indices)}") as i:
-            nest(indices + [i])
-    nest([])
+    over_flat(k, shape[:-1], inner)
+
+
+def over_flat(k: Kernel, shape: tuple, body) -> None:
+    """body(indices) over a box in row-major order, as one flat loop whose index is split into
+    per-axis indices: a deep nest of short static loops would make LLVM unroll and analyse
+    each level (seconds of compile time for a 3-D window), for no speed."""
+    if len(shape) <= 1:
+        if shape:
+            with loop(k.b, k.dims(shape[0]), name="flat") as i:
+                body([i])
+        else:
+            body([])
+        return
+    b = k.b
+    with loop(b, k.size(shape), name="flat") as flat:
+        indices, rest = [], flat
+        for d in reversed(shape[1:]):
+            size = k.dims(d)
+            indices.append(b.urem(rest, size))
+            rest = b.udiv(rest, size)
+        body([rest] + indices[::-1])
 
 
 def _fill(k: Kernel, dst: Access, value: ir.Value) -> None:
@@ -383,13 +402,13 @@ def conv_input_grad(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel
 
 def _outer(k: Kernel, groups: int, out: Access, w: Access, g: Access, r: int, p: Dim) -> None:
     """out[gr, :] = w[gr] * g[group of gr, :] for each of groups * r rows."""
-    b = k.b
+    b, ty = k.b, ir_type(out.dtype)
     with loop(b, i64(groups * r), name="row") as row:
-        weight = b.load(k.address(w, b.add(k.dims(w.offset), row)))
+        weight = b.load(k.address(w, b.add(k.dims(w.offset), row)), typ=ty)
         source = b.add(k.dims(g.offset), b.mul(b.sdiv(row, i64(r)), k.dims(p)))
         target = b.add(k.dims(out.offset), b.mul(row, k.dims(p)))
         with loop(b, k.dims(p), name="col") as j:
-            value = b.load(k.address(g, b.add(source, j)))
+            value = b.load(k.address(g, b.add(source, j)), typ=ty)
             b.store(b.fmul(weight, value), k.address(out, b.add(target, j)))
 
 

@@ -21,6 +21,7 @@ from backends.llvm.access import Access
 from backends.llvm.irutil import I1, I32, const, i64, ir_type, loop
 from backends.llvm.kernels import register
 from backends.llvm.kernels.base import Kernel
+from backends.llvm.kernels.contraction import over_flat
 from backends.llvm.scalar_emit import ScalarEmitter
 from graphc import scalar
 from graphc.tensor import Tensor
@@ -43,20 +44,7 @@ class _Geometry:
 
 def _over_planes(k: Kernel, x: Access, body: Callable[[list], None]) -> None:
     """body([n, c]) for every example and channel of an (N, C, ...) access."""
-    with loop(k.b, k.dims(x.shape[0]), name="n") as n:
-        with loop(k.b, k.dims(x.shape[1]), name="c") as c:
-            body([n, c])
-
-
-def _over(k: Kernel, sizes: tuple, body: Callable[[list], None], name: str) -> None:
-    """body(indices) over a static box, row-major."""
-    def nest(indices: list) -> None:
-        if len(indices) == len(sizes):
-            body(indices)
-            return
-        with loop(k.b, i64(sizes[len(indices)]), name=f"{name}{len(indices)}") as i:
-            nest(indices + [i])
-    nest([])
+    over_flat(k, x.shape[:2], body)
 
 
 def _flat_tap(b: ir.IRBuilder, geo: _Geometry, taps: list) -> ir.Value:
@@ -122,17 +110,17 @@ def pool(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel:
 
     def plane(nc: list) -> None:
         identity = const(dtype, float("-inf") if maximum else 0.0)
-        _over(k, geo.out, lambda o: k.store(out, nc + o, identity), "init")
+        over_flat(k, geo.out, lambda o: k.store(out, nc + o, identity))
 
         def tap(taps: list) -> None:
             def update(outs: list, pixel: list) -> None:
                 (value,) = combine.emit([k.load(out, nc + outs), k.load(x, nc + pixel)])
                 k.store(out, nc + outs, value)
             _over_hits(k, geo, taps, update)
-        _over(k, geo.kernel, tap, "t")
+        over_flat(k, geo.kernel, tap)
         if not maximum:
-            _over(k, geo.out, lambda o: k.store(out, nc + o, b.fmul(k.load(out, nc + o), scale)),
-                  "scale")
+            over_flat(k, geo.out,
+                      lambda o: k.store(out, nc + o, b.fmul(k.load(out, nc + o), scale)))
     _over_planes(k, out, plane)
     return k
 
@@ -152,14 +140,14 @@ def avg_pool_grad(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel:
     scale = const(dtype, _dtype_reciprocal(dtype, geo.taps))
 
     def plane(nc: list) -> None:
-        _over(k, geo.spatial, lambda p: k.store(out, nc + p, const(dtype, 0)), "zero")
+        over_flat(k, geo.spatial, lambda p: k.store(out, nc + p, const(dtype, 0)))
 
         def tap(taps: list) -> None:
             def add(outs: list, pixel: list) -> None:
                 share = b.fmul(k.load(g, nc + outs), scale)
                 k.store(out, nc + pixel, b.fadd(k.load(out, nc + pixel), share))
             _over_hits(k, geo, taps, add)
-        _over(k, geo.kernel, tap, "t")
+        over_flat(k, geo.kernel, tap)
     _over_planes(k, g, plane)
     return k
 
@@ -189,7 +177,7 @@ def _scan_window(k: Kernel, geo: _Geometry, x: Access, nc: list, outs: list, tar
         hit = b.and_(b.not_(was), b.fcmp_ordered("==", value, target))
         b.store(b.or_(was, hit), found)
         on_tap(hit, inside, pixel, _flat_tap(b, geo, taps))
-    _over(k, geo.kernel, tap, "w")
+    over_flat(k, geo.kernel, tap)
 
 
 def _first_scratch(plan, node: Tensor, ins: list[Access], out: Access) -> dict:
@@ -217,8 +205,8 @@ def max_pool_grad(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel:
         k.store(first, nc + outs, b.load(where))
 
     def plane(nc: list) -> None:
-        _over(k, geo.out, lambda o: find(nc, o), "find")
-        _over(k, geo.spatial, lambda p: k.store(out, nc + p, const(dtype, 0)), "zero")
+        over_flat(k, geo.out, lambda o: find(nc, o))
+        over_flat(k, geo.spatial, lambda p: k.store(out, nc + p, const(dtype, 0)))
 
         def tap(taps: list) -> None:
             here = b.trunc(_flat_tap(b, geo, taps), I32)
@@ -230,7 +218,7 @@ def max_pool_grad(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel:
                     share = b.fadd(k.load(out, nc + pixel), share)
                 k.store(out, nc + pixel, share)
             _over_hits(k, geo, taps, scatter)
-        _over(k, geo.kernel, tap, "t")
+        over_flat(k, geo.kernel, tap)
     _over_planes(k, x, plane)
     return k
 
@@ -254,6 +242,6 @@ def max_pool_select(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel
             b.store(b.select(hit, value, b.load(picked)), picked)
         _scan_window(k, geo, x, nc, outs, k.load(y, nc + outs), note)
         k.store(out, nc + outs, b.load(picked))
-    _over_planes(k, y, lambda nc: _over(k, geo.out, lambda o: select(nc, o), "o"))
+    _over_planes(k, y, lambda nc: over_flat(k, geo.out, lambda o: select(nc, o)))
     return k
 
