@@ -1,0 +1,257 @@
+"""`python -m benchmarks.llvm_threads`: native kernels on one thread and on the team, side by side.
+
+Every row is timed in the same run as its baselines, with the implementations taking turns
+within each repeat (the machine is shared and noisy: read the ratios, not the times).
+
+- W4, sigmoid(x)·tanh(0.5x+1)+softplus(x) over 2^24 float32, as one fused loop; a big sum
+  (2^24 float32 to one number) and a column sum ([2^16, 256] over axis 0); a copy-like kernel
+  (-x). Each as NumPy, JAX jit (when installed), graphc-llvm on 1 thread and on the team;
+  GB/s counts bytes read plus written, as does the copy bandwidth (np.copyto, one thread).
+- `--widths`: the W4 loop compiled for 256- and 512-bit vectors (one thread).
+- `--sweep`: 1 thread against the team over sizes 2^10 .. 2^22, for a cheap kernel (-x) and
+  W4, with the work units the kernels estimate (parallel.expression_cost): the threshold
+  (parallel.MIN_WORK) sits where the team starts to win.
+- `--blas`: a small sgemm through graphc-llvm, alone and right after big parallel kernels,
+  with BLAS's threads at 1 and at the team's size.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+import graphc as gc
+from backends.llvm import cache, parallel, target
+from backends.llvm.function import NativeFunction
+from backends.llvm.lower import Lowering, Plan
+
+N = 1 << 24
+
+
+def w4(x):
+    return gc.sigmoid(x) * gc.tanh(0.5 * x + 1) + gc.softplus(x)
+
+
+def w4_numpy(x: np.ndarray, out: np.ndarray, tmp: np.ndarray) -> np.ndarray:
+    np.multiply(x, 0.5, out=tmp)
+    tmp += 1
+    np.tanh(tmp, out=tmp)
+    np.negative(x, out=out)
+    np.exp(out, out=out)
+    out += 1
+    np.divide(tmp, out, out=tmp)
+    np.logaddexp(x, 0, out=out)
+    out += tmp
+    return out
+
+
+def fused(build: Callable, tag: str) -> NativeFunction:
+    """build(x) over a symbolic float32 vector compiled as ONE loop kernel.
+
+    With the fusion pass available this is simply the pass; without it, the formulas of the
+    graph's nodes are composed into one expression here and lowered like a fused group."""
+    from graphc.passes import DEFAULT, PASSES
+
+    x = gc.placeholder((None,), "float32", name="x")
+    y = build(x)
+    if "fusion" in PASSES:
+        return gc.compile(inputs=[x], outputs=y, backend="llvm", optimize=[*DEFAULT, "fusion"])
+    from backends.llvm.kernels.elementwise import loop_kernel
+    from backends.llvm.kernels.fused import _compose
+    from graphc import scalar
+
+    graph = gc.Graph([x], [y])
+    expression = _compose(graph, {id(x): scalar.arg(0)})[id(y)]
+    plan = Plan(gc.Graph([x], [gc.abs(x)]))
+    (step,) = plan.steps
+    step.emit = lambda low, node, out, ins: loop_kernel(low.module, low.env, low.name(node),
+                                                        [out], [expression], ins)
+    loaded = cache.load_or_build(f"benchmarks.llvm_threads {tag} {expression}",
+                                 lambda: Lowering(plan).emit(), ["entry"])
+    return NativeFunction(plan, loaded, 0, single_output=True)
+
+
+def jax_jit(build: Callable) -> Callable | None:
+    try:
+        import jax
+    except ImportError:
+        return None
+    return jax.jit(build)
+
+
+def timed(runs: dict[str, Callable], repeats: int) -> dict[str, float]:
+    """Median seconds per run of each, the runs interleaved within every repeat."""
+    for run in runs.values():
+        run()
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def team(function: Callable, threads: int) -> Callable:
+    def run():
+        with parallel.settings(threads=threads):
+            return function()
+    return run
+
+
+def table(title: str, medians: dict[str, float], nbytes: int, copy: float) -> None:
+    base = medians.get("jax") or medians["numpy"]
+    print(f"\n{title}: ms, GB/s (read + written), % of copy bandwidth, ratio to "
+          f"{'jax' if 'jax' in medians else 'numpy'}")
+    for name, seconds in medians.items():
+        rate = nbytes / seconds / 1e9
+        print(f"  {name:16} {seconds * 1e3:9.2f} ms {rate:7.2f} GB/s {100 * rate / copy:5.0f}%"
+              f" {seconds / base:7.2f}x")
+
+
+def main_rows(repeats: int) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(N, dtype=np.float32) * 4
+    src, dst = np.ones(N, np.float32), np.empty(N, np.float32)
+    out, tmp = np.empty_like(x), np.empty_like(x)
+    n = parallel.threads()
+    f = fused(w4, "w4")
+    total = gc.placeholder((None,), "float32", name="x")
+    summed = gc.compile(inputs=[total], outputs=gc.sum(total), backend="llvm")
+    cols = gc.placeholder((None, 256), "float32", name="c")
+    column_sums = gc.compile(inputs=[cols], outputs=gc.sum(cols, axis=0), backend="llvm")
+    negated = gc.compile(inputs=[total], outputs=-total, backend="llvm")
+    matrix = x.reshape(-1, 256)
+    copy_runs = {"np.copyto": lambda: np.copyto(dst, src)}
+    copy = 2 * 4 * N / timed(copy_runs, repeats)["np.copyto"] / 1e9
+    print(f"copy bandwidth (np.copyto, 64 MB, one thread): {copy:.2f} GB/s; team of {n}")
+    jw4, jsum, jcols = (jax_jit(fn) for fn in (w4_jax, lambda a: a.sum(),
+                                               lambda a: a.sum(axis=0)))
+    rows = [("W4 (one fused loop)", 8 * N, f, lambda: w4_numpy(x, out, tmp), jw4, x),
+            ("sum of 2^24", 4 * N, summed, lambda: x.sum(), jsum, x),
+            ("column sums [2^16, 256]", 4 * N, column_sums, lambda: matrix.sum(axis=0), jcols,
+             matrix),
+            ("-x (copy-like)", 8 * N, negated, lambda: np.negative(x, out=out), None, x)]
+    for title, nbytes, native, numpy_run, jax_fn, data in rows:
+        runs = {"numpy": numpy_run}
+        if jax_fn is not None:
+            import jax
+            device = jax.device_put(data)
+            runs["jax"] = lambda fn=jax_fn, d=device: fn(d).block_until_ready()
+        runs["graphc 1 thread"] = team(lambda fn=native, d=data: fn(d), 1)
+        runs[f"graphc {n} threads"] = team(lambda fn=native, d=data: fn(d), n)
+        table(title, timed(runs, repeats), nbytes, copy)
+    check = f(x)
+    with parallel.settings(threads=1):
+        assert np.array_equal(check, f(x)), "W4 differs between 1 thread and the team"
+        assert summed(x) == summed(x), "the sum is not deterministic"
+    with parallel.settings(threads=n, min_work=0):
+        assert summed(x) == (lambda: summed(x))()
+
+
+def w4_jax(x):
+    import jax
+    import jax.numpy as jnp
+    return jax.nn.sigmoid(x) * jnp.tanh(0.5 * x + 1) + jax.nn.softplus(x)
+
+
+def widths(repeats: int) -> None:
+    x = np.random.default_rng(0).standard_normal(N, dtype=np.float32) * 4
+    small = x[:1 << 16]
+    kernels = {}
+    for bits in (256, 512):
+        target.VECTOR_BITS_OVERRIDE = bits
+        try:
+            kernels[bits] = fused(w4, f"w4-{bits}")
+        finally:
+            target.VECTOR_BITS_OVERRIDE = None
+    for data, what in ((x, "2^24 elements"), (small, "2^16 elements (in L2), x256 calls")):
+        calls = range(1 if data is x else 256)
+        runs = {f"{bits}-bit": team(lambda f=f: [f(data) for _ in calls], 1)
+                for bits, f in kernels.items()}
+        medians = timed(runs, repeats)
+        print(f"W4 on one thread, {what}: " + ", ".join(
+            f"{name} {s * 1e3:.2f} ms ({s / medians['256-bit']:.2f}x)"
+            for name, s in medians.items()))
+
+
+def sweep(repeats: int) -> None:
+    n = parallel.threads()
+    rng = np.random.default_rng(0)
+    kernels = {"-x": fused(lambda v: -v, "neg"), "W4": fused(w4, "w4")}
+    costs = {"-x": 3, "W4": None}
+    from graphc.passes import PASSES  # noqa: F401
+    print(f"\n1 thread vs {n} (min_work=0 forces the team): µs per call, ratio team/alone")
+    for name, f in kernels.items():
+        cost = costs[name] or _w4_cost()
+        for log2 in range(10, 23, 2):
+            data = rng.standard_normal(1 << log2, dtype=np.float32)
+            calls = range(max(1, (1 << 20) >> log2))
+            runs = {"alone": team(lambda: [f(data) for _ in calls], 1)}
+
+            def forced(calls=calls, data=data):
+                with parallel.settings(threads=n, min_work=0):
+                    for _ in calls:
+                        f(data)
+            runs["team"] = forced
+            medians = timed(runs, repeats)
+            alone, shared = (medians[k] / len(calls) * 1e6 for k in ("alone", "team"))
+            print(f"  {name:3} 2^{log2:<3} work {cost << log2:>11,}  alone {alone:9.1f} µs"
+                  f"  team {shared:9.1f} µs  {shared / alone:5.2f}")
+
+
+def _w4_cost() -> int:
+    from backends.llvm.kernels.fused import _compose
+    from graphc import scalar
+
+    x = gc.placeholder((None,), "float32", name="x")
+    y = w4(x)
+    return parallel.expression_cost([_compose(gc.Graph([x], [y]), {id(x): scalar.arg(0)})[id(y)]])
+
+
+def blas(repeats: int) -> None:
+    from backends.llvm.blas import blas_threads, set_blas_threads
+
+    n = parallel.threads()
+    rng = np.random.default_rng(0)
+    a = gc.placeholder((None, 256), "float32", name="a")
+    w = gc.constant(rng.standard_normal((256, 256), dtype=np.float32))
+    small = gc.compile(inputs=[a], outputs=a @ w, backend="llvm")
+    big = fused(w4, "w4")
+    x = rng.standard_normal(1 << 22, dtype=np.float32)
+    batch = rng.standard_normal((128, 256), dtype=np.float32)
+    saved = blas_threads()
+    print(f"\nsgemm 128x256x256 through graphc-llvm (BLAS threads were {saved}): µs per call")
+    try:
+        for threads in (1, n):
+            set_blas_threads(threads)
+            runs = {"alone": lambda: [small(batch) for _ in range(50)],
+                    "after W4 2^22": lambda: [(big(x), small(batch)) for _ in range(5)]}
+            medians = timed(runs, repeats)
+            alone = medians["alone"] / 50 * 1e6
+            print(f"  BLAS threads {threads}: alone {alone:.1f} µs")
+    finally:
+        if saved:
+            set_blas_threads(saved)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.llvm_threads", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=9)
+    ap.add_argument("--widths", action="store_true", help="256- vs 512-bit vectors only")
+    ap.add_argument("--sweep", action="store_true", help="the threshold sweep only")
+    ap.add_argument("--blas", action="store_true", help="small sgemm next to the team only")
+    args = ap.parse_args(argv)
+    chosen = [f for f, flag in ((widths, args.widths), (sweep, args.sweep), (blas, args.blas))
+              if flag] or [main_rows]
+    for part in chosen:
+        part(args.repeats)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
