@@ -181,26 +181,25 @@ def widths(repeats: int) -> None:
 def sweep(repeats: int) -> None:
     n = parallel.threads()
     rng = np.random.default_rng(0)
-    kernels = {"-x": fused(lambda v: -v, "neg"), "W4": fused(w4, "w4")}
-    costs = {"-x": 3, "W4": None}
-    from graphc.passes import PASSES  # noqa: F401
-    print(f"\n1 thread vs {n} (min_work=0 forces the team): µs per call, ratio team/alone")
-    for name, f in kernels.items():
-        cost = costs[name] or _w4_cost()
-        for log2 in range(10, 23, 2):
+    kernels = {"-x": (fused(lambda v: -v, "neg"), 3), "W4": (fused(w4, "w4"), _w4_cost())}
+    print(f"\none call alone vs on a team of {n} (min_work=0 forces it): µs per call, the best"
+          f" and the median of {repeats * 20} calls each, taking turns")
+    for name, (f, cost) in kernels.items():
+        for log2 in range(8, 23, 2):
             data = rng.standard_normal(1 << log2, dtype=np.float32)
-            calls = range(max(1, (1 << 20) >> log2))
-            runs = {"alone": team(lambda: [f(data) for _ in calls], 1)}
-
-            def forced(calls=calls, data=data):
-                with parallel.settings(threads=n, min_work=0):
-                    for _ in calls:
+            samples: dict[str, list[float]] = {"alone": [], "team": []}
+            for _ in range(repeats * 20):
+                for how, threads in (("alone", 1), ("team", n)):
+                    with parallel.settings(threads=threads, min_work=0):
+                        start = time.perf_counter()
                         f(data)
-            runs["team"] = forced
-            medians = timed(runs, repeats)
-            alone, shared = (medians[k] / len(calls) * 1e6 for k in ("alone", "team"))
-            print(f"  {name:3} 2^{log2:<3} work {cost << log2:>11,}  alone {alone:9.1f} µs"
-                  f"  team {shared:9.1f} µs  {shared / alone:5.2f}")
+                        samples[how].append(time.perf_counter() - start)
+            best = {how: min(s) * 1e6 for how, s in samples.items()}
+            median = {how: statistics.median(s) * 1e6 for how, s in samples.items()}
+            print(f"  {name:3} 2^{log2:<3} work {cost << log2:>12,}  best alone {best['alone']:9.1f}"
+                  f" team {best['team']:9.1f} ({best['team'] / best['alone']:4.2f})   median "
+                  f"alone {median['alone']:9.1f} team {median['team']:9.1f} "
+                  f"({median['team'] / median['alone']:4.2f})", flush=True)
 
 
 def _w4_cost() -> int:
@@ -213,26 +212,39 @@ def _w4_cost() -> int:
 
 
 def blas(repeats: int) -> None:
+    """Small products by scipy's sgemm (the BLAS graphc's native code calls) and NumPy's
+    matmul (its own OpenBLAS), alone and right after a team kernel."""
+    from scipy.linalg.blas import sgemm
+
     from backends.llvm.blas import blas_threads, set_blas_threads
 
     n = parallel.threads()
     rng = np.random.default_rng(0)
-    a = gc.placeholder((None, 256), "float32", name="a")
-    w = gc.constant(rng.standard_normal((256, 256), dtype=np.float32))
-    small = gc.compile(inputs=[a], outputs=a @ w, backend="llvm")
     big = fused(w4, "w4")
-    x = rng.standard_normal(1 << 22, dtype=np.float32)
-    batch = rng.standard_normal((128, 256), dtype=np.float32)
+    x = rng.standard_normal(1 << 21, dtype=np.float32)
     saved = blas_threads()
-    print(f"\nsgemm 128x256x256 through graphc-llvm (BLAS threads were {saved}): µs per call")
+    print(f"\nn x n x n float32 products, µs (median of {repeats * 20}): alone, and right "
+          f"after a W4 kernel of 2^21 elements on the team of {n}")
     try:
-        for threads in (1, n):
+        for threads in sorted({1, n}):
             set_blas_threads(threads)
-            runs = {"alone": lambda: [small(batch) for _ in range(50)],
-                    "after W4 2^22": lambda: [(big(x), small(batch)) for _ in range(5)]}
-            medians = timed(runs, repeats)
-            alone = medians["alone"] / 50 * 1e6
-            print(f"  BLAS threads {threads}: alone {alone:.1f} µs")
+            for size in (32, 128, 512):
+                a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
+                for name, product in (("scipy sgemm", lambda a=a, b=b: sgemm(1.0, a, b)),
+                                      ("numpy matmul", lambda a=a, b=b: a @ b)):
+                    samples: dict[str, list[float]] = {"alone": [], "after": []}
+                    for _ in range(repeats * 20):
+                        start = time.perf_counter()
+                        product()
+                        samples["alone"].append(time.perf_counter() - start)
+                        big(x)
+                        start = time.perf_counter()
+                        product()
+                        samples["after"].append(time.perf_counter() - start)
+                    alone, after = (statistics.median(samples[k]) * 1e6 for k in samples)
+                    print(f"  scipy BLAS threads {threads}, {name:12} n={size:4}: alone "
+                          f"{alone:9.1f}  after the team {after:9.1f} ({after / alone:4.2f})",
+                          flush=True)
     finally:
         if saved:
             set_blas_threads(saved)

@@ -315,3 +315,43 @@ def test_the_generated_code_reaches_the_team_only_through_the_runtime_record() -
     assert f'@"{parallel.RUNTIME_SYMBOL}" = external global' in text
     assert "GOMP" not in text and "omp_" not in text
     assert ".chunk.worker" in text
+
+
+@needs_team
+def test_the_team_runs_big_kernels_and_leaves_small_ones_to_the_caller() -> None:
+    x = gc.placeholder((None,), "float32", name="x")
+    f = gc.compile(inputs=[x], outputs=gc.exp(x), backend="llvm")      # one kernel
+    data = RNG.standard_normal(20_000).astype(np.float32)
+    with parallel.settings(threads=2):
+        before = parallel.team_runs()
+        f(data[:10])
+        assert parallel.team_runs() == before
+        with parallel.settings(min_work=0):
+            f(data)
+        assert parallel.team_runs() == before + 1
+
+
+def test_blas_gets_the_team_for_big_products_and_one_thread_for_small_ones() -> None:
+    from backends.llvm import blas, call
+    from tests.llvm_modules import gemm_module
+
+    if blas.blas_threads() is None:
+        pytest.skip("scipy's BLAS offers no thread control")
+    library = jit.load_object(jit.compile_object(
+        gemm_module(np.float32, False, False, 1.0, 0.0)), ["entry"])
+    run = call.EntryFunction(library["entry"], inputs=2, variables=0, outputs=1, dims=6,
+                             context=blas.context_address(), keepalive=library)
+    big = int(round((parallel.BLAS_MIN_FLOPS / 2) ** (1 / 3))) + 1
+
+    def threads_used(n: int) -> int:
+        a, b = (RNG.standard_normal((n, n)).astype(np.float32) for _ in range(2))
+        c = np.zeros((n, n), np.float32)
+        assert run([a, b], [], [c], None, [n, n, n, n, n, n]) == 0
+        np.testing.assert_allclose(c, a @ b, rtol=1e-4, atol=1e-3)
+        return blas.blas_threads()
+    with parallel.settings(threads=2):
+        assert threads_used(16) == 1
+        assert threads_used(big) == (2 if parallel.available() else 1)
+        assert threads_used(big - 2) == 1
+    with parallel.settings(threads=1):
+        assert threads_used(big) == 1
