@@ -159,23 +159,53 @@ def w4_jax(x):
 
 
 def widths(repeats: int) -> None:
+    """One thread, loops compiled for 256- and 512-bit vectors: CPU time per call (steadier than
+    wall time on a shared machine for one thread), W4, -x and a sum."""
     x = np.random.default_rng(0).standard_normal(N, dtype=np.float32) * 4
-    small = x[:1 << 16]
-    kernels = {}
+    kernels: dict[int, dict[str, Callable]] = {}
+    bound = parallel.ARITHMETIC_BOUND
     for bits in (256, 512):
-        target.VECTOR_BITS_OVERRIDE = bits
+        target.VECTOR_BITS_OVERRIDE, parallel.ARITHMETIC_BOUND = bits, 0   # every loop
         try:
-            kernels[bits] = fused(w4, f"w4-{bits}")
+            v = gc.placeholder((None,), "float32", name="x")
+            kernels[bits] = {
+                "W4": fused(w4, f"w4-{bits}"), "-x": fused(lambda t: -t, f"neg-{bits}"),
+                "sum": cache_free(lambda: gc.compile(inputs=[v], outputs=gc.sum(v),
+                                                     backend="llvm"))}
         finally:
-            target.VECTOR_BITS_OVERRIDE = None
-    for data, what in ((x, "2^24 elements"), (small, "2^16 elements (in L2), x256 calls")):
-        calls = range(1 if data is x else 256)
-        runs = {f"{bits}-bit": team(lambda f=f: [f(data) for _ in calls], 1)
-                for bits, f in kernels.items()}
-        medians = timed(runs, repeats)
-        print(f"W4 on one thread, {what}: " + ", ".join(
-            f"{name} {s * 1e3:.2f} ms ({s / medians['256-bit']:.2f}x)"
-            for name, s in medians.items()))
+            target.VECTOR_BITS_OVERRIDE, parallel.ARITHMETIC_BOUND = None, bound
+    print("\none thread, ms of CPU time per call (median), 512-bit relative to 256-bit")
+    for name in kernels[256]:
+        for data, what in ((x, "2^24"), (x[:1 << 16], "2^16, in L2")):
+            calls = range(1 if data is x else 256)
+            samples: dict[int, list[float]] = {256: [], 512: []}
+            with parallel.settings(threads=1):
+                for _ in range(repeats):
+                    for bits, compiled in kernels.items():
+                        start = time.process_time()
+                        for _ in calls:
+                            compiled[name](data)
+                        samples[bits].append((time.process_time() - start) / len(calls))
+            narrow, wide = (statistics.median(samples[b]) * 1e3 for b in (256, 512))
+            print(f"  {name:3} {what:11}: 256-bit {narrow:8.3f}  512-bit {wide:8.3f}  "
+                  f"({wide / narrow:4.2f})", flush=True)
+
+
+def cache_free(build: Callable) -> Callable:
+    """build() with the object-code cache off (the key does not see the vector width)."""
+    import os
+
+    saved = os.environ.get("GRAPHC_CACHE_DIR")
+    os.environ["GRAPHC_CACHE_DIR"] = "off"
+    cache.clear_memory()
+    try:
+        return build()
+    finally:
+        cache.clear_memory()
+        if saved is None:
+            del os.environ["GRAPHC_CACHE_DIR"]
+        else:
+            os.environ["GRAPHC_CACHE_DIR"] = saved
 
 
 def sweep(repeats: int) -> None:
@@ -196,8 +226,9 @@ def sweep(repeats: int) -> None:
                         samples[how].append(time.perf_counter() - start)
             best = {how: min(s) * 1e6 for how, s in samples.items()}
             median = {how: statistics.median(s) * 1e6 for how, s in samples.items()}
-            print(f"  {name:3} 2^{log2:<3} work {cost << log2:>12,}  best alone {best['alone']:9.1f}"
-                  f" team {best['team']:9.1f} ({best['team'] / best['alone']:4.2f})   median "
+            print(f"  {name:3} 2^{log2:<3} work {cost << log2:>12,}  best alone "
+                  f"{best['alone']:9.1f} team {best['team']:9.1f} "
+                  f"({best['team'] / best['alone']:4.2f})   median "
                   f"alone {median['alone']:9.1f} team {median['team']:9.1f} "
                   f"({median['team'] / median['alone']:4.2f})", flush=True)
 

@@ -355,3 +355,14 @@ def test_blas_gets_the_team_for_big_products_and_one_thread_for_small_ones() -> 
         assert threads_used(big - 2) == 1
     with parallel.settings(threads=1):
         assert threads_used(big) == 1
+
+
+def test_loops_bound_by_arithmetic_ask_for_the_hosts_widest_vectors() -> None:
+    import llvmlite.binding as llvm
+
+    x = gc.placeholder((None,), "float32", name="x")
+    heavy = gc.compile(inputs=[x], outputs=gc.tanh(x), backend="llvm").llvm_ir(optimized=False)
+    light = gc.compile(inputs=[x], outputs=x + 1, backend="llvm").llvm_ir(optimized=False)
+    wide = '"prefer-vector-width"="512"'
+    assert (wide in heavy) == bool(llvm.get_host_cpu_features().get("avx512f"))
+    assert wide not in light

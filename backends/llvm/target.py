@@ -57,8 +57,8 @@ VECTOR_BITS_OVERRIDE: int | None = None
 def _host_vector_bits() -> int | None:
     """The widest vectors worth asking LLVM for: 512 bits where the host has AVX-512F."""
     # NOTE: LLVM prefers 256-bit vectors on most AVX-512 CPUs (its Prefer256Bit tuning, from
-    # the clock drop older Xeons took on 512-bit code). Our loops are long and math-heavy:
-    # on an Ice Lake Xeon the W4 expression ran NN% faster with 512-bit vectors.
+    # the clock drop older Xeons took on 512-bit code); loops bound by arithmetic gain from
+    # 512 (see backends/llvm/parallel.py ARITHMETIC_BOUND).
     return 512 if llvm.get_host_cpu_features().get("avx512f") else None
 
 

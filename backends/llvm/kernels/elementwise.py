@@ -13,7 +13,6 @@ from backends.llvm.access import Access, broadcast
 from backends.llvm.irutil import i64, loop
 from backends.llvm.kernels.base import Kernel
 from backends.llvm.scalar_emit import ScalarEmitter
-from backends.llvm.target import prefer_wide_vectors
 from graphc import dims as D
 from graphc import scalar
 from graphc.dimenv import DimEnv
@@ -65,8 +64,9 @@ def loop_kernel(module, env: DimEnv, name: str, outs: Sequence[Access], roots: S
     lo, hi = chunk.extra[:2]
     _nest(chunk, flat_shape, [], flat[:len(outs)], flat[len(outs):],
           ScalarEmitter(chunk.b, roots, *dtypes), (lo, hi))
-    prefer_wide_vectors(chunk.finish())
-    item_work = k.b.mul(k.size(flat_shape[1:]), i64(parallel.expression_cost(roots)))
+    cost = parallel.expression_cost(roots)
+    parallel.finish_chunk(chunk, cost)
+    item_work = k.b.mul(k.size(flat_shape[1:]), i64(cost))
     parallel.check(k, parallel.run_chunks(k, chunk.function, k.dims(flat_shape[0]), item_work))
     return k
 

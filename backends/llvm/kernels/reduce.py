@@ -17,7 +17,6 @@ from backends.llvm.kernels.base import Kernel
 from backends.llvm.kernels.elementwise import collapse
 from backends.llvm.parallel import ceil_div, larger
 from backends.llvm.scalar_emit import ScalarEmitter
-from backends.llvm.target import prefer_wide_vectors
 from graphc import scalar
 from graphc.tensor import Tensor
 
@@ -98,7 +97,7 @@ def reduce_expression(low, name: str, node: Tensor, out: Access, shape: tuple,
         row = chunk.dims(acc.strides[0])
         fold.emit(chunk, acc, chunk.b.mul(chunk.b.sub(hi, lo), row), (lo, hi),
                   first=chunk.b.mul(lo, row))
-        prefer_wide_vectors(chunk.finish())
+        parallel.finish_chunk(chunk, fold.cost)
         parallel.check(k, parallel.run_chunks(k, chunk.function, extent, item_work))
         return k
     # the chunk folds into a copy of the output of its own: the output itself when the
@@ -111,7 +110,7 @@ def reduce_expression(low, name: str, node: Tensor, out: Access, shape: tuple,
     chunk.bind(own, b.select(b.icmp_unsigned("==", scratch, ir.Constant(PTR, None)),
                              base, partial))
     fold.emit(chunk, Access(own, acc.shape, acc.strides, 0), chunk.size(out.shape), (lo, hi))
-    prefer_wide_vectors(chunk.finish())
+    parallel.finish_chunk(chunk, fold.cost)
     _blocks(k, chunk.function, fold, out, extent, item_work)
     return k
 
