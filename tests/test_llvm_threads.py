@@ -18,6 +18,7 @@ import pytest
 import graphc as gc
 from backends.llvm import jit, parallel
 from backends.llvm.kernels.reduce import BLOCK_WORK, MAX_BLOCKS
+from graphc import scalar
 
 ROOT = Path(__file__).resolve().parents[1]
 TEAMS = (1, 2, 3, 4)
@@ -158,7 +159,7 @@ def test_a_sum_around_the_block_sizes_is_deterministic(blocks: int) -> None:
     most there may be, one more; every team gives the same bits."""
     x = gc.placeholder((None,), "float32", name="x")
     f = gc.compile(inputs=[x], outputs=gc.sum(x), backend="llvm")
-    per_element = 3            # a load, the (unused) store slot, the fold
+    per_element = parallel.expression_cost([scalar.cast(scalar.arg(0), "float32")]) + 1
     n = blocks * -(-BLOCK_WORK // per_element) - (1 if blocks == 2 else 0)
     data = RNG.standard_normal(n).astype(np.float32)
     results = by_team(f, data) + by_team(f, data, min_work=None)
@@ -228,7 +229,6 @@ def test_a_fused_reduction_stores_its_elementwise_values_once(monkeypatch) -> No
     from backends.llvm.function import NativeFunction
     from backends.llvm.kernels.reduce import reduce_expression
     from backends.llvm.lower import Lowering, Plan
-    from graphc import scalar
 
     x = gc.placeholder((None, 33), "float32", name="x")
     sums = [gc.sum(x, axis=0), gc.sum(x, axis=1)]

@@ -7,12 +7,14 @@ left, so a core that another process slows down simply takes fewer chunks. The k
 estimates the work from the actual sizes (dims are symbolic, so this happens at run time) and
 either calls the chunk function once over the whole range, or hands the worker to the team.
 
-The team is libgomp's (`GOMP_parallel`; its threads persist between regions). Generated code
-reaches it only through the process's runtime record, linked in under RUNTIME_SYMBOL when the
-object code is loaded, so cached object code holds no address and runs (on one thread) where
-libgomp is missing. One team at a time per process: a kernel that finds the team busy (another
-Python thread's call) runs on its own thread. Elementwise results do not depend on who runs
-which chunk; reductions make their chunks depend on sizes only (see reduce.py), so results are
+The team is libgomp's (`GOMP_parallel`): its threads persist between runs (one pool per
+calling thread, made at its first big kernel, kept until it exits). Generated code reaches it
+only through the process's runtime record, linked in under RUNTIME_SYMBOL when object code is
+loaded, so cached object code holds no address and runs (on one thread) where libgomp is
+missing. One team runs at a time: a kernel that finds it busy (another Python thread's call)
+runs alone, and so does one offered while the team backs off after a run in which a thread
+was descheduled (a loaded machine). Elementwise results do not depend on who runs which
+chunk; reductions make their chunks depend on sizes only (see reduce.py), so results are
 the same for any number of threads and any timing.
 """
 from __future__ import annotations

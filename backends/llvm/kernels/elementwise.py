@@ -2,7 +2,8 @@
 
 A node's scalar formula (or a fused group's formulas composed into one expression, sharing
 subterms) is evaluated once per element. Axes that every access walks contiguously are
-merged first, so the innermost loop is long and unit-stride, which LLVM vectorizes.
+merged first, so the innermost loop is long and unit-stride, which LLVM vectorizes. A big
+loop nest is shared with the thread team by ranges of its outermost axis (parallel.py).
 """
 from __future__ import annotations
 

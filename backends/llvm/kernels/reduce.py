@@ -3,7 +3,9 @@
 The input is walked in memory order. When its innermost axis is reduced, each run of it is
 folded into a register accumulator (float32 sums accumulate in float64; the adds may be
 reassociated, so LLVM vectorizes them); when it is kept, the output row is updated elementwise
-(`out[j] += x[i, j]`), which vectorizes as is. max and min propagate NaN as NumPy does.
+(`out[j] += x[i, j]`), which vectorizes as is. max and min propagate NaN as NumPy does. Big
+reductions share their outermost axis with the thread team, with the same result for any
+number of threads (see reduce_expression).
 """
 from __future__ import annotations
 
@@ -45,10 +47,12 @@ def _kept_access(out: Access, node: Tensor, x: Access) -> Access:
     return Access(out.buffer, x.shape, tuple(strides), out.offset)
 
 
-EMPTY = {1: "zero-size array to a reduction without identity (max or min of nothing)"}
+OUT_OF_MEMORY = 2
+REDUCE_MESSAGES = {1: "zero-size array to a reduction without identity (max or min of nothing)",
+                   OUT_OF_MEMORY: "out of memory for the partial results of a big reduction"}
 
 
-@register("sum", "prod", "max", "min", messages=EMPTY)
+@register("sum", "prod", "max", "min", messages=REDUCE_MESSAGES)
 def reduce(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel:
     (x,) = ins
     return reduce_expression(low, low.name(node), node, out, x.shape, ins, scalar.arg(0), [])
@@ -117,7 +121,6 @@ def reduce_expression(low, name: str, node: Tensor, out: Access, shape: tuple,
 
 BLOCK_WORK = 1 << 16      # a reduced outermost axis is cut in blocks of at least this work
 MAX_BLOCKS = 64           # and at most this many (each one a partial result to combine)
-OUT_OF_MEMORY = 2
 
 
 def _blocks(k: Kernel, chunk_fn: ir.Function, fold: _Fold, out: Access, extent: ir.Value,
