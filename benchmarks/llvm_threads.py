@@ -28,13 +28,16 @@ import numpy as np
 import graphc as gc
 from backends.llvm import cache, parallel, target
 from backends.llvm.function import NativeFunction
-from backends.llvm.lower import Lowering, Plan
 
 N = 1 << 24
 
 
 def w4(x):
     return gc.sigmoid(x) * gc.tanh(0.5 * x + 1) + gc.softplus(x)
+
+
+def neg(x):
+    return -x
 
 
 def w4_numpy(x: np.ndarray, out: np.ndarray, tmp: np.ndarray) -> np.ndarray:
@@ -50,30 +53,10 @@ def w4_numpy(x: np.ndarray, out: np.ndarray, tmp: np.ndarray) -> np.ndarray:
     return out
 
 
-def fused(build: Callable, tag: str) -> NativeFunction:
-    """build(x) over a symbolic float32 vector compiled as ONE loop kernel.
-
-    With the fusion pass available this is simply the pass; without it, the formulas of the
-    graph's nodes are composed into one expression here and lowered like a fused group."""
-    from graphc.passes import DEFAULT, PASSES
-
+def fused(build: Callable) -> NativeFunction:
+    """build(x) over a symbolic float32 vector, compiled by graphc-llvm (which fuses it)."""
     x = gc.placeholder((None,), "float32", name="x")
-    y = build(x)
-    if "fusion" in PASSES:
-        return gc.compile(inputs=[x], outputs=y, backend="llvm", optimize=[*DEFAULT, "fusion"])
-    from backends.llvm.kernels.elementwise import loop_kernel
-    from backends.llvm.kernels.fused import _compose
-    from graphc import scalar
-
-    graph = gc.Graph([x], [y])
-    expression = _compose(graph, {id(x): scalar.arg(0)})[id(y)]
-    plan = Plan(gc.Graph([x], [gc.abs(x)]))
-    (step,) = plan.steps
-    step.emit = lambda low, node, out, ins: loop_kernel(low.module, low.env, low.name(node),
-                                                        [out], [expression], ins)
-    loaded = cache.load_or_build(f"benchmarks.llvm_threads {tag} {expression}",
-                                 lambda: Lowering(plan).emit(), ["entry"])
-    return NativeFunction(plan, loaded, 0, single_output=True)
+    return gc.compile(inputs=[x], outputs=build(x), backend="llvm")
 
 
 def jax_jit(build: Callable) -> Callable | None:
@@ -120,7 +103,7 @@ def main_rows(repeats: int) -> None:
     src, dst = np.ones(N, np.float32), np.empty(N, np.float32)
     out, tmp = np.empty_like(x), np.empty_like(x)
     n = parallel.threads()
-    f = fused(w4, "w4")
+    f = fused(w4)
     total = gc.placeholder((None,), "float32", name="x")
     summed = gc.compile(inputs=[total], outputs=gc.sum(total), backend="llvm")
     cols = gc.placeholder((None, 256), "float32", name="c")
@@ -173,7 +156,7 @@ def widths(repeats: int) -> None:
         try:
             v = gc.placeholder((None,), "float32", name="x")
             kernels[bits] = {
-                "W4": fused(w4, f"w4-{bits}"), "-x": fused(lambda t: -t, f"neg-{bits}"),
+                "W4": cache_free(lambda: fused(w4)), "-x": cache_free(lambda: fused(neg)),
                 "sum": cache_free(lambda: gc.compile(inputs=[v], outputs=gc.sum(v),
                                                      backend="llvm"))}
         finally:
@@ -215,7 +198,7 @@ def cache_free(build: Callable) -> Callable:
 def sweep(repeats: int) -> None:
     n = parallel.threads()
     rng = np.random.default_rng(0)
-    kernels = {"-x": (fused(lambda v: -v, "neg"), 3), "W4": (fused(w4, "w4"), _w4_cost())}
+    kernels = {"-x": (fused(neg), 3), "W4": (fused(w4), _w4_cost())}
     print(f"\none call alone vs on a team of {n} (min_work=0 forces it): µs per call, the best"
           f" and the median of {repeats * 20} calls each, taking turns")
     for name, (f, cost) in kernels.items():
@@ -255,7 +238,7 @@ def blas(repeats: int) -> None:
 
     n = parallel.threads()
     rng = np.random.default_rng(0)
-    big = fused(w4, "w4")
+    big = fused(w4)
     x = rng.standard_normal(1 << 21, dtype=np.float32)
     saved = blas_threads()
     print(f"\nn x n x n float32 products, µs (median of {repeats * 20}): alone, and right "

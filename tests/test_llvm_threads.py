@@ -78,6 +78,7 @@ def test_the_runtime_knows_its_team() -> None:
 
 @pytest.mark.parametrize("n", [0, 1, 7, 100, 4099, 50_000])
 def test_elementwise_bits_do_not_depend_on_the_team(w4_native, n: int) -> None:
+    assert sum(node.op == "fused" for node in w4_native.graph.nodes) == 1     # one loop
     x = (RNG.standard_normal(n) * 6).astype(np.float32)
     results = by_team(w4_native, x)
     assert_same_bits(results)
@@ -222,39 +223,21 @@ def test_calls_from_several_python_threads_at_once(w4_native) -> None:
             assert total_value.tobytes() == want[i][1].tobytes()
 
 
-def test_a_fused_reduction_stores_its_elementwise_values_once(monkeypatch) -> None:
-    """reduce_expression's stores (a fused prologue's) are made once per element by
-    whichever chunk folds it."""
-    from backends.llvm import cache
-    from backends.llvm.function import NativeFunction
-    from backends.llvm.kernels.reduce import reduce_expression
-    from backends.llvm.lower import Lowering, Plan
-
+@pytest.mark.parametrize("axis", [0, 1])
+def test_a_fused_reduction_stores_its_elementwise_values_once(axis: int) -> None:
+    """A prologue group (the sum reads exp(x)·2, which the graph also returns) stores the
+    elementwise values once per element, from whichever chunk folds it."""
     x = gc.placeholder((None, 33), "float32", name="x")
-    sums = [gc.sum(x, axis=0), gc.sum(x, axis=1)]
-    for s in sums:
-        doubled = x * 2.0
-        plan = Plan(gc.Graph([x], [s, doubled]))
-        reduction = next(step for step in plan.steps if step.node is s)
-        plan.steps = [reduction]
-        stored = plan.access[id(doubled)]
-        expr = scalar.arg(0) * scalar.const(2.0, "float32")
-
-        def emit(low, node, out, ins, stored=stored, expr=expr):
-            return reduce_expression(low, low.name(node), node, out, x.shape, ins, expr,
-                                     [(stored, expr)])
-        reduction.emit = emit
-        loaded = cache.load_or_build(f"test prologue {s.attrs['axes']}",
-                                     lambda plan=plan: Lowering(plan).emit(), ["entry"])
-        f = NativeFunction(plan, loaded, 0)
-        data = RNG.standard_normal((4001, 33)).astype(np.float32)
-        results = by_team(f, data)
-        for k in range(2):
-            assert_same_bits([r[k] for r in results])
-        total, values = results[0]
-        np.testing.assert_array_equal(values, data * np.float32(2))
-        np.testing.assert_allclose(total, 2 * data.astype(np.float64).sum(axis=s.attrs["axes"]),
-                                   rtol=1e-5, atol=1e-4)
+    y = gc.exp(x) * 2.0
+    f = gc.compile(inputs=[x], outputs=[gc.sum(y, axis=axis), y], backend="llvm")
+    assert any(n.op == "fused" and n.attrs["kind"] == "prologue" for n in f.graph.nodes)
+    data = RNG.standard_normal((4001, 33)).astype(np.float32)
+    results = by_team(f, data)
+    for k in range(2):
+        assert_same_bits([r[k] for r in results])
+    total, values = results[0]
+    np.testing.assert_allclose(values, np.exp(data.astype(np.float64)) * 2, rtol=3e-7)
+    assert_sum_close(total, values, axis)
 
 
 # A process where libgomp cannot be loaded: the same code (from the disk cache or compiled

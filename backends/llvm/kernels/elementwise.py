@@ -52,19 +52,24 @@ def loop_kernel(module, env: DimEnv, name: str, outs: Sequence[Access], roots: S
     parallel.py); each element is computed the same way either way.
     """
     shape = outs[0].shape
-    aligned = [broadcast(a, shape, env) for a in ins]
-    flat_shape, flat_strides, _ = collapse(list(outs) + aligned, env)
-    flat = [Access(a.buffer, flat_shape, s, a.offset)
-            for a, s in zip(list(outs) + aligned, flat_strides)]
+    # NOTE: a fused group may pass operands its expressions never read (of another shape)
+    read = _arguments(roots)
+    used = [broadcast(a, shape, env) for i, a in enumerate(ins) if i in read]
+    flat_shape, flat_strides, _ = collapse(list(outs) + used, env)
+    flat = iter(Access(a.buffer, flat_shape, s, a.offset)
+                for a, s in zip(list(outs) + used, flat_strides))
+    targets = [next(flat) for _ in outs]
+    operands = [next(flat) if i in read else None for i in range(len(ins))]
     dtypes = [a.dtype for a in ins], [o.dtype for o in outs]
-    k = Kernel(module, name, flat, env)
+    accessed = targets + [a for a in operands if a is not None]
+    k = Kernel(module, name, accessed, env)
     if not flat_shape:
-        _nest(k, (), [], flat[:len(outs)], flat[len(outs):], ScalarEmitter(k.b, roots, *dtypes))
+        _nest(k, (), [], targets, operands, ScalarEmitter(k.b, roots, *dtypes))
         return k
-    chunk = Kernel(module, name + ".chunk", flat, env, extra=parallel.CHUNK_ARGS)
+    chunk = Kernel(module, name + ".chunk", accessed, env, extra=parallel.CHUNK_ARGS)
     lo, hi = chunk.extra[:2]
-    _nest(chunk, flat_shape, [], flat[:len(outs)], flat[len(outs):],
-          ScalarEmitter(chunk.b, roots, *dtypes), (lo, hi))
+    _nest(chunk, flat_shape, [], targets, operands, ScalarEmitter(chunk.b, roots, *dtypes),
+          (lo, hi))
     cost = parallel.expression_cost(roots)
     parallel.finish_chunk(chunk, cost)
     item_work = k.b.mul(k.size(flat_shape[1:]), i64(cost))
@@ -72,11 +77,24 @@ def loop_kernel(module, env: DimEnv, name: str, outs: Sequence[Access], roots: S
     return k
 
 
-def _nest(k: Kernel, shape: tuple, indices: list, outs: list[Access], ins: list[Access],
+def _arguments(roots: Sequence[Scalar]) -> set[int]:
+    """The operand indices the expressions read."""
+    found, seen, stack = set(), set(), list(roots)
+    while stack:
+        e = stack.pop()
+        if id(e) not in seen:
+            seen.add(id(e))
+            if e.prim == "arg":
+                found.add(e.value)
+            stack.extend(e.args)
+    return found
+
+
+def _nest(k: Kernel, shape: tuple, indices: list, outs: list[Access], ins: list,
           emitter: ScalarEmitter, bounds: tuple | None = None) -> None:
     """The loops over `shape` around the stores; the outermost runs over `bounds` if given."""
     if len(indices) == len(shape):
-        values = emitter.emit([k.load(a, indices) for a in ins])
+        values = emitter.emit([None if a is None else k.load(a, indices) for a in ins])
         for out, value in zip(outs, values):
             k.store(out, indices, value)
         return

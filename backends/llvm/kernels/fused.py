@@ -52,7 +52,7 @@ def expand(plan, node: Tensor, ins: list[Access], results: dict, where: str) -> 
     if kind == "prologue":
         stores = [(results[k], exprs[id(t)]) for k, t in outputs.items() if t is not anchor]
         source = anchor.inputs[0]
-        out = results[body.outputs.index(anchor)]
+        out = results[next(k for k, t in enumerate(body.outputs) if t is anchor)]  # (identity)
 
         def emit_prologue(low, _node, _out, _ins):
             return reduce_expression(low, low.name(anchor), anchor, out, source.shape,
