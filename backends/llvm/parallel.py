@@ -229,9 +229,9 @@ def run_chunks(k, chunk_fn: ir.Function, extent: ir.Value, item_work: ir.Value,
     scratch = scratch if scratch is not None else ir.Constant(_PTR, None)
     args = list(k.function.args)
     worker = _worker(b.module, chunk_fn, len(args))
-    min_work = b.load(_field(b, _runtime_record(b.module), _MIN_WORK), typ=_I64)
-    big = b.icmp_signed(">=", b.mul(extent, item_work), min_work)
     if chunk is None:
+        min_work = b.load(_field(b, _runtime_record(b.module), _MIN_WORK), typ=_I64)
+        big = b.icmp_signed(">=", b.mul(extent, item_work), min_work)
         with b.if_else(big, likely=False) as (offer, small):
             with offer:
                 closure = _closure(k, args, extent, _I64(0), scratch)
@@ -247,8 +247,7 @@ def run_chunks(k, chunk_fn: ir.Function, extent: ir.Value, item_work: ir.Value,
         status.add_incoming(small_status, alone)
         return status
     closure = _closure(k, args, extent, larger(b, chunk, _I64(1)), scratch)
-    by_team = b.select(big, b.call(_team_function(b.module), [worker, closure, item_work]),
-                       ir.Constant(ir.IntType(1), 0))
+    by_team = b.call(_team_function(b.module), [worker, closure, item_work])
     return _status_after(k, by_team, closure, len(args), lambda: b.call(worker, [closure]))
 
 
