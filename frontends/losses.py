@@ -30,7 +30,8 @@ def _per_example(loss: Tensor) -> Tensor:
 def _pick(x: Tensor, labels: Tensor, axis: int) -> Tensor:
     """x at each example's class along `axis` (axis removed): index for ints, dot for one-hot."""
     if labels.dtype in INTS:
-        picked = indexing.take_along_axis(x, layout.expand_dims(labels, axis), axis)
+        picked = indexing.take_along_axis(x, layout.expand_dims(labels, axis), axis,
+                                          negative_from_end=False)
         return layout.squeeze(picked, axis)
     return reductions.sum(labels * x, axis)
 

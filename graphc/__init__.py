@@ -17,6 +17,8 @@ from graphc.errors import (
     FeedError,
     GraphcError,
     GraphError,
+    IndexRangeError,
+    NonFiniteError,
     ParseError,
     ShapeError,
 )

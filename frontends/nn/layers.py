@@ -100,4 +100,4 @@ class Embedding(Layer):
         self.W = variable(table, name=f"{self.name}.W")
 
     def forward(self, ids: Tensor, training: bool) -> Tensor:
-        return take(self.W, ids, axis=0)
+        return take(self.W, ids, axis=0, negative_from_end=False)
