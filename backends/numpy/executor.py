@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 
 from backends.numpy.kernels import factory
-from backends.numpy.memory import VIEW_OPS, buffer_owners, plan_in_place
+from backends.numpy.memory import plan_copies, plan_in_place
 from graphc.dimenv import DimEnv
 from graphc.dims import evaluate
 from graphc.errors import CompileError
@@ -41,7 +41,11 @@ class DimBinder:
 
 
 class NumpyFunction:
-    """A compiled graph: call it with one array per input; variables update in place."""
+    """A compiled graph: call it with one array per input; it returns new arrays.
+
+    A call computes every output and every variable's new value before it assigns any: a call
+    that raises leaves all variables as they were.
+    """
 
     def __init__(self, graph: Graph, single_output: bool = False):
         self.graph = graph
@@ -50,17 +54,7 @@ class NumpyFunction:
         self._dims = DimBinder(graph.dims)
         self._variables = [v.attrs["var"] for v in graph.variables]
         self._targets = [var.attrs["var"] for var, _ in graph.updates]
-        # NOTE: a variable must own a writeable buffer of its own (later steps may update it
-        # in place), so a new value that is a view or a leaf is copied, and a 0-d result
-        # (a numpy scalar) becomes an array.
-        owner = buffer_owners(graph)
-        self._copy_updates = [var.ndim == 0 or value.op in VIEW_OPS or owner[id(value)].op in
-                              ("placeholder", "variable", "constant")
-                              for var, value in graph.updates]
-        # NOTE: outputs are snapshots: one sharing a variable's buffer (which an update may
-        # overwrite in place) or a read-only constant's is copied.
-        self._copy_outputs = [t.ndim == 0 or owner[id(t)].op in ("variable", "constant")
-                              for t in graph.outputs]
+        self._copy_updates, self._copy_outputs = plan_copies(graph)
         self.source, self._run, self._line_nodes = _generate(graph, self._dims)
 
     def __call__(self, *args):
@@ -71,9 +65,8 @@ class NumpyFunction:
         except Exception as exc:
             _annotate(exc, self._line_nodes, self.graph)
             raise
-        for var, value, copy in zip(self._targets, new_values, self._copy_updates):
-            var._value = np.array(value) if copy else value
-        outputs = [np.array(o) if copy else o for o, copy in zip(outputs, self._copy_outputs)]
+        outputs = _copied(outputs, self._copy_outputs)
+        _commit(self._targets, _copied(new_values, self._copy_updates))
         return outputs[0] if self.single_output else outputs
 
     def run_unchecked(self, arrays: list, bindings: dict[str, int]) -> list:
@@ -88,6 +81,16 @@ class NumpyFunction:
         except Exception as exc:
             _annotate(exc, self._line_nodes, self.graph)
             raise
+
+
+def _copied(arrays: list, copy: list[bool]) -> list:
+    return [np.array(a) if c else a for a, c in zip(arrays, copy)]
+
+
+def _commit(variables: list, values: list) -> None:
+    """Assign every new value (computed in full, so nothing here can fail half-way)."""
+    for var, value in zip(variables, values):
+        var._value = value
 
 
 def _generate(graph: Graph, dims: DimBinder):
