@@ -6,6 +6,7 @@ use. A call then costs the kernels plus feed checking, with no graph walking or 
 """
 from __future__ import annotations
 
+import threading
 from typing import Callable
 
 import numpy as np
@@ -21,13 +22,33 @@ from graphc.printing import node_line, value_names
 
 _FILENAME = "<graphc-numpy>"
 
+# NOTE: variables are shared by every function that reads them, so their state is guarded by
+# two process-wide locks. A call that updates variables holds _UPDATING from reading them to
+# assigning the new values: such calls apply one after another, as if made in sequence, and
+# none is lost. A commit, and the reading of the variables by a call that only reads them,
+# hold _COMMITTING, so that every call sees the variables as some whole call left them.
+_UPDATING = threading.RLock()
+_COMMITTING = threading.Lock()
+
 
 class DimBinder:
-    """Shapes with symbolic dims, resolved against the dims the current call's feeds bind."""
+    """Shapes with symbolic dims, resolved against the dims the current call's feeds bind.
+
+    The bindings belong to the calling thread, so calls from several threads with different
+    sizes do not mix.
+    """
 
     def __init__(self, env: DimEnv):
         self.env = env
-        self.bindings: dict[str, int] = {}
+        self._local = threading.local()
+
+    @property
+    def bindings(self) -> dict[str, int]:
+        return self._local.bindings
+
+    @bindings.setter
+    def bindings(self, bindings: dict[str, int]) -> None:
+        self._local.bindings = bindings
 
     def __call__(self, shape) -> Callable[[], tuple[int, ...]]:
         shape = self.env.resolve_shape(shape)
@@ -37,7 +58,8 @@ class DimBinder:
         if unbound:
             raise CompileError(f"symbolic dim {sorted(unbound)[0]} is not bound by any "
                                "input's shape")
-        return lambda: tuple(evaluate(d, self.bindings) for d in shape)
+        local = self._local
+        return lambda: tuple(evaluate(d, local.bindings) for d in shape)
 
 
 class NumpyFunction:
@@ -58,16 +80,27 @@ class NumpyFunction:
         self.source, self._run, self._line_nodes = _generate(graph, self._dims)
 
     def __call__(self, *args):
-        arrays, self._dims.bindings = self._check(args)
+        arrays, bindings = self._check(args)
+        if self._targets:
+            with _UPDATING:
+                outputs, new_values = self._execute(arrays, self._variables_now(), bindings)
+                _commit(self._targets, _copied(new_values, self._copy_updates))
+        else:
+            outputs, _ = self._execute(arrays, _snapshot(self._variables), bindings)
+        outputs = _copied(outputs, self._copy_outputs)
+        return outputs[0] if self.single_output else outputs
+
+    def _variables_now(self) -> list[np.ndarray]:
+        return [v._value for v in self._variables]
+
+    def _execute(self, arrays: list, variables, bindings: dict[str, int]) -> tuple[list, list]:
+        """The outputs and the new values of the updated variables, as the kernels left them."""
+        self._dims.bindings = bindings
         try:
-            outputs, new_values = self._run(arrays, [v._value for v in self._variables],
-                                            self._dims.bindings)
+            return self._run(arrays, variables, bindings)
         except Exception as exc:
             _annotate(exc, self._line_nodes, self.graph)
             raise
-        outputs = _copied(outputs, self._copy_outputs)
-        _commit(self._targets, _copied(new_values, self._copy_updates))
-        return outputs[0] if self.single_output else outputs
 
     def run_unchecked(self, arrays: list, bindings: dict[str, int]) -> list:
         """The raw outputs for feeds already checked (bindings from a FeedChecker), no copies.
@@ -75,22 +108,26 @@ class NumpyFunction:
         For a graph without variables called once per loop step (a scan body), where feed
         checks would cost as much as a small step.
         """
-        self._dims.bindings = bindings
-        try:
-            return self._run(arrays, (), bindings)[0]
-        except Exception as exc:
-            _annotate(exc, self._line_nodes, self.graph)
-            raise
+        return self._execute(arrays, (), bindings)[0]
 
 
 def _copied(arrays: list, copy: list[bool]) -> list:
     return [np.array(a) if c else a for a, c in zip(arrays, copy)]
 
 
+def _snapshot(variables: list) -> list[np.ndarray]:
+    """The variables' values, all as one commit left them."""
+    if not variables:
+        return []
+    with _COMMITTING:
+        return [v._value for v in variables]
+
+
 def _commit(variables: list, values: list) -> None:
     """Assign every new value (computed in full, so nothing here can fail half-way)."""
-    for var, value in zip(variables, values):
-        var._value = value
+    with _COMMITTING:
+        for var, value in zip(variables, values):
+            var._value = value
 
 
 def _generate(graph: Graph, dims: DimBinder):
