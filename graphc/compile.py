@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 from typing import Iterable, Sequence
 
@@ -15,7 +16,8 @@ BACKENDS = {"numpy": "backends.numpy", "llvm": "backends.llvm"}
 
 def compile(inputs: Graph | Sequence[Tensor] = (), outputs: Sequence[Tensor] | Tensor = (),
             updates: Iterable[Update] = (), backend: str | None = None,
-            optimize: bool | Sequence[str] = True, verify=None):
+            optimize: bool | Sequence[str] = True, verify=None,
+            check_finite: bool | None = None):
     """A callable taking one numpy array per input and returning the outputs' values.
 
     It returns one array when `outputs` is a single Tensor, else a list. After computing all
@@ -23,9 +25,13 @@ def compile(inputs: Graph | Sequence[Tensor] = (), outputs: Sequence[Tensor] | T
     `optimize` is True (the default pipeline), False, or a list of pass names; `verify`
     (True or feeds) checks every pass against the interpreter (see gc.optimize). `backend`
     is "numpy" (the interpreter) or "llvm" (native code); None means the GRAPHC_BACKEND
-    environment variable, else "numpy".
+    environment variable, else "numpy". check_finite=True (default: on when the environment
+    sets GRAPHC_CHECK_FINITE=1) checks every node's result and raises NonFiniteError at the
+    first NaN or infinity; off, it costs nothing.
     """
     backend = backend or os.environ.get("GRAPHC_BACKEND") or "numpy"
+    if check_finite is None:
+        check_finite = os.environ.get("GRAPHC_CHECK_FINITE", "") not in ("", "0")
     if isinstance(inputs, Graph):
         graph, single = inputs, False
     else:
@@ -37,4 +43,8 @@ def compile(inputs: Graph | Sequence[Tensor] = (), outputs: Sequence[Tensor] | T
     if backend not in BACKENDS:
         raise CompileError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
     module = importlib.import_module(BACKENDS[backend])
-    return module.compile_graph(graph, single_output=single)
+    if not check_finite:
+        return module.compile_graph(graph, single_output=single)
+    if "check_finite" not in inspect.signature(module.compile_graph).parameters:
+        raise CompileError(f"the {backend} backend cannot check_finite; use backend='numpy'")
+    return module.compile_graph(graph, single_output=single, check_finite=True)

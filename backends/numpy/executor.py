@@ -11,6 +11,7 @@ from typing import Callable
 
 import numpy as np
 
+from backends.numpy import finite
 from backends.numpy.kernels import factory
 from backends.numpy.memory import plan_copies, plan_in_place
 from graphc.dimenv import DimEnv
@@ -66,10 +67,11 @@ class NumpyFunction:
     """A compiled graph: call it with one array per input; it returns new arrays.
 
     A call computes every output and every variable's new value before it assigns any: a call
-    that raises leaves all variables as they were.
+    that raises leaves all variables as they were. With check_finite, a node producing NaN or
+    infinity raises NonFiniteError (see backends/numpy/finite.py).
     """
 
-    def __init__(self, graph: Graph, single_output: bool = False):
+    def __init__(self, graph: Graph, single_output: bool = False, check_finite: bool = False):
         self.graph = graph
         self.single_output = single_output
         self._check = FeedChecker(graph.inputs, graph.dims)
@@ -77,7 +79,7 @@ class NumpyFunction:
         self._variables = [v.attrs["var"] for v in graph.variables]
         self._targets = [var.attrs["var"] for var, _ in graph.updates]
         self._copy_updates, self._copy_outputs = plan_copies(graph)
-        self.source, self._run, self._line_nodes = _generate(graph, self._dims)
+        self.source, self._run, self._line_nodes = _generate(graph, self._dims, check_finite)
 
     def __call__(self, *args):
         arrays, bindings = self._check(args)
@@ -130,14 +132,18 @@ def _commit(variables: list, values: list) -> None:
             var._value = value
 
 
-def _generate(graph: Graph, dims: DimBinder):
-    """Source of the straight-line function, the function, and its line -> node map."""
+def _generate(graph: Graph, dims: DimBinder, check_finite: bool = False):
+    """Source of the straight-line function, the function, and its line -> node map.
+
+    With check_finite, no node computes in place, so that a bad result's inputs are intact.
+    """
     kernels = {}
     for node in graph.nodes:
         if node.op not in ("placeholder", "variable", "constant"):
             kernels[id(node)] = _kernel(node, dims)
-    in_place = plan_in_place(graph, kernels)
-    namespace: dict = {"__builtins__": {}}
+    in_place = {} if check_finite else plan_in_place(graph, kernels)
+    namespace: dict = {"__builtins__": {}, "all_finite": finite.all_finite,
+                       "nonfinite": finite.reporter(graph)}
     names: dict[int, str] = {}
     for k, t in enumerate(graph.inputs):
         names[id(t)] = f"x{k}"
@@ -162,6 +168,8 @@ def _generate(graph: Graph, dims: DimBinder):
             args.append(f"out={args[in_place[i]]}")
         body.append(f"    t{i} = f{i}({', '.join(args)})")
         line_nodes[len(body) + 1] = node
+        if check_finite and finite.is_checked(node):
+            body.append(f"    if not all_finite(t{i}): nonfinite({i}, t{i}, {', '.join(args)})")
         dead = [names[id(a)] for a in dict.fromkeys(node.inputs)
                 if last_use.get(id(a)) == i and id(a) not in keep and names[id(a)][0] == "t"]
         if dead:
@@ -207,6 +215,7 @@ def _annotate(exc: Exception, line_nodes: dict, graph: Graph) -> None:
         tb = tb.tb_next
 
 
-def compile_graph(graph: Graph, single_output: bool = False) -> NumpyFunction:
-    return NumpyFunction(graph, single_output)
+def compile_graph(graph: Graph, single_output: bool = False,
+                  check_finite: bool = False) -> NumpyFunction:
+    return NumpyFunction(graph, single_output, check_finite)
 
