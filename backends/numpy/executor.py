@@ -85,15 +85,13 @@ class NumpyFunction:
         arrays, bindings = self._check(args)
         if self._targets:
             with _UPDATING:
-                outputs, new_values = self._execute(arrays, self._variables_now(), bindings)
+                values = [v._value for v in self._variables]
+                outputs, new_values = self._execute(arrays, values, bindings)
                 _commit(self._targets, _copied(new_values, self._copy_updates))
         else:
             outputs, _ = self._execute(arrays, _snapshot(self._variables), bindings)
         outputs = _copied(outputs, self._copy_outputs)
         return outputs[0] if self.single_output else outputs
-
-    def _variables_now(self) -> list[np.ndarray]:
-        return [v._value for v in self._variables]
 
     def _execute(self, arrays: list, variables, bindings: dict[str, int]) -> tuple[list, list]:
         """The outputs and the new values of the updated variables, as the kernels left them."""
@@ -142,8 +140,9 @@ def _generate(graph: Graph, dims: DimBinder, check_finite: bool = False):
         if node.op not in ("placeholder", "variable", "constant"):
             kernels[id(node)] = _kernel(node, dims)
     in_place = {} if check_finite else plan_in_place(graph, kernels)
-    namespace: dict = {"__builtins__": {}, "all_finite": finite.all_finite,
-                       "nonfinite": finite.reporter(graph)}
+    namespace: dict = {"__builtins__": {}}
+    if check_finite:
+        namespace.update(all_finite=finite.all_finite, nonfinite=finite.reporter(graph))
     names: dict[int, str] = {}
     for k, t in enumerate(graph.inputs):
         names[id(t)] = f"x{k}"
