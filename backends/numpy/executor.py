@@ -87,10 +87,11 @@ class NumpyFunction:
             with _UPDATING:
                 values = [v._value for v in self._variables]
                 outputs, new_values = self._execute(arrays, values, bindings)
-                _commit(self._targets, _copied(new_values, self._copy_updates))
+                _copy_at(new_values, self._copy_updates)
+                _commit(self._targets, new_values)
         else:
-            outputs, _ = self._execute(arrays, _snapshot(self._variables), bindings)
-        outputs = _copied(outputs, self._copy_outputs)
+            outputs = self._execute(arrays, _snapshot(self._variables), bindings)[0]
+        _copy_at(outputs, self._copy_outputs)
         return outputs[0] if self.single_output else outputs
 
     def _execute(self, arrays: list, variables, bindings: dict[str, int]) -> tuple[list, list]:
@@ -111,8 +112,10 @@ class NumpyFunction:
         return self._execute(arrays, (), bindings)[0]
 
 
-def _copied(arrays: list, copy: list[bool]) -> list:
-    return [np.array(a) if c else a for a, c in zip(arrays, copy)]
+def _copy_at(arrays: list, positions: tuple[int, ...]) -> None:
+    """Replace the arrays at these positions by copies (the list is the call's own)."""
+    for i in positions:
+        arrays[i] = np.array(arrays[i])
 
 
 def _snapshot(variables: list) -> list[np.ndarray]:

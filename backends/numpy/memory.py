@@ -58,8 +58,8 @@ def plan_in_place(graph: Graph, kernels: dict[int, object]) -> dict[int, int]:
     return plan
 
 
-def plan_copies(graph: Graph) -> tuple[list[bool], list[bool]]:
-    """Which update values and which outputs to copy, so that each owns a buffer of its own.
+def plan_copies(graph: Graph) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The positions of the update values and outputs to copy, so each owns a buffer.
 
     A copy is needed for a result sharing its buffer with a leaf (a feed, a variable, a
     constant) or with a result claimed before it: a variable then never shares its value with
@@ -76,5 +76,6 @@ def plan_copies(graph: Graph) -> tuple[list[bool], list[bool]]:
         if not copy:
             claimed.add(id(base))
         return copy
-    updates = [needs_copy(value, compact=True) for _, value in graph.updates]
-    return updates, [needs_copy(t, compact=False) for t in graph.outputs]
+    updates = [i for i, (_, value) in enumerate(graph.updates) if needs_copy(value, compact=True)]
+    outputs = [i for i, t in enumerate(graph.outputs) if needs_copy(t, compact=False)]
+    return tuple(updates), tuple(outputs)
