@@ -202,13 +202,13 @@ def std(x, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
 def shifted_log_sum_exp(x: Tensor, axes: tuple[int, ...]) -> tuple[Tensor, Tensor, Tensor]:
     """(x - shift, log(sum(exp(x - shift))), shift) over `axes`, kept, for a gradient-free shift.
 
-    The shift is the maximum, so exp cannot overflow, or 0 where the maximum is infinite
-    (shifting by it would give inf - inf = nan). log_softmax is the difference of the first
-    two, which keeps float32 accuracy where x - logsumexp(x) would lose it to rounding the
-    large logsumexp.
+    The shift is the maximum, so exp cannot overflow, clipped to the finite floats: shifting
+    by an infinite maximum would give inf - inf = nan (with the clip, all -inf gives -inf and
+    a +inf gives inf). log_softmax is the difference of the first two, which keeps float32
+    accuracy where x - logsumexp(x) would lose it to rounding the large logsumexp.
     """
-    top = max(x, axes, keepdims=True)
-    shift = ew.stop_gradient(ew.where(ew.abs(top) < float("inf"), top, 0))
+    big = float(np.finfo(x.dtype).max)
+    shift = ew.stop_gradient(ew.clip(max(x, axes, keepdims=True), -big, big))
     shifted = x - shift
     return shifted, ew.log(sum(ew.exp(shifted), axes, keepdims=True)), shift
 
