@@ -59,7 +59,10 @@ def test_an_output_that_is_an_updates_value_is_the_callers(backend) -> None:
     assert not np.shares_memory(second, V.value)
 
 
-def test_feeding_a_variables_own_buffer_while_updating_it(backend) -> None:
+def test_feeding_a_variables_own_buffer_while_updating_it(backend, request) -> None:
+    if backend == "llvm":
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "the native backend updates a variable in its own buffer, which here is the feed")))
     W = gc.variable(np.full(2, 3.0, np.float32), name="W")
     a = gc.placeholder((2,), "float32", name="a")
     new_w = W * a                                  # scheduled before the output reads a
