@@ -1,6 +1,7 @@
 """check_finite: the first node producing NaN or infinity is named, with its line and inputs.
 
-A feature of the NumPy interpreter (another backend refuses check_finite=True at compile time).
+A feature of the NumPy interpreter (another backend refuses check_finite=True at compile time),
+so every function here is compiled for it whatever GRAPHC_BACKEND says.
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def model():
 def test_a_nan_names_the_node_its_line_and_its_inputs() -> None:
     x, W, loss = model()
     step = gc.compile([x], loss, updates=[(W, W - 0.1 * gc.grad(loss, W))],
-                      check_finite=True)
+                      check_finite=True, backend="numpy")
     good = np.ones((2, 3), np.float32)
     assert np.isfinite(step(good))
     before = W.value.copy()
@@ -53,7 +54,7 @@ def test_a_gradient_node_names_the_forward_op() -> None:
     x = gc.placeholder((3,), "float64", name="x")
     root = gc.sqrt(x)                                    # the forward sqrt
     g = gc.grad(gc.sum(root), x)                         # the gradient
-    f = gc.compile([x], [root, g], check_finite=True)
+    f = gc.compile([x], [root, g], check_finite=True, backend="numpy")
     with pytest.raises(gc.NonFiniteError) as info, np.errstate(divide="ignore"):
         f(np.array([4.0, 0.0, 1.0]))
     message = str(info.value)
@@ -66,7 +67,7 @@ def test_a_gradient_node_names_the_forward_op() -> None:
 
 def test_infinite_inputs_are_summarized() -> None:
     x = gc.placeholder((4,), "float32", name="x")
-    f = gc.compile([x], x * 2.0, check_finite=True)
+    f = gc.compile([x], x * 2.0, check_finite=True, backend="numpy")
     with pytest.raises(gc.NonFiniteError) as info:
         f(np.array([1.0, np.inf, -np.inf, np.nan], np.float32))
     message = str(info.value)
@@ -79,8 +80,8 @@ def test_the_environment_turns_it_on(monkeypatch) -> None:
     x = gc.placeholder((2,), "float64", name="x")
     monkeypatch.setenv("GRAPHC_CHECK_FINITE", "1")
     with pytest.raises(gc.NonFiniteError):
-        gc.compile([x], gc.log(x))(np.array([1.0, -1.0]))
-    assert gc.compile([x], gc.log(x), check_finite=False).source.count(
+        gc.compile([x], gc.log(x), backend="numpy")(np.array([1.0, -1.0]))
+    assert gc.compile([x], gc.log(x), check_finite=False, backend="numpy").source.count(
         "all_finite") == 0
 
 
@@ -88,10 +89,10 @@ def test_the_environment_turns_it_on(monkeypatch) -> None:
 def test_off_it_is_absent_from_the_code(monkeypatch) -> None:
     monkeypatch.delenv("GRAPHC_CHECK_FINITE", raising=False)
     x, _, loss = model()
-    f = gc.compile([x], loss)
+    f = gc.compile([x], loss, backend="numpy")
     assert "all_finite" not in f.source and "nonfinite" not in f.source
     assert np.isnan(f(np.array([[1, 1, 1], [0.1, 0.1, 0.1]], np.float32)))
-    assert "all_finite" in gc.compile([x], loss, check_finite=True).source
+    assert "all_finite" in gc.compile([x], loss, check_finite=True, backend="numpy").source
 
 
 @pytest.mark.filterwarnings("ignore:overflow")
@@ -100,7 +101,8 @@ def test_the_trainer_says_which_step_and_batch() -> None:
     y = gc.placeholder((None, 1), "float32", name="y")
     layer = gc.nn.Dense(1, 1, seed=0)
     loss = gc.losses.mse(gc.exp(layer(x)), y)
-    trainer = gc.train.Trainer([x, y], loss, layer, gc.optim.SGD(1e-3), check_finite=True)
+    trainer = gc.train.Trainer([x, y], loss, layer, gc.optim.SGD(1e-3), check_finite=True,
+                               backend="numpy")
     data = np.zeros((12, 1), np.float32)
     data[9] = 1e6                                        # exp overflows in the third batch
     with pytest.raises(gc.NonFiniteError) as info:

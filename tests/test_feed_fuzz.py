@@ -4,6 +4,7 @@ Every call must either succeed or raise a gc.GraphcError. A failed call leaves e
 as it was; a call never writes a feed, and never returns an array sharing memory with a
 feed or a variable; a valid feed always succeeds, with the outputs and new values NumPy
 computes. `fuzz` returns the counts the issue asks for (cases / GraphcError / anything else).
+The functions run on the NumPy interpreter (the native backend lacks some of their kernels).
 """
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ def linear_softmax(rng) -> Target:
     logits = x @ W + b
     loss = gc.mean(gc.losses.cross_entropy(logits, y))
     gW, gb = gc.grad(loss, [W, b])
-    fn = gc.compile([x, y], [loss, logits], updates=[(W, W - 0.1 * gW), (b, b - 0.1 * gb)])
+    fn = gc.compile([x, y], [loss, logits], updates=[(W, W - 0.1 * gW), (b, b - 0.1 * gb)],
+                    backend="numpy")
 
     def reference(feeds, v):
         xs, ys = (f.astype(np.float64) for f in feeds)
@@ -54,7 +56,7 @@ def linear_softmax(rng) -> Target:
 def alias(rng) -> Target:
     a = gc.placeholder((3,), "float64", name="a")
     W = gc.variable(rng.standard_normal(3), name="fz_A")
-    fn = gc.compile([a], gc.sum(a * W), updates=[(W, W + a)])
+    fn = gc.compile([a], gc.sum(a * W), updates=[(W, W + a)], backend="numpy")
     return Target("alias", [a], fn, [W], lambda f, v: ([np.sum(f[0] * v["fz_A"])],
                                                        [v["fz_A"] + f[0]]), {})
 
@@ -64,7 +66,7 @@ def gather(rng) -> Target:
     s = gc.placeholder((), "float32", name="s")
     T = gc.variable(rng.standard_normal((5, 2)).astype(np.float32), name="fz_T")
     fn = gc.compile([ids, s], gc.take(T, ids, negative_from_end=False) * s,
-                    updates=[(T, T * 0.5)])
+                    updates=[(T, T * 0.5)], backend="numpy")
     return Target("gather", [ids, s], fn, [T],
                   lambda f, v: ([v["fz_T"][f[0]] * f[1]], [v["fz_T"] * 0.5]), {0: (0, 5)})
 
@@ -74,7 +76,7 @@ def named_dims(rng) -> Target:
     m = gc.placeholder(("Nfz",), "bool", name="m")
     count = gc.variable(np.zeros((), np.int64), name="fz_count")
     fn = gc.compile([a, m], gc.sum(gc.where(gc.expand_dims(m, 1), a, 0.0), axis=1),
-                    updates=[(count, count + 1)])
+                    updates=[(count, count + 1)], backend="numpy")
     return Target("named_dims", [a, m], fn, [count],
                   lambda f, v: ([np.where(f[1][:, None], f[0], 0).sum(1)],
                                 [v["fz_count"] + 1]), {})
