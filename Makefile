@@ -6,11 +6,15 @@ PY := $(VENV)/bin/python
 
 venv: $(VENV)/.installed
 
+# pip's output goes to $(VENV)/install.log, shown only when the install fails, so `make demo`
+# prints the demo.
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
-	touch $@
+	@echo "setting up $(VENV): graphc (editable) and its dev tools; log in $(VENV)/install.log"
+	@$(PYTHON) -m venv $(VENV)
+	@{ $(PY) -m pip install --upgrade pip && $(PY) -m pip install -e '.[dev]'; } \
+	  > $(VENV)/install.log 2>&1 || { tail -n 40 $(VENV)/install.log; \
+	  echo "make venv: pip failed; the whole log is $(VENV)/install.log"; exit 1; }
+	@touch $@
 
 test: venv system-deps lint
 	$(PY) -m pytest
@@ -26,7 +30,7 @@ system-deps:
 	  || echo "graphviz not installed: rendering tests will skip"; }
 
 demo: venv
-	$(PY) examples/digits_mlp.py
+	@$(PY) examples/digits_mlp.py
 
 EXAMPLES := xor digits_mlp perceptron knn_digits linear_classifiers optimizers_digits \
 	lenet_digits lstm_sequence autoencoder gan_2d tiny_transformer visualize

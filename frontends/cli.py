@@ -187,6 +187,8 @@ def write_outputs(path: Path, named: dict[str, np.ndarray]) -> None:
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="graphc", description="Look at, run and render graphs "
                                  "saved by graphc (gc.save).", epilog=EPILOG)
+    import graphc
+    ap.add_argument("--version", action="version", version=f"graphc {graphc.__version__}")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, help: str, fn, file_needed: bool = True) -> argparse.ArgumentParser:

@@ -9,6 +9,12 @@ step carries the whole optimizer state. The formulas are PyTorch's (torch.optim 
 builds the learning rate from the step counter inside the graph, so the compiled step
 computes its current learning rate itself. Schedules see t = the number of updates already
 applied (0 on the first step) and compose: a schedule's base `lr` may be another schedule.
+A float becomes a variable, `optimizer.learning_rate`, that the host may change between steps
+(gc.train.ReduceLROnPlateau does).
+
+Gradients may be clipped before the step, as in PyTorch's clip_grad_value_ and
+clip_grad_norm_: `clip_value` limits each element to [-clip_value, clip_value], `clip_norm`
+scales all gradients together so their global L2 norm is at most clip_norm.
 """
 from __future__ import annotations
 
@@ -23,10 +29,12 @@ from graphc.errors import GraphError
 from graphc.graph import Update
 from graphc.ops import elementwise as ew
 from graphc.ops.leaves import constant, placeholder, variable
+from graphc.ops.reductions import sum as sum_all
 from graphc.tensor import Tensor
 
 __all__ = ["Schedule", "StepDecay", "ExponentialDecay", "CosineDecay", "Warmup",
-           "Optimizer", "SGD", "Adagrad", "RMSProp", "Adam"]
+           "Optimizer", "SGD", "Adagrad", "RMSProp", "Adam", "clip_by_value",
+           "clip_by_global_norm", "global_norm"]
 
 
 # ---- learning-rate schedules ------------------------------------------------------------------
@@ -109,6 +117,32 @@ class Warmup(Schedule):
         return _lr_at(self.lr, t) * ew.minimum((t + 1) / self.steps, 1.0)
 
 
+# ---- gradient clipping ------------------------------------------------------------------------
+
+def clip_by_value(grads: Sequence[Tensor], limit: float) -> list[Tensor]:
+    """Each gradient element limited to [-limit, limit] (PyTorch's clip_grad_value_)."""
+    if not limit > 0:
+        raise ValueError(f"clip_by_value: the limit must be > 0, got {limit}")
+    return [ew.clip(g, -limit, limit) for g in grads]
+
+
+def global_norm(grads: Sequence[Tensor]) -> Tensor:
+    """The L2 norm of all gradients together, as a float64 scalar."""
+    squares = [ew.cast(sum_all(ew.square(g)), "float64") for g in grads]
+    total = squares[0]
+    for s in squares[1:]:
+        total = total + s
+    return ew.sqrt(total)
+
+
+def clip_by_global_norm(grads: Sequence[Tensor], max_norm: float) -> list[Tensor]:
+    """All gradients scaled by min(1, max_norm / norm) (PyTorch's clip_grad_norm_)."""
+    if not max_norm > 0:
+        raise ValueError(f"clip_by_global_norm: max_norm must be > 0, got {max_norm}")
+    scale = ew.minimum(max_norm / (global_norm(grads) + 1e-6), 1.0)
+    return [g * ew.cast(scale, g.dtype) for g in grads]
+
+
 # ---- optimizers -------------------------------------------------------------------------------
 
 def _parameters(params) -> list[Tensor]:
@@ -131,33 +165,71 @@ def _parameters(params) -> list[Tensor]:
 class Optimizer:
     """Base class: subclasses give `_step(p, g, lr, t)` -> the new p (and add slot updates).
 
-    After `updates()`, `iterations` is the step-counter variable (int64) and `variables`
-    lists every variable the optimizer created. Each `updates()` call creates fresh state.
+    Every optimizer takes, besides its own settings: weight_decay (L2, added to the gradient),
+    clip_value and clip_norm (see the module doc). After `updates()`, `iterations` is the
+    step-counter variable (int64) and `variables` lists every variable the optimizer created
+    (with `lr_variable` when lr is a float). Each `updates()` call creates fresh state.
     """
 
-    def __init__(self, lr: LearningRate, weight_decay: float = 0.0):
+    def __init__(self, lr: LearningRate, weight_decay: float = 0.0,
+                 clip_value: float | None = None, clip_norm: float | None = None):
+        name = type(self).__name__
         if weight_decay < 0:
-            raise ValueError(f"{type(self).__name__}: weight_decay must be >= 0, got "
-                             f"{weight_decay}")
+            raise ValueError(f"{name}: weight_decay must be >= 0, got {weight_decay}")
+        for what, limit in (("clip_value", clip_value), ("clip_norm", clip_norm)):
+            if limit is not None and not limit > 0:
+                raise ValueError(f"{name}: {what} must be > 0, got {limit}")
         self.lr, self.weight_decay = lr, weight_decay
+        self.clip_value, self.clip_norm = clip_value, clip_norm
         self.iterations: Tensor | None = None
+        self.lr_variable: Tensor | None = None
         self.slots: list[Tensor] = []
         self._slot_updates: list[Update] = []
 
     @property
     def variables(self) -> list[Tensor]:
-        """The slot variables and the step counter of the latest `updates()` call."""
-        return self.slots + ([self.iterations] if self.iterations is not None else [])
+        """The slot variables, step counter and learning rate of the latest `updates()`."""
+        state = [v for v in (self.iterations, self.lr_variable) if v is not None]
+        return self.slots + state
+
+    @property
+    def learning_rate(self) -> float:
+        """The current learning rate: a float lr's variable, or the variable given as lr."""
+        held = self._held_rate()
+        return float(held.value) if isinstance(held, Tensor) else float(held)
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        held = self._held_rate()
+        if isinstance(held, Tensor):
+            held.value = np.asarray(value, held.dtype)
+        else:
+            self.lr = float(value)
+
+    def _held_rate(self) -> Tensor | float:
+        held = self.lr_variable if self.lr_variable is not None else self.lr
+        if isinstance(held, (int, float)) or (isinstance(held, Tensor) and held.op == "variable"):
+            return held
+        raise GraphError(f"{type(self).__name__}'s learning rate is a {type(held).__name__} "
+                         "computed in the graph: it has no one value to read or set")
 
     def updates(self, loss: Tensor, params) -> list[Update]:
         """(variable, new value) pairs: one optimizer step on `params` to lower `loss`."""
         params = _parameters(params)
         grads = grad(loss, params)
+        if self.clip_value is not None:
+            grads = clip_by_value(grads, self.clip_value)
+        if self.clip_norm is not None:
+            grads = clip_by_global_norm(grads, self.clip_norm)
         name = type(self).__name__.lower()
         self.iterations = variable(np.int64(0), name=f"{name}.iterations")
         self.slots, self._slot_updates = [], []
         t = ew.cast(self.iterations, "float64")
-        lr = _lr_at(self.lr, t)
+        lr = self.lr
+        if isinstance(lr, (int, float)):
+            # NOTE: a variable, not a constant, so the host can lower it between steps.
+            self.lr_variable = lr = variable(np.float64(lr), name=f"{name}.lr")
+        lr = _lr_at(lr, t)
         result = []
         for p, g in zip(params, grads):
             if self.weight_decay:
@@ -184,8 +256,8 @@ class SGD(Optimizer):
     """Gradient descent; momentum b = mu * b + g, then p -= lr * b (nesterov: g + mu * b)."""
 
     def __init__(self, lr: LearningRate = 0.01, momentum: float = 0.0, nesterov: bool = False,
-                 weight_decay: float = 0.0):
-        super().__init__(lr, weight_decay)
+                 **options):
+        super().__init__(lr, **options)
         if nesterov and momentum <= 0:
             raise ValueError("SGD: nesterov needs momentum > 0")
         self.momentum, self.nesterov = momentum, nesterov
@@ -202,8 +274,8 @@ class Adagrad(Optimizer):
     """Per-coordinate rates: s += g^2, p -= lr * g / (sqrt(s) + eps)."""
 
     def __init__(self, lr: LearningRate = 0.01, eps: float = 1e-10,
-                 initial_accumulator_value: float = 0.0, weight_decay: float = 0.0):
-        super().__init__(lr, weight_decay)
+                 initial_accumulator_value: float = 0.0, **options):
+        super().__init__(lr, **options)
         self.eps, self.initial = eps, initial_accumulator_value
 
     def _step(self, p, g, lr, t):
@@ -217,8 +289,8 @@ class RMSProp(Optimizer):
     """v = alpha v + (1 - alpha) g^2, p -= lr * g / (sqrt(v) + eps); momentum, centered optional."""
 
     def __init__(self, lr: LearningRate = 0.01, alpha: float = 0.99, eps: float = 1e-8,
-                 momentum: float = 0.0, centered: bool = False, weight_decay: float = 0.0):
-        super().__init__(lr, weight_decay)
+                 momentum: float = 0.0, centered: bool = False, **options):
+        super().__init__(lr, **options)
         self.alpha, self.eps, self.momentum, self.centered = alpha, eps, momentum, centered
 
     def _step(self, p, g, lr, t):
@@ -239,8 +311,8 @@ class Adam(Optimizer):
     """Adam with bias-corrected moments: p -= lr * m_hat / (sqrt(v_hat) + eps)."""
 
     def __init__(self, lr: LearningRate = 0.001, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0):
-        super().__init__(lr, weight_decay)
+                 eps: float = 1e-8, **options):
+        super().__init__(lr, **options)
         self.beta1, self.beta2 = betas
         self.eps = eps
 

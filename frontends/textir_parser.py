@@ -5,15 +5,23 @@ node's written type must be the one its op's type rule gives, and each mistake i
 gc.ParseError at its line and column. Dims written `?n` become fresh symbols; dims the user
 named (`batch`) keep their names; derived dims are expressions of them (`?1-1`, `3*n`,
 `max(?1-2,0)`, `(?1+1)//2`).
+
+A hostile file gets a ParseError too: integers are 64-bit, floats finite unless written `inf`,
+tuples, dim expressions and subgraphs nest at most MAX_DEPTH deep, names are Unicode text
+without NUL (they become archive member names), and the arrays the types declare total
+max_bytes at most, counted before anything is allocated.
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
+import math
 import re
-from typing import Mapping
+from typing import Iterator, Mapping
 
 import numpy as np
 
+from frontends.files import NpzReader, read_member
 from frontends.textir_syntax import Note, Source, Token, parse_note, unquote, value_name
 from graphc import dims as D
 from graphc.dtypes import FROM_SHORT, SHORT
@@ -25,14 +33,19 @@ from graphc.source import SourceLoc
 from graphc.tensor import Tensor, fresh_nodes, make
 from graphc.types import TensorType, fresh_symbol
 
+MAX_DEPTH = 32            # nesting of tuples, dim expressions and subgraphs
+INT_LIMIT = 1 << 63       # integers are int64 everywhere
+
 
 class Parser:
     """Recursive descent over the tokens, building each node as soon as its line is read."""
 
-    def __init__(self, src: Source, tokens: list[Token], arrays: Mapping | None,
-                 arrays_source: str):
+    def __init__(self, src: Source, tokens: list[Token], arrays: Mapping | NpzReader | None,
+                 arrays_source: str, max_bytes: int):
         self.src, self.tokens, self.pos = src, tokens, 0
         self.arrays, self.arrays_source = arrays, arrays_source
+        self.max_bytes, self.declared_bytes = max_bytes, 0
+        self.depth = 0                     # tuples, dim expressions and subgraphs we are in
         self.symbols: dict[str, str] = {}          # dim as written -> the symbol it stands for
         self.built: set[int] = set()               # ids of the nodes made so far
         self.defined_at = _definitions(src, tokens)
@@ -68,8 +81,20 @@ class Parser:
 
     def graph(self, prefix: str) -> Graph:
         """`graph(%x: f32[?1,3], ...) {` statements `}`."""
-        with fresh_nodes():
+        with fresh_nodes(), self.nested():
             return self._graph(prefix)
+
+    @contextlib.contextmanager
+    def nested(self) -> Iterator[None]:
+        """One level deeper in tuples and subgraphs (a file may not exhaust the stack)."""
+        if self.depth >= MAX_DEPTH:
+            raise self.src.at(self.peek(), f"tuples, dims and graphs nest more than "
+                                           f"{MAX_DEPTH} deep here")
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
 
     def _graph(self, prefix: str) -> Graph:
         self.expect("ident", "graph", "'graph(' to start the graph")
@@ -207,6 +232,12 @@ class Parser:
         if len(shape) != len(dims):
             raise self.src.at(op_token, f"a {op} has a static shape; symbolic dims are for "
                                         "inputs")
+        self.declared_bytes += math.prod(shape) * np.dtype(dtype).itemsize
+        if self.declared_bytes > self.max_bytes:
+            raise self.src.at(op_token, f"the arrays declared so far take "
+                                        f"{self.declared_bytes:,} bytes, over the limit of "
+                                        f"{self.max_bytes:,}; pass max_bytes= to gc.load or "
+                                        "gc.parse to allow a bigger model")
         allowed = {"value"} if op == "constant" and not shape else set()
         extra = set(attrs) - allowed
         if extra:
@@ -219,7 +250,7 @@ class Parser:
                             name_token, op)
         if op == "constant":
             return {"value": Const(array)}
-        return {"var": Variable(np.array(array), scope.node_name(name_token, self.src))}
+        return {"var": Variable(array, scope.node_name(name_token, self.src))}
 
     def scalar(self, value, dtype: str, token: Token) -> np.ndarray:
         kind = np.dtype(dtype).kind
@@ -229,21 +260,28 @@ class Parser:
         if not fits:
             raise self.src.at(token, f"value {value!r} is not of type {SHORT[dtype]}")
         try:
-            return np.array(value, dtype)
-        except OverflowError:
+            with np.errstate(over="raise"):
+                return np.array(value, dtype)
+        except (OverflowError, FloatingPointError):
             raise self.src.at(token, f"value {value} does not fit in {dtype}") from None
 
     def stored(self, key: str, dtype: str, shape: tuple, token: Token, op: str) -> np.ndarray:
+        """The value of a variable or constant: read (checked first) or, without arrays, zeros.
+
+        The result is the caller's own writeable array (a variable may be updated in place).
+        """
         if self.arrays is None:
-            return np.zeros(shape, dtype)
+            return np.zeros(shape, dtype)     # NOTE: calloc'd: no memory used until written
         if key not in self.arrays:
             raise self.src.at(token, f"{op} %{key} has no stored value in {self.arrays_source}")
-        array = np.asarray(self.arrays[key])
-        if array.dtype != np.dtype(dtype) or array.shape != shape:
-            got = f"{array.dtype} {array.shape}"
-            raise self.src.at(token, f"the stored value of {op} %{key} is {got}, the text says "
-                                     f"{SHORT[dtype]}[{','.join(map(str, shape))}]")
-        return array
+
+        def check(got_dtype: np.dtype, got_shape: tuple) -> None:
+            if got_dtype != np.dtype(dtype) or tuple(got_shape) != shape:
+                got = f"{got_dtype} {tuple(got_shape)}"
+                raise self.src.at(token, f"the stored value of {op} %{key} is {got}, the text "
+                                         f"says {SHORT[dtype]}[{','.join(map(str, shape))}]")
+        array = read_member(self.arrays, key, check)
+        return array if isinstance(self.arrays, NpzReader) else np.array(array)
 
     def check_type(self, node: Tensor, dtype: str, dims: list, dim_tokens: list[Token],
                    type_token: Token) -> None:
@@ -263,7 +301,7 @@ class Parser:
         """A type with dims named as in the text, for error messages."""
         names = self._written_name()
         dims = [D.format_dim(d, lambda s: names.get(s, "?")) for d in ttype.shape]
-        return f"{SHORT[ttype.dtype]}[{','.join(dims)}]"
+        return f"{SHORT.get(ttype.dtype, ttype.dtype)}[{','.join(dims)}]"
 
     def with_text_dims(self, message: str) -> str:
         """A type rule's message with symbolic dims named as in the text."""
@@ -300,7 +338,7 @@ class Parser:
                 total = D.add(total, term) if token.text == "+" else D.sub(total, term)
             elif token.kind == "int" and token.text.startswith("-"):   # `n-1` reads as n, -1
                 self.next()
-                total = D.sub(total, self.dim_product(introduce, first=-int(token.text)))
+                total = D.sub(total, self.dim_product(introduce, first=-self.integer(token)))
             else:
                 return total
 
@@ -312,7 +350,7 @@ class Parser:
             elif self.peek().text == "//":
                 self.next()
                 token = self.expect("int", what="a positive int divisor")
-                if int(token.text) <= 0:
+                if self.integer(token) <= 0:
                     raise self.src.at(token, "a dim is divided by a positive int")
                 value = D.floordiv(value, int(token.text))
             else:
@@ -321,18 +359,20 @@ class Parser:
     def dim_factor(self, introduce: bool):
         token = self.next()
         if token.kind == "int":
-            if int(token.text) < 0:
+            if self.integer(token) < 0:
                 raise self.src.at(token, "dims are non-negative")
             return int(token.text)
         if token.kind == "punct" and token.text == "(":
-            value = self.dim_expr(introduce)
+            with self.nested():
+                value = self.dim_expr(introduce)
             self.expect("punct", ")")
             return value
         if token.kind == "ident" and token.text in ("max", "min") and self.peek().text == "(":
             self.next()
-            a = self.dim_expr(introduce)
-            self.expect("punct", ",")
-            b = self.dim_expr(introduce)
+            with self.nested():
+                a = self.dim_expr(introduce)
+                self.expect("punct", ",")
+                b = self.dim_expr(introduce)
             self.expect("punct", ")")
             return (D.maximum if token.text == "max" else D.minimum)(a, b)
         if token.kind in ("sym", "ident"):
@@ -378,12 +418,29 @@ class Parser:
             return self.dim_expr(first=value)
         return value
 
+    def integer(self, token: Token) -> int:
+        """An int token's value; graphc's integers are 64-bit."""
+        digits = token.text.lstrip("-")
+        value = int(token.text) if len(digits) <= 19 else INT_LIMIT
+        if not -INT_LIMIT <= value < INT_LIMIT:
+            raise self.src.at(token, f"integer {token.text[:24]}{'...' * (len(digits) > 22)} "
+                                     "does not fit in 64 bits")
+        return value
+
+    def real(self, token: Token) -> float:
+        """A float token's value; one too big for a float64 is an error, not inf."""
+        value = float(token.text)
+        if math.isinf(value) and "inf" not in token.text:
+            raise self.src.at(token, f"float {token.text[:24]} is out of range (write inf for "
+                                     "infinity)")
+        return value
+
     def attr_primary(self, prefix: str):
         token = self.peek()
         if token.kind == "int":
-            return int(self.next().text)
+            return self.integer(self.next())
         if token.kind == "float":
-            return float(self.next().text)
+            return self.real(self.next())
         if token.kind == "string":
             return unquote(self.src, token, self.next().text)
         if token.kind == "sym":
@@ -411,16 +468,17 @@ class Parser:
 
     def tuple_value(self, prefix: str):
         """A tuple, `(a, b)` or `(a,)`; `(a)` without a comma is a parenthesized dim."""
-        self.expect("punct", "(")
-        items: list = []
-        while not self.accept("punct", ")"):
-            items.append(self.attr_value(prefix))
-            if not self.accept("punct", ","):
-                self.expect("punct", ")", "',' or ')'")
-                if len(items) == 1 and D.is_dim(items[0]):
-                    return items[0]
-                break
-        return tuple(items)
+        with self.nested():
+            self.expect("punct", "(")
+            items: list = []
+            while not self.accept("punct", ")"):
+                items.append(self.attr_value(prefix))
+                if not self.accept("punct", ","):
+                    self.expect("punct", ")", "',' or ')'")
+                    if len(items) == 1 and D.is_dim(items[0]):
+                        return items[0]
+                    break
+            return tuple(items)
 
 
 class _Scope:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from graphc.errors import ParseError
 
 _STRING = r'"(?:[^"\\]|\\.)*"'
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _TOKEN = re.compile("|".join(f"(?P<{kind}>{pattern})" for kind, pattern in [
     ("space", r"[ \t\r]+"),
     ("note", r"#.*"),
@@ -50,6 +51,8 @@ class Source:
 
     def error(self, message: str, line: int, col: int) -> ParseError:
         shown = self.lines[line - 1] if 0 < line <= len(self.lines) else None
+        if shown is not None:
+            shown = _SURROGATE.sub("?", shown)      # the message must print
         return ParseError(message, line, col, self.name, shown)
 
     def at(self, token: Token, message: str) -> ParseError:
@@ -60,6 +63,10 @@ def tokenize(source: Source) -> list[Token]:
     """Every token of the text, a newline token ending each statement line, and an eof token."""
     tokens: list[Token] = []
     for number, line in enumerate(source.lines, start=1):
+        surrogate = _SURROGATE.search(line)
+        if surrogate:       # NOTE: not Unicode text: it could not be saved back as UTF-8
+            raise source.error("a lone surrogate is not Unicode text", number,
+                               surrogate.start() + 1)
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         pos = 0
@@ -77,18 +84,25 @@ def tokenize(source: Source) -> list[Token]:
 
 
 def unquote(source: Source, token: Token, text: str) -> str:
-    """The string a JSON-quoted token spells."""
+    """The string a JSON-quoted token spells; it must be Unicode text (no lone surrogates)."""
     try:
         value = json.loads(text)
+        value.encode("utf-8")
     except json.JSONDecodeError as exc:
         raise source.at(token, f"bad string {text}: {exc.msg}") from None
+    except UnicodeEncodeError:
+        raise source.at(token, f"bad string {text}: a lone surrogate is not Unicode text "
+                               "(and could not be saved)") from None
     return value
 
 
 def value_name(source: Source, token: Token) -> str:
-    """The name of a `%name` or `%"quoted name"` token."""
+    """The name of a `%name` or `%"quoted name"` token (no NUL: names key archive members)."""
     body = token.text[1:]
-    return unquote(source, token, body) if body.startswith('"') else body
+    name = unquote(source, token, body) if body.startswith('"') else body
+    if "\0" in name:
+        raise source.at(token, "a value name cannot contain a NUL character")
+    return name
 
 
 # ---- annotations: `# scope/path @ file:line (grad of %v)` --------------------------------------
@@ -136,6 +150,8 @@ def parse_note(source: Source, token: Token | None) -> Note:
         file, line = text[1:].strip().rsplit(":", 1)
         if file.startswith('"'):
             file = unquote(source, token, file)
+        if len(line) > 18:
+            raise source.error(f"line number {line[:24]}... is out of range", token.line, col)
         note = Note(note.scope, (file, int(line)))
     if "grad" in seen:
         text, col = seen["grad"]

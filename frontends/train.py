@@ -4,27 +4,33 @@
     trainer = gc.train.Trainer([x, y], loss, model, gc.optim.Adam(1e-3),
                                metrics={"accuracy": gc.train.accuracy(model(x), y)})
     history = trainer.fit(X, Y, epochs=20, batch_size=32, validation=(Xv, Yv),
-                          early_stopping=gc.train.EarlyStopping(patience=3))
+                          callbacks=[gc.train.EarlyStopping(patience=3)])
     history.plot("curves.png"); trainer.save("params.npz")
 
 The training step (loss, metrics, optimizer and state updates) and the evaluation function
 are compiled once. Metrics are Tensors over a batch (per example, or a batch mean) and are
 averaged over a whole epoch or validation set, weighted by batch size. Models whose training
 and evaluation graphs differ (dropout, batch norm) pass eval_loss/eval_metrics built with
-`training=False`.
+`training=False`. A fit shows a progress bar on a terminal and logs one line per epoch
+elsewhere (verbose=); callbacks (frontends/callbacks.py) stop it early, lower the learning
+rate on a plateau or save checkpoints.
 """
 from __future__ import annotations
 
 import os
-import tempfile
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from frontends import data
+from frontends.callbacks import Callback, EarlyStopping, ModelCheckpoint, ReduceLROnPlateau
+from frontends.files import MAX_BYTES, ArchiveError, NpzReader, write_npz
+from frontends.nn.base import Layer
 from frontends.optim import Optimizer, _parameters
 from graphc.compile import compile as compile_graph
 from graphc.errors import GraphcError, NonFiniteError
@@ -33,8 +39,9 @@ from graphc.ops import elementwise as ew
 from graphc.ops.reductions import argmax, mean
 from graphc.tensor import Tensor
 
-__all__ = ["Trainer", "History", "EarlyStopping", "accuracy", "confusion_matrix",
-           "save_params", "load_params", "ParameterFileError"]
+__all__ = ["Trainer", "History", "Callback", "EarlyStopping", "ReduceLROnPlateau",
+           "ModelCheckpoint", "accuracy", "confusion_matrix", "save_params", "load_params",
+           "ParameterFileError"]
 
 
 # ---- metrics ----------------------------------------------------------------------------------
@@ -82,39 +89,62 @@ def _named(params: Sequence[Tensor]) -> dict[str, Tensor]:
     return named
 
 
-def save_params(path: str | os.PathLike, params: Sequence[Tensor]) -> Path:
-    """Write the variables' values to an .npz file atomically (a temp file, then os.replace)."""
+def _npz_path(path: str | os.PathLike) -> Path:
+    """`path` with the .npz suffix numpy gives archives (as np.savez adds it)."""
     path = Path(path)
-    arrays = {key: np.asarray(p.value) for key, p in _named(params).items()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
 
-def load_params(path: str | os.PathLike, params: Sequence[Tensor]) -> None:
-    """Set the variables from an .npz file, after checking every name, shape and dtype."""
-    named = _named(params)
+def save_params(path: str | os.PathLike, params: Sequence[Tensor] | Mapping[str, Tensor]
+                ) -> Path:
+    """Write the variables' values to an .npz file atomically; returns the path written.
+
+    params: variables (keyed by name) or {key: variable}. `.npz` is added to a path without it.
+    A save that fails, or a process killed mid-save, leaves the previous file as it was.
+    """
+    named = params if isinstance(params, Mapping) else _named(params)
+    arrays = {key: np.asarray(p.value) for key, p in named.items()}
     try:
-        with np.load(path, allow_pickle=False) as stored:
-            arrays = {key: stored[key] for key in stored.files}
-    except (OSError, ValueError, EOFError) as exc:
+        return write_npz(_npz_path(path), arrays)
+    except ArchiveError as exc:
+        raise ParameterFileError(f"cannot save parameters to {str(path)!r}: {exc}") from None
+
+
+def load_params(path: str | os.PathLike, params: Sequence[Tensor] | Mapping[str, Tensor],
+                max_bytes: int = MAX_BYTES) -> None:
+    """Set the variables from an .npz file, after checking every name, shape and dtype.
+
+    Nothing is assigned unless the whole file matches. A path without `.npz` that does not
+    exist is looked up with the suffix (as save_params wrote it).
+    """
+    named = dict(params) if isinstance(params, Mapping) else _named(params)
+    path = Path(path)
+    if not path.exists() and _npz_path(path).exists():
+        path = _npz_path(path)
+    problems: list[str] = []
+
+    def check(key: str):
+        def compare(dtype: np.dtype, shape: tuple) -> None:
+            want = named[key].type
+            if tuple(want.shape) != tuple(shape) or np.dtype(want.dtype) != dtype:
+                problems.append(f"{key!r} is {dtype}{list(shape)} in the file, but the "
+                                f"variable is {want}")
+                raise _Skip
+        return compare
+
+    arrays = {}
+    try:
+        with NpzReader(path, max_bytes) as stored:
+            problems += [f"missing {key!r}" for key in named if key not in stored]
+            problems += [f"unexpected {key!r}" for key in stored if key not in named]
+            for key in named:
+                if key in stored:
+                    try:
+                        arrays[key] = stored.read(key, check(key))
+                    except _Skip:
+                        pass
+    except ArchiveError as exc:
         raise ParameterFileError(f"cannot read parameters from {str(path)!r}: {exc}") from None
-    problems = [f"missing {key!r}" for key in named if key not in arrays]
-    problems += [f"unexpected {key!r}" for key in arrays if key not in named]
-    for key in named.keys() & arrays.keys():
-        want, got = named[key].type, arrays[key]
-        if tuple(want.shape) != got.shape or np.dtype(want.dtype) != got.dtype:
-            problems.append(f"{key!r} is {got.dtype}{list(got.shape)} in the file, "
-                            f"but the variable is {want}")
     if problems:
         raise ParameterFileError(f"parameters in {str(path)!r} do not match: "
                                  + "; ".join(sorted(problems)))
@@ -122,7 +152,11 @@ def load_params(path: str | os.PathLike, params: Sequence[Tensor]) -> None:
         p.value = arrays[key]
 
 
-# ---- history and early stopping ---------------------------------------------------------------
+class _Skip(Exception):
+    """A member whose header does not match its variable: reported, not read."""
+
+
+# ---- history ------------------------------------------------------------------------------
 
 @dataclass
 class History:
@@ -171,34 +205,6 @@ class History:
         return Path(path)
 
 
-@dataclass
-class EarlyStopping:
-    """Stop when the validation metric `monitor` has not improved for `patience` evaluations.
-
-    mode is "min" or "max" (default: "min" for names ending in "loss", else "max"); with
-    restore_best the parameters at the end of fit are those of the best evaluation.
-    """
-
-    patience: int = 5
-    monitor: str = "loss"
-    mode: str | None = None
-    min_delta: float = 0.0
-    restore_best: bool = True
-
-    def __post_init__(self) -> None:
-        self.mode = self.mode or ("min" if self.monitor.endswith("loss") else "max")
-        if self.mode not in ("min", "max"):
-            raise ValueError(f"EarlyStopping: mode must be 'min' or 'max', got {self.mode!r}")
-
-    def improved(self, value: float, best: float | None) -> bool:
-        """Whether `value` beats `best` by more than min_delta."""
-        if best is None:
-            return True
-        if self.mode == "min":
-            return value < best - self.min_delta
-        return value > best + self.min_delta
-
-
 # ---- the trainer ------------------------------------------------------------------------------
 
 def _batch_mean(t: Tensor) -> Tensor:
@@ -226,6 +232,7 @@ class Trainer:
         if state_updates is None:
             state_updates = getattr(params, "state_updates", [])
         self.params = _parameters(params)
+        self.model = params if isinstance(params, Layer) else None
         self.optimizer = optimizer
         metrics = dict(metrics or {})
         eval_metrics = metrics if eval_metrics is None else dict(eval_metrics)
@@ -282,15 +289,19 @@ class Trainer:
             shuffle: bool = True, seed: data.Seed = 0, drop_last: bool = False,
             validation: Sequence[np.ndarray] | None = None, validation_split: float = 0.0,
             eval_every: int | None = None, early_stopping: EarlyStopping | int | None = None,
+            callbacks: Sequence[Callback] = (),
             augment: Callable[[np.ndarray], np.ndarray] | None = None,
-            progress: bool | None = None) -> History:
+            verbose: int | str = "auto") -> History:
         """Train for `epochs` over mini-batches of the arrays (one per input); a History.
 
         validation: arrays to evaluate, or validation_split: a seeded fraction held out.
         eval_every: evaluate every N steps (default: at the end of each epoch).
-        early_stopping: an EarlyStopping, or an int patience on the validation loss.
+        early_stopping: an EarlyStopping, or an int patience on the validation loss (the
+        same as passing EarlyStopping in callbacks). callbacks: gc.train.Callback objects
+        (ModelCheckpoint, ReduceLROnPlateau, ...).
         augment: applied to each training batch of the first input (e.g. gc.data.Augment).
-        progress: show a tqdm bar (default: only when stderr is a terminal).
+        verbose: 0 silent, 1 a progress bar, 2 one line per epoch on stdout; "auto" (the
+        default) is 1 when stderr is a terminal, else 2 (logs, CI, notebooks' files).
         """
         self._batch_size(arrays)
         rng = np.random.default_rng(seed) if not isinstance(seed, np.random.Generator) else seed
@@ -299,53 +310,78 @@ class Trainer:
                 raise ValueError("give validation or validation_split, not both")
             arrays, validation = data.train_test_split(*arrays, test_size=validation_split,
                                                        seed=rng)
+        callbacks = list(callbacks)
         if isinstance(early_stopping, int):
             early_stopping = EarlyStopping(patience=early_stopping)
-        if early_stopping is not None and validation is None:
-            raise ValueError("early stopping watches validation metrics: give validation= or "
-                             "validation_split=")
-        if early_stopping is not None and early_stopping.monitor not in self.metric_names:
-            raise ValueError(f"EarlyStopping monitors {early_stopping.monitor!r}, but the "
-                             f"metrics are {self.metric_names}")
+        if early_stopping is not None:
+            callbacks.append(early_stopping)
+        if verbose == "auto":
+            verbose = 1 if sys.stderr.isatty() else 2
+        if verbose not in (0, 1, 2):
+            raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
         n = data._length(arrays)
         per_epoch = n // batch_size if drop_last else -(-n // batch_size)
-        return _FitLoop(self, validation, eval_every, early_stopping).run(
-            lambda: data.batches(*arrays, batch_size=batch_size, shuffle=shuffle, seed=rng,
-                                 drop_last=drop_last),
-            epochs, per_epoch, augment, progress)
+        loop = _FitLoop(self, validation, eval_every, callbacks, int(verbose), epochs)
+        return loop.run(lambda: data.batches(*arrays, batch_size=batch_size, shuffle=shuffle,
+                                             seed=rng, drop_last=drop_last),
+                        per_epoch, augment)
+
+    def state_dict(self) -> dict[str, Tensor]:
+        """The parameters and state variables by key: a model's structural keys (`0.W`,
+        `encoder.dense.b`, see gc.nn.Layer.named_variables), else the variables' names."""
+        if self.model is None:
+            return _named(self.variables)
+        wanted = {id(v) for v in self.variables}
+        keyed = {k: v for k, v in self.model.named_variables().items() if id(v) in wanted}
+        found = {id(v) for v in keyed.values()}
+        rest = _named([v for v in self.variables if id(v) not in found])
+        clash = keyed.keys() & rest.keys()
+        if clash:
+            raise ParameterFileError(f"variable names {sorted(clash)} clash with the model's "
+                                     "keys; give them other names")
+        return {**keyed, **rest}
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Save the parameters and state variables (see save_params)."""
-        return save_params(path, self.variables)
+        """Save the parameters and state variables atomically (see save_params)."""
+        return save_params(path, self.state_dict())
 
     def load(self, path: str | os.PathLike) -> None:
-        """Load parameters saved by `save` (see load_params)."""
-        load_params(path, self.variables)
+        """Load parameters saved by `save`, into this or a model built the same way."""
+        load_params(path, self.state_dict())
 
 
 class _FitLoop:
-    """One fit run: steps, periodic validation, early stopping and the progress bar."""
+    """One fit run: steps, periodic validation, callbacks, and the progress bar or log lines."""
 
     def __init__(self, trainer: Trainer, validation, eval_every: int | None,
-                 early_stopping: EarlyStopping | None):
+                 callbacks: list[Callback], verbose: int, epochs: int):
         self.trainer, self.validation = trainer, validation
-        self.eval_every, self.stopping = eval_every, early_stopping
+        self.eval_every, self.callbacks = eval_every, callbacks
+        self.verbose, self.epochs = verbose, epochs
         self.history = History()
-        self.best: float | None = None
-        self.best_values: list[np.ndarray] | None = None
-        self.waited = 0
+        self.stop = False                     # a callback sets it to end the fit
         self.postfix: dict[str, float] = {}
+        self.bar = None
 
-    def run(self, make_batches: Callable, epochs: int, per_epoch: int, augment,
-            progress: bool | None) -> History:
-        """Train for `epochs` passes over make_batches(), validating and maybe stopping early."""
+    def say(self, message: str) -> None:
+        """A line for the user (beside the bar, or in the epoch log), unless silent."""
+        if self.verbose == 1 and self.bar is not None:
+            self.bar.write(message)
+        elif self.verbose == 2:
+            print(message, flush=True)
+
+    def run(self, make_batches: Callable, per_epoch: int, augment) -> History:
+        """Train for `epochs` passes over make_batches(), validating and calling callbacks."""
+        for callback in self.callbacks:
+            callback.on_train_begin(self)
         names, step = self.trainer.metric_names, 0
-        bar = tqdm(total=epochs * per_epoch, disable=None if progress is None else not progress,
-                   unit="step", dynamic_ncols=True)
+        self.bar = tqdm(total=self.epochs * per_epoch, disable=self.verbose != 1, unit="step",
+                        dynamic_ncols=True)
         try:
-            for epoch in range(1, epochs + 1):
-                bar.set_description(f"epoch {epoch}/{epochs}")
-                totals, seen = np.zeros(len(names)), 0
+            for epoch in range(1, self.epochs + 1):
+                started = time.perf_counter()
+                self.bar.set_description(f"epoch {epoch}/{self.epochs}")
+                totals, seen, validated = np.zeros(len(names)), 0, {}
                 for number, batch in enumerate(make_batches(), 1):
                     if augment is not None:
                         batch = (augment(batch[0]), *batch[1:])
@@ -358,42 +394,45 @@ class _FitLoop:
                     totals += len(batch[0]) * np.array(values)
                     seen += len(batch[0])
                     self.history._record(self.history.step, dict(zip(names, values)))
-                    bar.update()
+                    self.bar.update()
                     self.postfix.update(zip(names, values))
-                    bar.set_postfix(self.postfix, refresh=False)
-                    if self.eval_every and step % self.eval_every == 0 and self._validate(step):
-                        return self._finish()
-                self.history._record(self.history.epoch,
-                                     dict(zip(names, (totals / max(seen, 1)).tolist())))
+                    self.bar.set_postfix(self.postfix, refresh=False)
+                    if self.eval_every and step % self.eval_every == 0:
+                        validated = self._validate(step)
+                        if self.stop:
+                            return self.history
+                means = dict(zip(names, (totals / max(seen, 1)).tolist()))
+                self.history._record(self.history.epoch, means)
                 self.history.epoch_end_steps.append(step)
-                if not self.eval_every and self._validate(step):
-                    return self._finish()
-            return self._finish()
+                if not self.eval_every:
+                    validated = self._validate(step)
+                logs = {**means, **{f"val_{k}": v for k, v in validated.items()}}
+                self.say(_epoch_line(epoch, self.epochs, time.perf_counter() - started, logs))
+                for callback in self.callbacks:
+                    callback.on_epoch_end(self, epoch, logs)
+                if self.stop:
+                    return self.history
+            return self.history
         finally:
-            bar.close()
+            self.bar.close()
+            for callback in self.callbacks:
+                callback.on_train_end(self)
 
-    def _validate(self, step: int) -> bool:
-        """Evaluate on the validation set; whether early stopping says stop."""
+    def _validate(self, step: int) -> dict[str, float]:
+        """Evaluate on the validation set and tell the callbacks; the values, if any."""
         if self.validation is None:
-            return False
+            return {}
         values = self.trainer.evaluate(*self.validation)
         self.history._record(self.history.val, values)
         self.history.val_steps.append(step)
         self.postfix.update((f"val_{k}", v) for k, v in values.items())
-        if self.stopping is None:
-            return False
-        value = values[self.stopping.monitor]
-        if self.stopping.improved(value, self.best):
-            self.best, self.waited = value, 0
-            self.history.best_step = step
-            self.best_values = [np.copy(v.value) for v in self.trainer.variables]
-            return False
-        self.waited += 1
-        self.history.stopped_early = self.waited >= self.stopping.patience
-        return self.history.stopped_early
+        for callback in self.callbacks:
+            callback.on_validation(self, step, values)
+        return values
 
-    def _finish(self) -> History:
-        if self.stopping is not None and self.stopping.restore_best and self.best_values:
-            for var, value in zip(self.trainer.variables, self.best_values):
-                var.value = value
-        return self.history
+
+def _epoch_line(epoch: int, epochs: int, seconds: float, logs: dict[str, float]) -> str:
+    """`epoch 3/20 - 0.4s - loss 0.4123 - accuracy 0.8812 - val_loss 0.4521 - ...`."""
+    parts = [f"epoch {epoch}/{epochs}", f"{seconds:.1f}s"]
+    parts += [f"{key} {value:.4g}" for key, value in logs.items()]
+    return " - ".join(parts)

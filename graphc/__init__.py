@@ -2,12 +2,14 @@
 
 `import graphc as gc` is the only import a user needs: tensor math with NumPy's names, the
 graph, autodiff and compile live here; frontends (losses, layers, ...) and backends are loaded
-lazily on first use, so importing the core never imports them.
+lazily on first use, so importing the core never imports them (dir(gc) lists them all).
 """
 from __future__ import annotations
 
-import importlib
+import importlib as _importlib
+from types import ModuleType as _ModuleType
 
+from graphc import interop as _interop  # noqa: F401  (NumPy's view of a Tensor)
 from graphc.autodiff import grad
 from graphc.compile import compile
 from graphc.dtypes import DTYPES
@@ -115,6 +117,7 @@ from graphc.ops.reductions import (
     var,
 )
 from graphc.ops.scan import *  # noqa: F401,F403
+from graphc.precision import PrecisionWarning
 from graphc.tensor import Tensor, scope
 from graphc.types import TensorType
 
@@ -133,10 +136,30 @@ _LAZY_FUNCTIONS = {"optimize": "graphc.passes",
 
 def __getattr__(name: str):
     if name in _LAZY_MODULES:
-        value = importlib.import_module(_LAZY_MODULES[name])
+        value = _importlib.import_module(_LAZY_MODULES[name])
     elif name in _LAZY_FUNCTIONS:
-        value = getattr(importlib.import_module(_LAZY_FUNCTIONS[name]), name)
+        value = getattr(_importlib.import_module(_LAZY_FUNCTIONS[name]), name)
+    elif name == "__version__":
+        value = _version()
     else:
         raise AttributeError(f"module 'graphc' has no attribute {name!r}")
     globals()[name] = value
     return value
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("graphc")
+    except PackageNotFoundError:     # run from a source tree that was never installed
+        return "0+unknown"
+
+
+def __dir__() -> list[str]:
+    """The public API: what `import graphc as gc` offers, lazy modules and functions included.
+
+    Core submodules (graphc.tensor, ...) and the module's own imports are left out.
+    """
+    names = {n for n, v in globals().items()
+             if not n.startswith("_") and not isinstance(v, _ModuleType) and n != "annotations"}
+    return sorted(names | set(_LAZY_MODULES) | set(_LAZY_FUNCTIONS) | {"__version__"})

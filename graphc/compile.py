@@ -12,16 +12,20 @@ from graphc.tensor import Tensor
 
 # Backends are found by name and imported on first use, so the core never imports them.
 BACKENDS = {"numpy": "backends.numpy", "llvm": "backends.llvm"}
+# Passes a backend runs after the default pipeline: code generators fuse.
+BACKEND_PASSES = {"llvm": ["fusion"]}
 
 
 def compile(inputs: Graph | Sequence[Tensor] = (), outputs: Sequence[Tensor] | Tensor = (),
-            updates: Iterable[Update] = (), backend: str | None = None,
+            updates: Iterable[Update] | None = (), backend: str | None = None,
             optimize: bool | Sequence[str] = True, verify=None,
             check_finite: bool | None = None):
     """A callable taking one numpy array per input and returning the outputs' values.
 
+    Inputs are given in order, or by their placeholders' names as keywords: f(x=..., y=...).
     It returns one array when `outputs` is a single Tensor, else a list. After computing all
-    outputs and new values, it assigns the `updates` (variable, new value) to the variables.
+    outputs and new values, it assigns the `updates` (variable, new value) to the variables;
+    updates=None means none.
     `optimize` is True (the default pipeline), False, or a list of pass names; `verify`
     (True or feeds) checks every pass against the interpreter (see gc.optimize). `backend`
     is "numpy" (the interpreter) or "llvm" (native code); None means the GRAPHC_BACKEND
@@ -35,13 +39,16 @@ def compile(inputs: Graph | Sequence[Tensor] = (), outputs: Sequence[Tensor] | T
     if isinstance(inputs, Graph):
         graph, single = inputs, False
     else:
-        graph, single = Graph(inputs, outputs, updates), isinstance(outputs, Tensor)
+        graph = Graph(inputs, outputs, () if updates is None else updates)
+        single = isinstance(outputs, Tensor)
+    if backend not in BACKENDS:
+        raise CompileError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
     if optimize is not False:
         from graphc.passes import optimize as run_pipeline
         passes = None if optimize is True else list(optimize)
         graph, _ = run_pipeline(graph, passes, verify=verify)
-    if backend not in BACKENDS:
-        raise CompileError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+        if optimize is True and BACKEND_PASSES.get(backend):
+            graph, _ = run_pipeline(graph, BACKEND_PASSES[backend], verify=verify)
     module = importlib.import_module(BACKENDS[backend])
     if not check_finite:
         return module.compile_graph(graph, single_output=single)

@@ -98,3 +98,25 @@ def _converted(array: np.ndarray, dtype: np.dtype, name: str, ttype) -> np.ndarr
         raise FeedError(f"input {name!r} expects {ttype}, but the value {array[position]}{at} "
                         f"does not fit in {dtype}")
     return converted
+
+
+def arrange_feeds(names: Sequence[str | None], args: Sequence, named: dict) -> list:
+    """The feeds in input order, from positional `args` and keywords by placeholder name."""
+    feeds = list(args) + [_MISSING] * (len(names) - len(args))
+    known = ", ".join(n or f"input {i} (unnamed)" for i, n in enumerate(names))
+    if len(args) > len(names):
+        raise FeedError(f"expected {len(names)} inputs ({known}), got {len(args)}")
+    position = {n: i for i, n in enumerate(names) if n is not None}
+    for name, value in named.items():
+        if name not in position:
+            raise FeedError(f"there is no input named {name!r}; the inputs are {known}")
+        if feeds[position[name]] is not _MISSING:
+            raise FeedError(f"input {name!r} is given twice (by position and by name)")
+        feeds[position[name]] = value
+    missing = [names[i] or f"input {i}" for i, f in enumerate(feeds) if f is _MISSING]
+    if missing:
+        raise FeedError(f"missing {', '.join(map(repr, missing))}; the inputs are {known}")
+    return feeds
+
+
+_MISSING = object()

@@ -142,6 +142,8 @@ def make(op: str, inputs: Sequence[Tensor], attrs: dict[str, Any] | None = None,
     try:
         with collecting() as assumptions:
             ttype = opdef.type_rule([t.type for t in inputs], attrs)
+            if opdef.node_check is not None:
+                opdef.node_check(inputs, attrs)
     except GraphcError as exc:
         raise _located(exc, op, loc) from None
     node = object.__new__(Tensor)
@@ -151,13 +153,14 @@ def make(op: str, inputs: Sequence[Tensor], attrs: dict[str, Any] | None = None,
     if scope is None:
         scope = origin.scope if origin is not None else _state.scope
     node.scope = scope
-    if op == "constant" and not inputs:
-        # NOTE: hash-consing shares one constant among every graph that uses its value, so
-        # the scope and line of whoever built it first would be wrong for all the others.
-        node.loc, node.scope = None, ()
     if grad_of is None:
         grad_of = origin.grad_of if origin is not None else _state.grad_of
     node.grad_of = grad_of
+    if op == "constant" and not inputs:
+        # NOTE: hash-consing shares one constant among every graph that uses its value, so
+        # the scope, line and gradient origin of whoever built it first would be wrong for
+        # all the others.
+        node.loc, node.scope, node.grad_of = None, (), None
     with _cache_lock:   # NOTE: another thread may have built the same node meanwhile
         return cache.setdefault(cache_key, node)
 

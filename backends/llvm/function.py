@@ -17,7 +17,7 @@ from backends.llvm.call import EntryFunction
 from backends.llvm.lower import Plan
 from graphc.dims import python_source
 from graphc.errors import GraphcError
-from graphc.feeds import FeedChecker
+from graphc.feeds import FeedChecker, arrange_feeds
 
 
 class NativeRunError(GraphcError, IndexError):
@@ -41,7 +41,9 @@ class NativeFunction:
         self._arena = np.empty(0, np.uint8)
         self._lock = threading.Lock()
 
-    def __call__(self, *args):
+    def __call__(self, *args, **named):
+        if named:
+            args = arrange_feeds([t.name for t in self.graph.inputs], args, named)
         arrays, bindings = self._check(args)
         arrays = [a if a.flags.c_contiguous and a.flags.aligned else np.ascontiguousarray(a)
                   for a in arrays]

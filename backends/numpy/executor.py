@@ -17,7 +17,7 @@ from backends.numpy.memory import plan_copies, plan_in_place
 from graphc.dimenv import DimEnv
 from graphc.dims import evaluate
 from graphc.errors import CompileError
-from graphc.feeds import FeedChecker
+from graphc.feeds import FeedChecker, arrange_feeds
 from graphc.graph import Graph
 from graphc.printing import node_line, value_names
 
@@ -81,7 +81,9 @@ class NumpyFunction:
         self._copy_updates, self._copy_outputs = plan_copies(graph)
         self.source, self._run, self._line_nodes = _generate(graph, self._dims, check_finite)
 
-    def __call__(self, *args):
+    def __call__(self, *args, **named):
+        if named:
+            args = arrange_feeds([t.name for t in self.graph.inputs], args, named)
         arrays, bindings = self._check(args)
         if self._targets:
             with _UPDATING:

@@ -51,7 +51,10 @@ class MultiHeadAttention(Layer):
                  mask=None, training: bool | None = None) -> Tensor:
         training = self.training if training is None else training
         with scope(self.name):
-            return self.forward(query, training, key, value, mask)
+            return self._called(self.forward(query, training, key, value, mask))
+
+    def extra_repr(self) -> str:
+        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}"
 
     def forward(self, query: Tensor, training: bool, key: Tensor | None = None,
                 value: Tensor | None = None, mask=None) -> Tensor:

@@ -42,6 +42,13 @@ class _ConvND(Layer):
         self.b = variable(np.zeros(out_channels, dtype), name=f"{self.name}.b") if bias else None
         self.options = {"stride": stride, "padding": padding, "dilation": dilation,
                         "groups": groups}
+        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel
+
+    def extra_repr(self) -> str:
+        options = ", ".join(f"{k}={v}" for k, v in self.options.items()
+                            if v != {"stride": 1, "padding": 0, "dilation": 1, "groups": 1}[k])
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
+                + (", " + options if options else "") + (", bias=False" if self.b is None else ""))
 
     def forward(self, x: Tensor, training: bool) -> Tensor:
         return type(self).fn(x, self.W, self.b, **self.options)
@@ -74,6 +81,10 @@ class _Pool(Layer):
 
     def forward(self, x: Tensor, training: bool) -> Tensor:
         return type(self).fn(x, self.kernel, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        return (f"kernel={self.kernel}" + (f", stride={self.stride}" if self.stride else "")
+                + (f", padding={self.padding}" if self.padding else ""))
 
 
 class MaxPool(_Pool):

@@ -30,10 +30,14 @@ class BatchNorm(Layer):
                  eps: float = 1e-5, affine: bool = True, dtype: str = "float32",
                  name: str | None = None):
         super().__init__(name)
+        self.num_features = num_features
         self.axis, self.momentum, self.eps = axis, momentum, eps
         self.gamma, self.beta = _scale_shift(self.name, (num_features,), dtype, affine)
         self.running_mean = self.add_state(np.zeros(num_features, dtype), "running_mean")
         self.running_var = self.add_state(np.ones(num_features, dtype), "running_var")
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, axis={self.axis}"
 
     def forward(self, x: Tensor, training: bool) -> Tensor:
         updates: list[tuple[Tensor, Tensor]] = []
@@ -53,6 +57,9 @@ class LayerNorm(Layer):
         self.shape = (shape,) if isinstance(shape, int) else tuple(shape)
         self.eps = eps
         self.gamma, self.beta = _scale_shift(self.name, self.shape, dtype, affine)
+
+    def extra_repr(self) -> str:
+        return str(self.shape[0] if len(self.shape) == 1 else self.shape)
 
     def forward(self, x: Tensor, training: bool) -> Tensor:
         axes = tuple(range(-len(self.shape), 0))

@@ -64,7 +64,12 @@ class Recurrent(Layer):
         """Run over x (N, T, F); initial_state is h0 (an LSTM's: (h0, c0)), zeros if None."""
         training = self.training if training is None else training
         with scope(self.name):
-            return self.forward(x, training, initial_state)
+            return self._called(self.forward(x, training, initial_state))
+
+    def extra_repr(self) -> str:
+        return (f"{self.input_size}, {self.hidden_size}"
+                + (", return_sequences=True" if self.return_sequences else "")
+                + (", unroll=True" if self.unroll else ""))
 
     def forward(self, x: Tensor, training: bool, initial_state=None) -> Tensor:
         name = type(self).__name__

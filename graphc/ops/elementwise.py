@@ -15,6 +15,7 @@ from graphc.errors import DTypeError
 from graphc.ops import layout, reductions
 from graphc.ops.leaves import as_tensor, constant, is_constant
 from graphc.ops.shapes import broadcast_shapes, same_dtype
+from graphc.precision import warn_if_mixed
 from graphc.registry import Kind, Trait, defgrad, defop
 from graphc.tensor import Tensor, located, make
 from graphc.types import TensorType
@@ -123,6 +124,7 @@ def coerce(a, b, *, float_result: bool = False) -> tuple[Tensor, Tensor]:
         a = as_tensor(a)
     a = as_tensor(a, like=b if isinstance(b, Tensor) else None)
     b = as_tensor(b, like=a)
+    warn_if_mixed(a, b)
     dtype = promote(a.dtype, b.dtype)
     if float_result and not is_float(dtype):
         dtype = "float64"

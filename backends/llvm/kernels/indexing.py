@@ -47,64 +47,43 @@ def _add(k: Kernel, dtype: str, a: ir.Value, b_: ir.Value) -> ir.Value:
     return k.b.fadd(a, b_) if is_float(dtype) else k.b.add(a, b_)
 
 
-@register("take", messages=OUT_OF_RANGE)
-def take(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel:
+def _addressing(node: Tensor, index_rank: int):
+    """(where the index of element `at` is, where element `at` goes given its position)."""
+    axis = node.attrs["axis"]
+    if node.op.startswith("take_along_axis"):
+        return (lambda at: at), (lambda at, p: at[:axis] + [p] + at[axis + 1:])
+    return (lambda at: at[axis:axis + index_rank],
+            lambda at, p: at[:axis] + [p] + at[axis + index_rank:])
+
+
+@register("take", "take_along_axis", messages=OUT_OF_RANGE)
+def gather(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel:
+    """out[at] = x[at with the axis replaced by the checked index idx[...]]."""
     x, idx = ins
-    axis, nfe = node.attrs["axis"], node.attrs.get("negative_from_end", True)
+    nfe = node.attrs.get("negative_from_end", True)
     k = Kernel(low.module, low.name(node), [out, x, idx], low.env)
-    n = k.dims(x.shape[axis])
-    ni = len(idx.shape)
+    n = k.dims(x.shape[node.attrs["axis"]])
+    index_at, place = _addressing(node, len(idx.shape))
 
     def body(at: list) -> None:
-        position = _index(k, k.load(idx, at[axis:axis + ni]), n, nfe)
-        source = at[:axis] + [position] + at[axis + ni:]
-        k.store(out, at, k.load(x, source))
+        position = _index(k, k.load(idx, index_at(at)), n, nfe)
+        k.store(out, at, k.load(x, place(at, position)))
     _nest(k, out.shape, body)
     return k
 
 
-@register("take_grad", messages=OUT_OF_RANGE)
-def take_grad(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel:
+@register("take_grad", "take_along_axis_grad", messages=OUT_OF_RANGE)
+def scatter_add(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel:
+    """Zeros, plus g[at] added where the gather read it (the gather's adjoint)."""
     g, idx = ins
-    axis, nfe = node.attrs["axis"], node.attrs.get("negative_from_end", True)
+    nfe = node.attrs.get("negative_from_end", True)
     k = Kernel(low.module, low.name(node), [out, g, idx], low.env)
     _zero(k, out)
-    n = k.dims(out.shape[axis])
-    ni = len(idx.shape)
+    n = k.dims(out.shape[node.attrs["axis"]])
+    index_at, place = _addressing(node, len(idx.shape))
 
     def body(at: list) -> None:
-        position = _index(k, k.load(idx, at[axis:axis + ni]), n, nfe)
-        target = at[:axis] + [position] + at[axis + ni:]
-        k.store(out, target, _add(k, out.dtype, k.load(out, target), k.load(g, at)))
-    _nest(k, g.shape, body)
-    return k
-
-
-@register("take_along_axis", messages=OUT_OF_RANGE)
-def take_along_axis(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel:
-    x, idx = ins
-    axis, nfe = node.attrs["axis"], node.attrs.get("negative_from_end", True)
-    k = Kernel(low.module, low.name(node), [out, x, idx], low.env)
-    n = k.dims(x.shape[axis])
-
-    def body(at: list) -> None:
-        position = _index(k, k.load(idx, at), n, nfe)
-        k.store(out, at, k.load(x, at[:axis] + [position] + at[axis + 1:]))
-    _nest(k, out.shape, body)
-    return k
-
-
-@register("take_along_axis_grad", messages=OUT_OF_RANGE)
-def take_along_axis_grad(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel:
-    g, idx = ins
-    axis, nfe = node.attrs["axis"], node.attrs.get("negative_from_end", True)
-    k = Kernel(low.module, low.name(node), [out, g, idx], low.env)
-    _zero(k, out)
-    n = k.dims(out.shape[axis])
-
-    def body(at: list) -> None:
-        position = _index(k, k.load(idx, at), n, nfe)
-        target = at[:axis] + [position] + at[axis + 1:]
+        target = place(at, _index(k, k.load(idx, index_at(at)), n, nfe))
         k.store(out, target, _add(k, out.dtype, k.load(out, target), k.load(g, at)))
     _nest(k, g.shape, body)
     return k
