@@ -106,7 +106,7 @@ def test_the_trainer_says_which_step_and_batch() -> None:
     data = np.zeros((12, 1), np.float32)
     data[9] = 1e6                                        # exp overflows in the third batch
     with pytest.raises(gc.NonFiniteError) as info:
-        trainer.fit(data, data, epochs=2, batch_size=4, shuffle=False, progress=False)
+        trainer.fit(data, data, epochs=2, batch_size=4, shuffle=False, verbose=0)
     message = str(info.value)
     assert "at training step 3 (epoch 1, batch 3 of 3)" in message, message
     assert "exp(" in message
