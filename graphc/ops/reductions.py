@@ -206,7 +206,10 @@ def logsumexp(x, axis=None, keepdims: bool = False) -> Tensor:
     if not is_float(x.dtype):
         raise DTypeError(f"logsumexp: expects a float operand, got {x.dtype}")
     axes = normalize_axes(axis, x.ndim)
-    shift = ew.stop_gradient(max(x, axes, keepdims=True))
+    top = max(x, axes, keepdims=True)
+    # NOTE: an infinite maximum would shift by inf - inf = nan; any finite shift is exact, and
+    # scipy's logsumexp shifts by 0 there, so +inf gives inf and all -inf gives -inf.
+    shift = ew.stop_gradient(ew.where(ew.abs(top) < math.inf, top, 0))
     result = ew.log(sum(ew.exp(x - shift), axes, keepdims=True)) + shift
     return result if keepdims else layout.reshape(result, reduced_shape(x.shape, axes, False))
 
