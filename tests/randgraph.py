@@ -605,9 +605,24 @@ def _gradients(b: Builder, outputs: list[gc.Tensor]) -> None:
         outputs += gc.grad(v, wrt)
 
 
-def build_case(chooser: Chooser, replay: str, max_steps: int = 24,
+def build_case(chooser: Chooser, replay: str | None = None, max_steps: int = 20,
                wild: bool | None = None) -> GraphCase:
-    """A random graph case driven by `chooser`; `wild` forces (or forbids) non-finite values."""
+    """A random graph case driven by `chooser`; `wild` forces (or forbids) non-finite values.
+
+    `replay` is the call that builds the case again (by default: from the chooser's trace).
+    """
+    try:
+        case = _build(chooser, max_steps, wild)
+    except Exception as exc:
+        again = replay or f"case_from_trace({chooser.trace}, max_steps={max_steps})"
+        raise AssertionError(f"building a random graph fails: {type(exc).__name__}: {exc}\n"
+                             f"replay: tests.randgraph.{again}") from exc
+    case.trace = chooser.trace
+    case.replay = replay or f"case_from_trace({chooser.trace}, max_steps={max_steps})"
+    return case
+
+
+def _build(chooser: Chooser, max_steps: int, wild: bool | None) -> GraphCase:
     b = Builder(chooser, 0, wild=wild)
     b.steps = chooser.integer(1, max_steps)
     b.grow()
@@ -624,29 +639,24 @@ def build_case(chooser: Chooser, replay: str, max_steps: int = 24,
     graph = gc.Graph(b.inputs, outputs, b.updates)
     exact += [False] * (len(outputs) - len(exact))
     return GraphCase(graph, b.feeds, {k: list(r) for k, r in b.symbols.items()}, exact,
-                     chooser.integer(0, 2**31 - 1), b.wild, b.quantized, replay)
+                     chooser.integer(0, 2**31 - 1), b.wild, b.quantized, "")
 
 
-def case_from_seed(seed: int, max_steps: int = 24, wild: bool | None = None) -> GraphCase:
+def case_from_seed(seed: int, max_steps: int = 20, wild: bool | None = None) -> GraphCase:
     """The case seed `seed` names: replays anywhere with `case_from_seed(seed)`."""
     return build_case(SeededChooser(seed), f"case_from_seed({seed}, max_steps={max_steps}, "
                       f"wild={wild})", max_steps, wild)
 
 
-def case_from_trace(trace: Sequence[int], max_steps: int = 24) -> GraphCase:
+def case_from_trace(trace: Sequence[int], max_steps: int = 20) -> GraphCase:
     """The case a recorded decision trace (a hypothesis example's) builds."""
-    return build_case(ReplayChooser(trace), f"case_from_trace({list(trace)}, "
-                      f"max_steps={max_steps})", max_steps)
+    return build_case(ReplayChooser(trace), None, max_steps)
 
 
 @st.composite
-def graph_cases(draw, max_steps: int = 24) -> GraphCase:
+def graph_cases(draw, max_steps: int = 20) -> GraphCase:
     """Hypothesis strategy: random graph cases that shrink towards few, simple steps."""
-    chooser = DrawChooser(draw)
-    case = build_case(chooser, "", max_steps)
-    case.trace = chooser.trace
-    case.replay = f"case_from_trace({chooser.trace}, max_steps={max_steps})"
-    return case
+    return build_case(DrawChooser(draw), None, max_steps)
 
 
 # ---- running and comparing ----------------------------------------------------------------------

@@ -118,8 +118,8 @@ def conv(b: Builder) -> Value | None:
     t = fn(x.t, w.t, None if bias is None else bias.t, stride=stride, padding=padding,
            dilation=dilation, groups=groups)
     bound = cin // groups * math.prod(kernel) * x.span.bound * w.span.bound + 3
-    out = tuple(d for d in t.shape[2:])
-    return b.settle(t, (batch, cout) + out, Interval(-bound, bound, x.span.nan or w.span.nan))
+    return b.settle(t, (batch, cout) + tuple(t.shape[2:]),
+                    Interval(-bound, bound, x.span.nan or w.span.nan))
 
 
 def pool(b: Builder) -> Value | None:
@@ -326,7 +326,8 @@ def scan(b: Builder) -> list[Value] | None:
         dtype = b.c.weighted([("float32", 4), ("float64", 2), ("int32", 1), ("bool", 1)])
         init = b.shaped(b.shape(b.c.integer(0, 2)), (dtype,))
         inits.append(b.fit(init, Need(bound=3)) if dtype in FLOATS else init)
-    carry_single, seq_single = len(inits) == 1 and b.c.chance(0.7), len(seqs) == 1
+    carry_single = len(inits) == 1 and b.c.chance(0.7)
+    seq_single = len(seqs) == 1 and b.c.chance(0.8)
     spans = [i.span.hull(Interval(-4, 4)) if i.dtype != "bool" else UNIT for i in inits]
     body_steps = b.c.integer(1, 3)
     num_ys = b.c.integer(0 if inits else 1, 2)
@@ -349,7 +350,11 @@ def scan(b: Builder) -> list[Value] | None:
 
     init_arg = inits[0].t if carry_single else tuple(v.t for v in inits)
     xs_arg = seqs[0].t if seq_single else tuple(s.t for s in seqs)
-    final, stacked = gc.scan(fn, init_arg, xs_arg, reverse=b.c.chance(0.3))
+    syms = set(b.base_syms())       # see Builder's NOTE on scan bodies
+    listed = b.pick(lambda v: all(isinstance(d, int) or d in syms for d in v.shape)) \
+        if b.c.chance(0.3) else None
+    final, stacked = gc.scan(fn, init_arg, xs_arg, params=[listed.t] if listed else (),
+                             reverse=b.c.chance(0.3))
     finals = [final] if carry_single else list(final)
     out = [b.settle(t, i.shape, s) for t, i, s in zip(finals, inits, spans)]
     ys = made["ys"]
