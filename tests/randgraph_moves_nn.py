@@ -317,7 +317,12 @@ def _squash(b: Builder, v: Value, like: Value) -> Value:
     return b.settle(gc.clip(mixed.t, -4, 4), like.shape, Interval(-4, 4))
 
 
+MAX_SCANS = 2       # forward scans per graph; their gradients add more
+
+
 def scan(b: Builder) -> list[Value] | None:
+    if len({id(v.t.inputs[0]) for v in b.pool if v.t.op == "scan_result"}) >= MAX_SCANS:
+        return None
     length = b.c.choice([1, 2, 3, 4] + b.base_syms())
     seqs = [b.shaped((length,) + b.shape(b.c.integer(0, 2)), b.c.choice([FLOATS, NUMERIC]))
             for _ in range(b.c.integer(1, 2))]

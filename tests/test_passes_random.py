@@ -220,9 +220,10 @@ WRONG_RULES = [
 
 @pytest.mark.parametrize("rule, wild", WRONG_RULES, ids=[r[2] for r, _ in WRONG_RULES])
 def test_check_catches_a_wrong_rule(monkeypatch: pytest.MonkeyPatch, rule, wild) -> None:
-    """A pass with a wrong rule fails the check on some of the first seeds."""
+    """A pass with a wrong rule fails the check on one of the first cases where it matches."""
     add_pass(monkeypatch, "wrong", RuleSet([rule]))
-    for case in (case_from_seed(seed, wild=wild) for seed in range(200)):
+    cases = (case_from_seed(seed, max_steps=10, wild=wild) for seed in range(300))
+    for case in (c for c in cases if any(rule[0].match(n, {}) for n in c.graph.nodes)):
         try:
             check(case)
         except AssertionError as exc:
