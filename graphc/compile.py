@@ -11,6 +11,8 @@ from graphc.tensor import Tensor
 
 # Backends are found by name and imported on first use, so the core never imports them.
 BACKENDS = {"numpy": "backends.numpy", "llvm": "backends.llvm"}
+# Passes a backend runs after the default pipeline: code generators fuse.
+BACKEND_PASSES = {"llvm": ["fusion"]}
 
 
 def compile(inputs: Graph | Sequence[Tensor] = (), outputs: Sequence[Tensor] | Tensor = (),
@@ -33,11 +35,13 @@ def compile(inputs: Graph | Sequence[Tensor] = (), outputs: Sequence[Tensor] | T
     else:
         graph = Graph(inputs, outputs, () if updates is None else updates)
         single = isinstance(outputs, Tensor)
+    if backend not in BACKENDS:
+        raise CompileError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
     if optimize is not False:
         from graphc.passes import optimize as run_pipeline
         passes = None if optimize is True else list(optimize)
         graph, _ = run_pipeline(graph, passes, verify=verify)
-    if backend not in BACKENDS:
-        raise CompileError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+        if optimize is True and BACKEND_PASSES.get(backend):
+            graph, _ = run_pipeline(graph, BACKEND_PASSES[backend], verify=verify)
     module = importlib.import_module(BACKENDS[backend])
     return module.compile_graph(graph, single_output=single)

@@ -139,6 +139,8 @@ def make(op: str, inputs: Sequence[Tensor], attrs: dict[str, Any] | None = None,
     try:
         with collecting() as assumptions:
             ttype = opdef.type_rule([t.type for t in inputs], attrs)
+            if opdef.node_check is not None:
+                opdef.node_check(inputs, attrs)
     except GraphcError as exc:
         raise _located(exc, op, loc) from None
     node = object.__new__(Tensor)
