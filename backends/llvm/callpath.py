@@ -44,14 +44,15 @@ assert C_CONTIGUOUS and ALIGNED, "NumPy's flag bits could not be told apart"
 FAST = C_CONTIGUOUS | ALIGNED
 
 
-def generate_call(plan: Plan, entry: EntryFunction, variables: Sequence, general: Callable,
-                  mismatch: Callable, failed: Callable, usable: Callable,
+def generate_call(plan: Plan, entry: EntryFunction, variables: Sequence, targets: Sequence,
+                  general: Callable, mismatch: Callable, failed: Callable, usable: Callable,
                   single_output: bool) -> tuple[str, Callable]:
     """The source of the call path and its `call(args)` function.
 
     `general(*args)` returns the feeds converted so that the inline checks pass, or raises
     FeedError (`mismatch(*args)` raises if they still do not); `failed(status)` raises for a
-    nonzero status; `usable(variable)` is the variable's array as native code may update it.
+    nonzero status; `usable(variable)` is the variable's array as native code reads it. The
+    plan's last outputs become the `targets`' arrays after success.
     """
     graph, env = plan.graph, plan.graph.dims
     local: dict[str, str] = {}          # input-bound symbol -> the local holding its value
@@ -82,7 +83,7 @@ def generate_call(plan: Plan, entry: EntryFunction, variables: Sequence, general
     feeds = [f"x{i}" for i in range(len(graph.inputs))]
     signature = [local[s] for s in env.signature]
     source = _check_source(graph, env, feeds, local, value, namespace)
-    source += _run_source(plan, entry, variables, feeds, signature, value, namespace,
+    source += _run_source(plan, entry, variables, targets, feeds, signature, value, namespace,
                           single_output)
     exec(compile(source, _FILENAME, "exec"), namespace)  # noqa: S102 (our own generated code)
     return source, namespace["call"]
@@ -144,9 +145,10 @@ def _conjunction(tests: list[str], indent: int) -> str:
     return "(" + (" and\n" + " " * (indent + 1)).join(f"({t})" for t in tests) + ")"
 
 
-def _run_source(plan: Plan, entry: EntryFunction, variables: Sequence, feeds: list[str],
-                signature: list[str], value, namespace: dict, single_output: bool) -> str:
-    """`run(feeds..., dims...)`: fresh outputs, then the tables and one native call."""
+def _run_source(plan: Plan, entry: EntryFunction, variables: Sequence, targets: Sequence,
+                feeds: list[str], signature: list[str], value, namespace: dict,
+                single_output: bool) -> str:
+    """`run(feeds..., dims...)`: fresh outputs, the tables, one native call, the commit."""
     graph, env = plan.graph, plan.graph.dims
     lines = [f"def run({', '.join(feeds + signature)}):"]
     outputs = []
@@ -182,7 +184,10 @@ def _run_source(plan: Plan, entry: EntryFunction, variables: Sequence, feeds: li
     a = entry.arguments
     lines += [f"        status = function({a[0]}, {a[1]}, {a[2]}, arena[1], {a[3]}, {a[4]})",
               "    if status:",
-              "        failed(status)",
-              f"    return {outputs[0] if single_output else '[' + ', '.join(outputs) + ']'}",
-              ""]
+              "        failed(status)"]
+    shown = outputs[:len(outputs) - len(targets)]
+    for j, (var, new) in enumerate(zip(targets, outputs[len(shown):])):
+        namespace[f"target{j}"] = var
+        lines.append(f"    target{j}._value = {new}")
+    lines += [f"    return {shown[0] if single_output else '[' + ', '.join(shown) + ']'}", ""]
     return "\n".join(lines)

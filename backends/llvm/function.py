@@ -26,6 +26,7 @@ from backends.llvm.callpath import generate_call
 from backends.llvm.lower import Plan
 from graphc.errors import FeedError, GraphcError
 from graphc.feeds import FeedChecker, arrange_feeds
+from graphc.ops.leaves import UPDATING
 
 
 class NativeRunError(GraphcError, IndexError):
@@ -35,32 +36,47 @@ class NativeRunError(GraphcError, IndexError):
 class NativeFunction:
     """Call with one array per input; returns the outputs; variables update after success."""
 
-    def __init__(self, plan: Plan, loaded, context: int, single_output: bool = False):
-        graph = plan.graph
+    def __init__(self, graph, plan: Plan, loaded, context: int, single_output: bool = False):
         self.graph, self.plan, self.loaded = graph, plan, loaded
         self.single_output = single_output
+        targets = [var.attrs["var"] for var, _ in graph.updates]
+        graph = plan.graph          # the updates' new values are its last outputs
         variables = [v.attrs["var"] for v in graph.variables]
         general = _general_path(FeedChecker(graph.inputs, graph.dims), variables,
                                 [t.name for t in graph.inputs])
         failed, mismatch = _failure(plan), _mismatch(graph)
         if native_call.NAME in loaded.addresses:
             self.source = None
-            self._context = native_call.Context(plan, context, single_output, general,
-                                                mismatch, failed, loaded)
+            self._context = native_call.Context(plan, targets, context, single_output,
+                                                general, mismatch, failed, loaded)
             call = pyapi.builtin(native_call.NAME, loaded[native_call.NAME],
                                  self._context.address, self._context)
-            # NOTE: a builtin as a class's __call__ is called without self, straight from the
-            # instance call (~50 ns where a Python __call__ forwarding to it costs ~150).
-            self.__class__ = type("NativeFunction", (NativeFunction,), {"__call__": call})
+            if targets:
+                self._native = call
+            else:
+                # NOTE: a builtin as a class's __call__ is called without self, straight from
+                # the instance call (~50 ns where a Python __call__ forwarding to it costs ~150).
+                self.__class__ = type("NativeFunction", (NativeFunction,), {"__call__": call})
         else:
             entry = EntryFunction(loaded["entry"], len(graph.inputs), len(variables),
                                   len(graph.outputs), len(graph.dims.signature), context,
                                   loaded)
-            self.source, self._call = generate_call(plan, entry, variables, general, mismatch,
-                                                    failed, _usable_value, single_output)
+            self.source, self._call = generate_call(plan, entry, variables, targets, general,
+                                                    mismatch, failed, _usable_value,
+                                                    single_output)
             self._general = general
 
+    _native = None
+
     def __call__(self, *args, **named):
+        if not self.graph.updates:
+            return self._run(args, named)
+        with UPDATING:     # from reading the variables to assigning them (see graphc.ops.leaves)
+            return self._run(args, named)
+
+    def _run(self, args: tuple, named: dict):
+        if self._native is not None:
+            return self._native(*args, **named)
         return self._call(args) if not named else self._call(self._general(*args, **named))
 
     def llvm_ir(self, optimized: bool = True) -> str:
@@ -117,10 +133,10 @@ def _mismatch(graph) -> Callable:
 
 
 def _usable_value(variable) -> np.ndarray:
-    """The variable's array as native code needs it: exact dtype, C-contiguous, writeable.
+    """The variable's array as native code reads it: exact dtype, C-contiguous, aligned.
 
     NOTE: any other array (one another backend left F-ordered, say) is replaced by a copy of
-    the same values, so the native code can update it in place.
+    the same values.
     """
     value, want = variable._value, variable.type
     if value.shape != want.shape:
@@ -128,6 +144,6 @@ def _usable_value(variable) -> np.ndarray:
                         f"but it is {want}")
     dtype = np.dtype(want.dtype)
     if not (type(value) is np.ndarray and value.dtype is dtype and value.flags.c_contiguous
-            and value.flags.aligned and value.flags.writeable):
+            and value.flags.aligned):
         value = variable._value = np.array(value, dtype=dtype, order="C")
     return value

@@ -8,7 +8,9 @@ aligned) reading the array's fields at offsets found at run time (pyapi.array_la
 the symbolic dims, checks derived dims and the graph's assumptions, reads each variable's
 current array (`var._value`, so `var.value = ...` between calls is seen) and checks it too,
 sizes and allocates the outputs (np.empty: fresh arrays the caller owns) and the arena, then
-releases the GIL, takes the function's lock, runs the entry, and returns the outputs.
+releases the GIL, takes the function's lock, runs the entry, and returns the outputs. The
+last outputs are the updates' new values: after success, with the GIL held throughout, each
+becomes its variable's array (`var._value = new`), so no thread sees half a commit.
 
 Feeds the checks refuse, and keyword feeds, go to the Python `general(*args, **kw)`, which
 converts them (or raises FeedError) and returns a tuple the checks accept; a nonzero status
@@ -45,7 +47,7 @@ _API = {  # name: (return type, argument types)
     "PyList_SetItem": (I32, [PTR, I64, PTR]), "PyEval_SaveThread": (PTR, []),
     "PyEval_RestoreThread": (VOID, [PTR]), "PyThread_acquire_lock": (I32, [PTR, I32]),
     "PyThread_release_lock": (VOID, [PTR]), "PyMem_RawMalloc": (PTR, [I64]),
-    "PyMem_RawFree": (VOID, [PTR]),
+    "PyMem_RawFree": (VOID, [PTR]), "PyObject_SetAttr": (I32, [PTR, PTR, PTR]),
 }
 _FIXED = ("type_offset", "data_offset", "ndim_offset", "dims_offset", "descr_offset",
           "flags_offset", "feed_bits", "variable_bits", "ndarray", "empty", "general", "mismatch",
@@ -60,26 +62,29 @@ def available() -> bool:
 
 
 class Slots:
-    """Where each value lives in the context array: fixed slots, then per input, variable and
-    output (its dtype object; a variable's object; an output's static shape tuple or 0)."""
+    """Where each value lives in the context array: fixed slots, then per input, variable,
+    output (its dtype object; a variable's object; an output's static shape tuple or 0) and
+    update (the variable it assigns)."""
 
-    def __init__(self, inputs: int, variables: int, outputs: int):
+    def __init__(self, inputs: int, variables: int, outputs: int, updates: int):
         names = list(_FIXED)
         names += [f"input_descr{i}" for i in range(inputs)]
         names += [f"{what}{j}" for j in range(variables) for what in ("variable", "var_descr")]
         names += [f"{what}{k}" for k in range(outputs) for what in ("out_descr", "out_shape")]
+        names += [f"target{j}" for j in range(updates)]
         self.index = {name: k for k, name in enumerate(names)}
 
     def __len__(self) -> int:
         return len(self.index)
 
 
-def emit(module: ir.Module, plan: Plan) -> None:
-    """Add `pycall` (and its helper) to the module holding the plan's entry function."""
+def emit(module: ir.Module, plan: Plan, updates: int) -> None:
+    """Add `pycall` (and its helper) to the module holding the plan's entry function; the
+    plan's last `updates` outputs are new values of variables."""
     graph = plan.graph
-    slots = Slots(len(graph.inputs), len(graph.variables), len(graph.outputs))
+    slots = Slots(len(graph.inputs), len(graph.variables), len(graph.outputs), updates)
     api = {name: _declare(module, name, *types) for name, types in _API.items()}
-    attempt = _Attempt(module, plan, slots, api).function
+    attempt = _Attempt(module, plan, slots, api, updates).function
     _emit_pycall(module, len(graph.inputs), slots, api, attempt)
 
 
@@ -92,8 +97,9 @@ def _declare(module: ir.Module, name: str, ret: ir.Type, args: list[ir.Type]) ->
 class _Attempt:
     """`ptr attempt(ptr ctx, ptr args, i64 nargs)`: the result, NULL on error, or MISMATCH."""
 
-    def __init__(self, module: ir.Module, plan: Plan, slots: Slots, api: dict):
+    def __init__(self, module: ir.Module, plan: Plan, slots: Slots, api: dict, updates: int):
         self.plan, self.env, self.slots, self.api = plan, plan.graph.dims, slots, api
+        self.updates = updates
         fn = ir.Function(module, ir.FunctionType(PTR, [PTR, PTR, I64]), name=f"{NAME}.attempt")
         fn.linkage = "internal"
         self.function = fn
@@ -346,24 +352,39 @@ class _Attempt:
         b.branch(self.error)
 
     def succeed(self) -> None:
-        """The outputs become the result (one array, or a list of them)."""
-        b, outputs = self.b, self.plan.graph.outputs
-        if len(outputs) == 1:
+        """Commit the updates; the other outputs become the result (one array, or a list).
+
+        NOTE: the result list is made before the commit: past it nothing fails, so a call that
+        raises has assigned no variable.
+        """
+        b = self.b
+        shown = len(self.plan.graph.outputs) - self.updates
+        if shown == 1:
             alone, listed = (self.function.append_basic_block(n) for n in ("alone", "listed"))
             b.cbranch(b.icmp_signed("!=", self.slot("single"), i64(0)), alone, listed)
             b.position_at_end(alone)
+            self.commit(shown)
             b.store(b.load(self._at(self.held_outs, 0), typ=PTR), self.result)
             b.store(PTR(None), self._at(self.held_outs, 0))
             b.branch(self.exit)
             b.position_at_end(listed)
-        result = self.call("PyList_New", i64(len(outputs)))
+        result = self.call("PyList_New", i64(shown))
         self.require(b.icmp_unsigned("!=", result, PTR(None)), self.error)
-        for k in range(len(outputs)):
+        self.commit(shown)
+        for k in range(shown):
             slot = self._at(self.held_outs, k)
             self.call("PyList_SetItem", result, i64(k), b.load(slot, typ=PTR))
             b.store(PTR(None), slot)
         b.store(result, self.result)
         b.branch(self.exit)
+
+    def commit(self, first: int) -> None:
+        """Each update's output (from index `first` on) becomes its variable's array."""
+        b = self.b
+        for j in range(self.updates):
+            new = b.load(self._at(self.held_outs, first + j), typ=PTR)
+            self.call("PyObject_SetAttr", self.slot(f"target{j}", PTR),
+                      self.slot("value_name", PTR), new)
 
     def finish_exit(self, n_vars: int, n_outs: int) -> None:
         """Release the variables' arrays and any outputs not handed over; return the result."""
@@ -442,12 +463,13 @@ class Context:
     and the code itself (`keepalive`: the loaded library).
     """
 
-    def __init__(self, plan: Plan, blas: int, single_output: bool, general: Callable,
-                 mismatch: Callable, failed: Callable, keepalive: object):
+    def __init__(self, plan: Plan, targets: Sequence, blas: int, single_output: bool,
+                 general: Callable, mismatch: Callable, failed: Callable, keepalive: object):
         graph = plan.graph
         layout = pyapi.array_layout()
         assert layout is not None, "native call paths need pyapi.available()"
-        self.slots = Slots(len(graph.inputs), len(graph.variables), len(graph.outputs))
+        self.slots = Slots(len(graph.inputs), len(graph.variables), len(graph.outputs),
+                           len(targets))
         self.array = np.zeros(len(self.slots), np.int64)
         self.keepalive = keepalive
         shapes = [graph.dims.resolve_shape(t.shape) for t in graph.outputs]
@@ -455,12 +477,12 @@ class Context:
         descrs = [np.dtype(t.dtype) for t in graph.inputs] + \
             [np.dtype(v.type.dtype) for v in variables] + [np.dtype(t.dtype) for t in graph.outputs]
         self._objects = [np.ndarray, np.empty, "_value", general, mismatch, failed, *shapes,
-                         *variables, *descrs]
+                         *variables, *targets, *descrs]
         values = {
             "type_offset": layout.type, "data_offset": layout.data, "ndim_offset": layout.ndim,
             "dims_offset": layout.dims, "descr_offset": layout.descr,
             "flags_offset": layout.flags, "feed_bits": layout.c_contiguous | layout.aligned,
-            "variable_bits": layout.c_contiguous | layout.aligned | layout.writeable,
+            "variable_bits": layout.c_contiguous | layout.aligned,
             "ndarray": id(np.ndarray), "empty": id(np.empty), "general": id(general),
             "mismatch": id(mismatch), "failed": id(failed), "value_name": id(self._objects[2]),
             "single": int(single_output), "blas": blas}
@@ -472,6 +494,8 @@ class Context:
         for k, (t, shape) in enumerate(zip(graph.outputs, shapes)):
             values[f"out_descr{k}"] = id(np.dtype(t.dtype))
             values[f"out_shape{k}"] = id(shape)
+        for j, var in enumerate(targets):
+            values[f"target{j}"] = id(var)
         for name, value in values.items():
             self.array[self.slots.index[name]] = value
         self._lock = _c_function("PyThread_allocate_lock", ctypes.c_void_p, [])()
