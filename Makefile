@@ -16,8 +16,9 @@ $(VENV)/.installed: pyproject.toml
 	  echo "make venv: pip failed; the whole log is $(VENV)/install.log"; exit 1; }
 	@touch $@
 
+# pytest-xdist spreads the tests over every core (the suite is CPU-bound: native compiles).
 test: venv system-deps lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
 
 lint: venv
 	$(VENV)/bin/ruff check .
