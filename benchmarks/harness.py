@@ -225,8 +225,9 @@ def steps_per_repeat(step: Callable[[], object], target_s: float) -> int:
 
 
 def time_steps(steps: dict[str, Callable[[], object]], repeats: int,
-               target_s: float) -> dict[str, tuple[float, int]]:
-    """Median seconds per step of each implementation, with their repeats interleaved.
+               target_s: float) -> dict[str, tuple[list[float], int]]:
+    """Seconds per step of each implementation in every repeat, with the repeats interleaved,
+    and the steps per repeat.
 
     NOTE: interleaving (A B A B ...) exposes every implementation to the same stretches of a
     noisy shared machine, so the ratios hold up better than back-to-back medians would.
@@ -242,24 +243,24 @@ def time_steps(steps: dict[str, Callable[[], object]], repeats: int,
     finally:
         if enabled:
             gc.enable()
-    return {impl: (statistics.median(samples[impl]), ks[impl]) for impl in steps}
+    return {impl: (samples[impl], ks[impl]) for impl in steps}
 
 
 def measure(workload: Workload, repeats: int, target_s: float) -> list[dict]:
     """One record per implementation: its median with ratios and throughput, or why none."""
     outcomes = prepare(workload)
     timed = time_steps({o.impl: o.runner.step for o in outcomes if o.runner}, repeats, target_s)
-    peers = {impl: timed[impl][0] for impl in PEERS if impl in timed}
-    best_peer = min(peers, key=peers.get)
+    medians = {impl: statistics.median(samples) for impl, (samples, _) in timed.items()}
+    best_peer = min((impl for impl in PEERS if impl in medians), key=medians.get)
     records = []
     for o in outcomes:
         record = {"workload": workload.name, "impl": o.impl, "status": o.status,
-                  "batch": workload.batch, "median_s": None, "repeats": repeats}
+                  "batch": workload.batch, "median_s": medians.get(o.impl), "repeats": repeats}
         if o.impl in timed:
-            median, k = timed[o.impl]
-            record |= {"median_s": median, "steps_per_repeat": k,
-                       "ratio_vs_best_peer": median / peers[best_peer], "best_peer": best_peer,
-                       "ratio_vs_numpy": median / peers[REFERENCE]}
+            median, (samples, k) = medians[o.impl], timed[o.impl]
+            record |= {"steps_per_repeat": k, "samples_s": samples,
+                       "ratio_vs_best_peer": median / medians[best_peer], "best_peer": best_peer,
+                       "ratio_vs_numpy": median / medians[REFERENCE]}
             if workload.flops:
                 record["gflops"] = workload.flops / median / 1e9
             if workload.bytes_moved:
