@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
+
 from graphc.dtypes import INTS, is_float
 from graphc.errors import DTypeError, ShapeError
 from graphc.ops import elementwise as ew
 from graphc.ops import indexing, layout, reductions
 from graphc.ops.activations import log_softmax, relu, softplus
 from graphc.ops.leaves import as_tensor
+from graphc.ops.shapes import normalize_axes
 from graphc.tensor import Tensor, located
 from graphc.types import shape_str
 
@@ -30,7 +33,8 @@ def _per_example(loss: Tensor) -> Tensor:
 def _pick(x: Tensor, labels: Tensor, axis: int) -> Tensor:
     """x at each example's class along `axis` (axis removed): index for ints, dot for one-hot."""
     if labels.dtype in INTS:
-        picked = indexing.take_along_axis(x, layout.expand_dims(labels, axis), axis)
+        picked = indexing.take_along_axis(x, layout.expand_dims(labels, axis), axis,
+                                          negative_from_end=False)
         return layout.squeeze(picked, axis)
     return reductions.sum(labels * x, axis)
 
@@ -107,16 +111,25 @@ def multiclass_hinge(scores, labels, margin: float = 1.0, axis: int = -1,
 
 @located("cross_entropy")
 def cross_entropy(logits, labels, axis: int = -1) -> Tensor:
-    """Softmax cross-entropy per example from logits; labels are class indices or one-hot."""
-    logits, labels = as_tensor(logits), as_tensor(labels)
+    """Softmax cross-entropy per example from logits; labels are class indices or one-hot.
+
+    A logit of -inf for a class with label 0 adds nothing (0 log 0 = 0, not nan).
+    """
+    logits, labels = _float_logits(logits, "cross_entropy"), as_tensor(labels)
     if labels.dtype in INTS:
-        return reductions.logsumexp(logits, axis) - _pick(logits, labels, axis)
+        axes = normalize_axes(axis, logits.ndim)
+        shifted, log_sum, _ = reductions.shifted_log_sum_exp(logits, axes)
+        return layout.squeeze(log_sum, axis) - _pick(shifted, labels, axis)
     if labels.ndim != logits.ndim:
         raise ShapeError(f"labels {labels.type} for logits {logits.type}: class indices must "
                          "be integers (cast them with .astype('int64')); float labels are "
                          "one-hot or probabilities with the logits' shape")
-    return -reductions.sum(_elementwise(logits, labels, labels * log_softmax(logits, axis),
-                                        "cross_entropy"), axis)
+    # NOTE: log-probabilities of -inf are clamped to the lowest finite float, so that a label
+    # of 0 there gives 0, not 0 * -inf = nan, and the gradient for soft labels stays defined.
+    lowest = float(np.finfo(logits.dtype).min)
+    log_probs = ew.maximum(log_softmax(logits, axis), lowest)
+    return -reductions.sum(_elementwise(logits, labels, labels * log_probs, "cross_entropy"),
+                           axis)
 
 
 def binary_cross_entropy(logits, targets) -> Tensor:

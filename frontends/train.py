@@ -33,7 +33,7 @@ from frontends.files import MAX_BYTES, ArchiveError, NpzReader, write_npz
 from frontends.nn.base import Layer
 from frontends.optim import Optimizer, _parameters
 from graphc.compile import compile as compile_graph
-from graphc.errors import GraphcError
+from graphc.errors import GraphcError, NonFiniteError
 from graphc.graph import Update, topological_order
 from graphc.ops import elementwise as ew
 from graphc.ops.reductions import argmax, mean
@@ -219,14 +219,15 @@ class Trainer:
     variables. metrics: {name: Tensor} per example or per batch. state_updates: extra
     (variable, value) updates of each step; by default those of `params` when it is a layer.
     eval_loss/eval_metrics: evaluation-mode versions (default: the training ones).
-    outputs: a Tensor that `predict` computes (e.g. the logits).
+    outputs: a Tensor that `predict` computes (e.g. the logits). check_finite: stop at the
+    first NaN or infinity a node produces, naming the node, the step and the batch.
     """
 
     def __init__(self, inputs: Sequence[Tensor], loss: Tensor, params, optimizer: Optimizer,
                  metrics: dict[str, Tensor] | None = None,
                  state_updates: Sequence[Update] | None = None, eval_loss: Tensor | None = None,
                  eval_metrics: dict[str, Tensor] | None = None, outputs: Tensor | None = None,
-                 backend: str | None = None):
+                 backend: str | None = None, check_finite: bool | None = None):
         self.inputs = list(inputs)
         if state_updates is None:
             state_updates = getattr(params, "state_updates", [])
@@ -245,11 +246,11 @@ class Trainer:
         self.variables = list({id(v): v for v in [*self.params, *state]}.values())
         self.backend = backend
         self._step = compile_graph(self.inputs, [loss] + [_batch_mean(m) for m in metrics.values()],
-                                   updates=updates, backend=backend)
+                                   updates=updates, backend=backend, check_finite=check_finite)
         eval_outputs = [_batch_mean(loss if eval_loss is None else eval_loss)]
         self._eval = compile_graph(self.inputs, eval_outputs + [_batch_mean(m) for m in
                                                                 eval_metrics.values()],
-                                   backend=backend)
+                                   backend=backend, check_finite=check_finite)
         self._outputs = outputs
 
     def _batch_size(self, arrays: Sequence[np.ndarray]) -> int:
@@ -381,11 +382,15 @@ class _FitLoop:
                 started = time.perf_counter()
                 self.bar.set_description(f"epoch {epoch}/{self.epochs}")
                 totals, seen, validated = np.zeros(len(names)), 0, {}
-                for batch in make_batches():
+                for number, batch in enumerate(make_batches(), 1):
                     if augment is not None:
                         batch = (augment(batch[0]), *batch[1:])
-                    values = [float(v) for v in self.trainer._step(*batch)]
                     step += 1
+                    try:
+                        values = [float(v) for v in self.trainer._step(*batch)]
+                    except NonFiniteError as exc:
+                        raise NonFiniteError(f"at training step {step} (epoch {epoch}, batch "
+                                             f"{number} of {per_epoch}): {exc}") from None
                     totals += len(batch[0]) * np.array(values)
                     seen += len(batch[0])
                     self.history._record(self.history.step, dict(zip(names, values)))

@@ -19,6 +19,8 @@ from graphc.errors import (
     FeedError,
     GraphcError,
     GraphError,
+    IndexRangeError,
+    NonFiniteError,
     ParseError,
     ShapeError,
 )

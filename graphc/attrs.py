@@ -117,6 +117,12 @@ def _optional(item: Callable) -> Callable:
     return lambda value: None if value is None else item(value)
 
 
+def _string(value) -> str:
+    if not isinstance(value, str):
+        raise ValueError("")
+    return value
+
+
 def _dim(value):
     if isinstance(value, (str, DimExpr)):
         return value
@@ -156,6 +162,18 @@ TYPE = Spec(_instance("TensorType"), what="a type such as f32[?1,10]")
 GRAPH = Spec(_instance("Graph"), what="a graph")
 CONST = Spec(_instance("Const"), what="a constant array")
 VAR = Spec(_instance("Variable"), what="a variable")
+
+
+STRING = Spec(_string, what="a string")
+
+
+def one_of(*choices: str) -> Spec:
+    """A string that must be one of `choices`."""
+    def normalize(value) -> str:
+        if _string(value) not in choices:
+            raise ValueError("")
+        return value
+    return Spec(normalize, what="one of " + ", ".join(repr(c) for c in choices))
 
 
 def optional(spec: Spec, default) -> Spec:

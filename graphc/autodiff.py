@@ -11,7 +11,7 @@ from typing import Sequence
 from graphc.dtypes import is_float
 from graphc.errors import DTypeError, GraphError
 from graphc.graph import topological_order
-from graphc.ops import GRADS
+from graphc.ops import GRADS, OPS, Kind
 from graphc.ops.layout import broadcast_to
 from graphc.ops.leaves import constant
 from graphc.passes.stability import stabilize
@@ -41,7 +41,9 @@ def grad(y: Tensor, wrt: Sequence[Tensor] | Tensor, seed: Tensor | None = None):
         with building_gradient_of(node):
             g = _sum(parts)
         total[id(node)] = g
-        needed = [id(i) in on_path and is_float(i.dtype) for i in node.inputs]
+        # NOTE: the token of a node holding a subgraph carries the gradient of its results
+        needed = [id(i) in on_path and (is_float(i.dtype) or OPS[i.op].kind is Kind.COMPOSITE)
+                  for i in node.inputs]
         if not any(needed):
             continue
         for inp, gi in zip(node.inputs, _apply_rule(node, g)):

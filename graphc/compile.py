@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 from typing import Iterable, Sequence
 
@@ -11,11 +12,14 @@ from graphc.tensor import Tensor
 
 # Backends are found by name and imported on first use, so the core never imports them.
 BACKENDS = {"numpy": "backends.numpy", "llvm": "backends.llvm"}
+# Passes a backend runs after the default pipeline: code generators fuse.
+BACKEND_PASSES = {"llvm": ["fusion"]}
 
 
 def compile(inputs: Graph | Sequence[Tensor] = (), outputs: Sequence[Tensor] | Tensor = (),
             updates: Iterable[Update] | None = (), backend: str | None = None,
-            optimize: bool | Sequence[str] = True, verify=None):
+            optimize: bool | Sequence[str] = True, verify=None,
+            check_finite: bool | None = None):
     """A callable taking one numpy array per input and returning the outputs' values.
 
     Inputs are given in order, or by their placeholders' names as keywords: f(x=..., y=...).
@@ -25,19 +29,29 @@ def compile(inputs: Graph | Sequence[Tensor] = (), outputs: Sequence[Tensor] | T
     `optimize` is True (the default pipeline), False, or a list of pass names; `verify`
     (True or feeds) checks every pass against the interpreter (see gc.optimize). `backend`
     is "numpy" (the interpreter) or "llvm" (native code); None means the GRAPHC_BACKEND
-    environment variable, else "numpy".
+    environment variable, else "numpy". check_finite=True (default: on when the environment
+    sets GRAPHC_CHECK_FINITE=1) checks every node's result and raises NonFiniteError at the
+    first NaN or infinity; off, it costs nothing.
     """
     backend = backend or os.environ.get("GRAPHC_BACKEND") or "numpy"
+    if check_finite is None:
+        check_finite = os.environ.get("GRAPHC_CHECK_FINITE", "") not in ("", "0")
     if isinstance(inputs, Graph):
         graph, single = inputs, False
     else:
         graph = Graph(inputs, outputs, () if updates is None else updates)
         single = isinstance(outputs, Tensor)
+    if backend not in BACKENDS:
+        raise CompileError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
     if optimize is not False:
         from graphc.passes import optimize as run_pipeline
         passes = None if optimize is True else list(optimize)
         graph, _ = run_pipeline(graph, passes, verify=verify)
-    if backend not in BACKENDS:
-        raise CompileError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+        if optimize is True and BACKEND_PASSES.get(backend):
+            graph, _ = run_pipeline(graph, BACKEND_PASSES[backend], verify=verify)
     module = importlib.import_module(BACKENDS[backend])
-    return module.compile_graph(graph, single_output=single)
+    if not check_finite:
+        return module.compile_graph(graph, single_output=single)
+    if "check_finite" not in inspect.signature(module.compile_graph).parameters:
+        raise CompileError(f"the {backend} backend cannot check_finite; use backend='numpy'")
+    return module.compile_graph(graph, single_output=single, check_finite=True)

@@ -27,17 +27,16 @@ class DimEnv:
                 if isinstance(d, str):
                     self.bound_at.setdefault(d, []).append((i, axis))
         self.inputs = tuple(inputs)
-        self.assumptions = [(a, node) for node in nodes for a in node.assumes]
+        self.assumptions = list(_assumptions(nodes))
         self._parent: dict = {}
         for a, _ in self.assumptions:
             if a.kind == "equal" and _is_plain(a.a) and _is_plain(a.b):
                 self._union(a.a, a.b)
         self._rep: dict[str, Dim] = {}
-        self._name: dict[str, str] = {}
         order = {s: k for k, s in enumerate(self.bound_at)}
         for sym in set(self._parent) | set(self.bound_at):
             if isinstance(sym, str):
-                self._rep[sym], self._name[sym] = self._representative(sym, order)
+                self._rep[sym] = self._representative(sym, order)
         self.signature = [s for s in self.bound_at if self._rep[s] == s]
         anonymous = [s for s in self.bound_at if s.startswith("?")]
         self._shown = {s: f"?{k}" for k, s in enumerate(anonymous, 1)}
@@ -57,12 +56,9 @@ class DimEnv:
         self._parent.setdefault(b, b)
         self._parent[self._find(a)] = self._find(b)
 
-    def _representative(self, sym: str, order: dict[str, int]) -> tuple[Dim, str]:
-        """What sym's class resolves to and the symbol that names it.
-
-        The class resolves to the int it is fixed to, else to its first input-bound symbol;
-        it is named by its first input-bound symbol, else by its first named symbol.
-        """
+    def _representative(self, sym: str, order: dict[str, int]) -> Dim:
+        """What sym's class resolves to: the int it is fixed to, else its first input-bound
+        symbol, else its first named symbol."""
         root = self._find(sym)
         members = [m for m in self._parent if self._find(m) == root] or [sym]
         ints = {m for m in members if isinstance(m, int)}
@@ -74,15 +70,11 @@ class DimEnv:
                              "feed can satisfy; assumed by " + ", ".join(culprits))
         symbols_ = sorted((m for m in members if isinstance(m, str)),
                           key=lambda m: (order.get(m, len(order)), m.startswith("?"), m))
-        return (ints.pop() if ints else symbols_[0]), symbols_[0]
+        return ints.pop() if ints else symbols_[0]
 
     def resolve(self, d: Dim) -> Dim:
         """d in terms of ints and signature symbols (symbols nothing binds are kept)."""
         return substitute(d, lambda s: self._rep.get(s, s))
-
-    def rename(self, d: Dim) -> Dim:
-        """d with each symbol replaced by the one naming its class (for printing)."""
-        return substitute(d, lambda s: self._name.get(s, s))
 
     def resolve_shape(self, shape) -> tuple:
         return tuple(self.resolve(d) for d in shape)
@@ -185,6 +177,17 @@ class _Values(dict):
         if rep == symbol:
             raise KeyError(symbol)
         return evaluate(rep, self)
+
+
+def _assumptions(nodes: Iterable[Tensor]):
+    """(assumption, node) for the nodes and, since their dims are the graph's, the nodes of
+    the subgraphs they hold (a fused group's, a scan body's)."""
+    for node in nodes:
+        for a in node.assumes:
+            yield a, node
+        for value in node.attrs.values():
+            if hasattr(value, "dims") and hasattr(value, "nodes"):     # a Graph
+                yield from value.dims.assumptions
 
 
 def _is_plain(d: Dim) -> bool:

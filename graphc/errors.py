@@ -26,6 +26,14 @@ class FeedError(GraphcError, ValueError):
     """A compiled function was fed an array of the wrong shape or dtype."""
 
 
+class IndexRangeError(GraphcError, IndexError):
+    """An index computed or fed at run time lies outside the axis it indexes."""
+
+
+class NonFiniteError(GraphcError, FloatingPointError):
+    """With check_finite on, a node produced NaN or infinity."""
+
+
 class ParseError(GraphcError, ValueError):
     """A text-IR file is malformed; `line` and `column` (1-based) say where."""
 

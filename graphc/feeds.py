@@ -28,13 +28,13 @@ class FeedChecker:
                             f"got {len(args)}")
         arrays, bindings, bound_by, derived = [], {}, {}, []
         for arg, (name, dtype, shape, ttype) in zip(args, self.specs):
-            array = arg if type(arg) is np.ndarray else np.asarray(arg)
+            array = arg if type(arg) is np.ndarray else _as_array(arg, name, ttype)
             if array.dtype != dtype:
                 rule = "safe" if isinstance(arg, np.ndarray) else "same_kind"
                 if not np.can_cast(array.dtype, dtype, rule):
                     raise FeedError(f"input {name!r} expects {ttype}, got an array of dtype "
                                     f"{array.dtype}; convert it with .astype('{dtype}')")
-                array = array.astype(dtype)
+                array = _converted(array, dtype, name, ttype)
             if array.ndim != len(shape):
                 raise FeedError(f"input {name!r} expects {ttype}, got shape "
                                 f"{shape_str(array.shape)}")
@@ -59,6 +59,45 @@ class FeedChecker:
                                 f"feeds, got {got}")
         self.dims.check(bindings, self.names)
         return arrays, bindings
+
+
+def _as_array(arg, name: str, ttype) -> np.ndarray:
+    """A list, scalar or array-like as an array, refusing what NumPy cannot make one of."""
+    if isinstance(arg, Tensor):
+        raise FeedError(f"input {name!r} expects {ttype} data, got a graph Tensor "
+                        f"({arg.op}); feed NumPy arrays, lists or scalars")
+    try:
+        array = np.asarray(arg)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise FeedError(f"input {name!r} expects {ttype}, got a {type(arg).__name__} that is "
+                        f"not a rectangular array of numbers ({exc})") from None
+    if array.dtype == object:
+        raise FeedError(f"input {name!r} expects {ttype}, got a {type(arg).__name__} holding "
+                        "values that are not numbers of a fixed-width NumPy dtype (None, very "
+                        "large integers, or mixed objects)")
+    return array
+
+
+def _converted(array: np.ndarray, dtype: np.dtype, name: str, ttype) -> np.ndarray:
+    """array as dtype, refusing a value that changes: an integer out of range, a float overflow.
+
+    NOTE: only lists and scalars get here with a narrower dtype (an ndarray must cast safely),
+    and NumPy's astype would wrap [2**32 + 1] to [1] in int32 or turn 1e39 into inf in float32.
+    """
+    with np.errstate(over="ignore"):    # reported below, with the value and where it is
+        converted = array.astype(dtype)
+    if dtype.kind in "iu" and array.dtype.kind in "iu":
+        changed = converted != array
+    elif dtype.kind == "f" and array.dtype.kind == "f":
+        changed = np.isinf(converted) & np.isfinite(array)
+    else:
+        return converted
+    if changed.any():
+        position = tuple(int(i) for i in np.argwhere(changed)[0])
+        at = f" at position {position}" if position else ""
+        raise FeedError(f"input {name!r} expects {ttype}, but the value {array[position]}{at} "
+                        f"does not fit in {dtype}")
+    return converted
 
 
 def arrange_feeds(names: Sequence[str | None], args: Sequence, named: dict) -> list:

@@ -89,7 +89,6 @@ class DimNames:
 
     def __init__(self, graph):
         self.known = _symbols_of(graph, set())
-        self.env = graph.dims
         self.names: dict[str, str] = {}
         self._count = 0
 
@@ -98,8 +97,8 @@ class DimNames:
         return text.startswith("?") or text in self.known
 
     def __call__(self, dim) -> str:
-        """A dim's text; symbols the graph assumes equal print as one."""
-        dim = self.env.rename(dim)
+        """A dim's text (each symbol as itself: two the graph assumes equal stay two, so a
+        file describes exactly the nodes it was printed from)."""
         if isinstance(dim, DimExpr):
             return format_dim(dim, self)
         if not isinstance(dim, str):

@@ -58,6 +58,9 @@ class OpDef:
     absorbing: Any = None          # z: f(x, z) == z where exact (logical_and False)
     formula: Callable | None = None
     reference: Reference | None = None
+    # A check that needs the operand nodes themselves, not only their types (a result
+    # picked from a composite must be one it has, of the type it has): (inputs, attrs) -> None.
+    node_check: Callable | None = None
 
     def check_arity(self, count: int) -> None:
         from graphc.errors import GraphError
@@ -79,13 +82,13 @@ GRADS: dict[str, GradRule] = {}
 def defop(name: str, kind: Kind, type_rule: TypeRule, *,
           arity: int | tuple[int, int | None] = 1, attrs: Mapping[str, Spec] | None = None,
           traits=(), identity=None, absorbing=None, formula: Callable | None = None,
-          reference: Reference | None = None) -> OpDef:
+          reference: Reference | None = None, node_check: Callable | None = None) -> OpDef:
     if name in OPS:
         raise ValueError(f"op {name!r} is declared twice")
     if kind is Kind.ELEMENTWISE and formula is None:
         raise ValueError(f"elementwise op {name!r} needs a scalar formula")
     OPS[name] = OpDef(name, kind, type_rule, arity, dict(attrs or {}), frozenset(traits),
-                      identity, absorbing, formula, reference)
+                      identity, absorbing, formula, reference, node_check)
     return OPS[name]
 
 

@@ -164,6 +164,20 @@ def substitute(root: Scalar, args: Sequence[Scalar]) -> Scalar:
     return rebuild(root)
 
 
+def nodes(roots: Sequence[Scalar]) -> list[Scalar]:
+    """Every node of the expressions, operands before their users."""
+    order, seen, stack = [], set(), [(r, False) for r in reversed(roots)]
+    while stack:
+        e, done = stack.pop()
+        if done:
+            order.append(e)
+        elif id(e) not in seen:
+            seen.add(id(e))
+            stack.append((e, True))
+            stack.extend((a, False) for a in reversed(e.args))
+    return order
+
+
 def dtypes(root: Scalar, arg_dtypes: Sequence[str], out_dtype: str) -> dict[int, str]:
     """The dtype of every node of the expression (weak constants resolved from context)."""
     result: dict[int, str] = {}

@@ -28,6 +28,7 @@ from graphc.types import TensorType
 
 F = TypeVar("F", bound=Callable[..., Any])
 _cache: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_cache_lock = threading.Lock()
 _serial = itertools.count()
 
 
@@ -36,6 +37,7 @@ class _BuildState(threading.local):
     grad_of: Tensor | None = None
     in_dsl: bool = False
     origin: Tensor | None = None       # the node a rewrite is replacing
+    fresh: weakref.WeakValueDictionary | None = None    # the nodes of a fresh_nodes() block
 
 
 _state = _BuildState()
@@ -132,13 +134,16 @@ def make(op: str, inputs: Sequence[Tensor], attrs: dict[str, Any] | None = None,
     except GraphcError as exc:
         raise _located(exc, op, loc or user_location()) from None
     cache_key = (op, tuple(map(id, inputs)), tuple((k, key(v)) for k, v in attrs.items()))
-    found = _cache.get(cache_key)
+    cache = _cache if _state.fresh is None else _state.fresh
+    found = cache.get(cache_key)
     if found is not None:
         return found
     loc = loc or user_location()
     try:
         with collecting() as assumptions:
             ttype = opdef.type_rule([t.type for t in inputs], attrs)
+            if opdef.node_check is not None:
+                opdef.node_check(inputs, attrs)
     except GraphcError as exc:
         raise _located(exc, op, loc) from None
     node = object.__new__(Tensor)
@@ -156,8 +161,8 @@ def make(op: str, inputs: Sequence[Tensor], attrs: dict[str, Any] | None = None,
         # the scope, line and gradient origin of whoever built it first would be wrong for
         # all the others.
         node.loc, node.scope, node.grad_of = None, (), None
-    _cache[cache_key] = node
-    return node
+    with _cache_lock:   # NOTE: another thread may have built the same node meanwhile
+        return cache.setdefault(cache_key, node)
 
 
 def _located(exc: GraphcError, op: str, loc: SourceLoc | None) -> GraphcError:
@@ -193,14 +198,13 @@ def fresh_nodes() -> Iterator[None]:
     """Build nodes apart from every existing node (a parser recreating a graph as written).
 
     NOTE: hash-consing would otherwise hand back an existing equal node, with that node's
-    creation order, scope and source line.
+    creation order, scope and source line. The block's nodes are the calling thread's own.
     """
-    global _cache
-    outer, _cache = _cache, weakref.WeakValueDictionary()
+    outer, _state.fresh = _state.fresh, weakref.WeakValueDictionary()
     try:
         yield
     finally:
-        _cache = outer
+        _state.fresh = outer
 
 
 @contextlib.contextmanager

@@ -84,7 +84,8 @@ def test_info_counts_ops_and_estimates_cost(saved: Path) -> None:
     matmuls = sum(n.op == "matmul" for n in graph.nodes)
     assert re.search(rf"^  matmul +{matmuls}$", out, re.M)
     assert "parameters     2,410 in 4 variables (9.4 KiB)" in out
-    flops = int(re.search(r"FLOPs +([\d,]+) per call with \?1 = 32", out).group(1).replace(",", ""))
+    flops = int(re.search(r"FLOPs +([\d,]+) per call with \?1, \?2 = 32", out).group(1)
+                .replace(",", ""))
     # forward 32x64x32 + 32x32x10, backward the weight and hidden gradients, 2 FLOPs each
     matmul_flops = 2 * 32 * (64 * 32 + 32 * 10) + 2 * 32 * (32 * 10 + 32 * 10 + 64 * 32)
     assert matmul_flops < flops < 1.2 * matmul_flops
@@ -140,7 +141,7 @@ def test_run_reports_bad_inputs_without_traceback(saved: Path, feeds: dict,
     x, y = f"x={feeds['x']}", f"y={feeds['y']}"
     assert_user_error(graphc("run", saved, "--input", x), "missing --input for y")
     assert_user_error(graphc("run", saved, "--input", x, "--input", "q=a.npy"),
-                      "the graph has no input 'q'; its inputs are x: f32[?1,64], y: i64[?1]")
+                      "the graph has no input 'q'; its inputs are x: f32[?1,64], y: i64[?2]")
     wide = tmp_path / "wide.npy"
     np.save(wide, np.zeros((6, 63), np.float32))
     assert_user_error(graphc("run", saved, "--input", f"x={wide}", "--input", y),

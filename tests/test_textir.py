@@ -54,7 +54,7 @@ def test_text_shows_types_scopes_locations_and_gradients() -> None:
     text = str(graph)
     file = str(Path(__file__).parents[1] / "examples" / "visualize.py")
     lines = text.splitlines()
-    assert lines[0] == "graph(%x: f32[?1,64], %y: i64[?1]) {" and lines[-1] == "}"
+    assert lines[0] == "graph(%x: f32[?1,64], %y: i64[?2]) {" and lines[-1] == "}"
     assert any(line.startswith("  %W1 = variable() : f32[64,32]  # dense1 @ " + file + ":")
                for line in lines)
     assert any(" = matmul(%x, %W1) : f32[?1,32]  # dense1 @ " + file in line

@@ -7,7 +7,7 @@ node's tooltip is its text-IR line.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
 from typing import Iterable
 
@@ -152,13 +152,17 @@ class Drawer:
     """Places one graph's nodes on a canvas; `marks` (diff view) maps node ids to a mark."""
 
     def __init__(self, canvas: Canvas, graph, options: Options, prefix: str = "",
-                 marks: dict[int, str] | None = None, cluster: _Cluster | None = None):
+                 marks: dict[int, str] | None = None, cluster: _Cluster | None = None,
+                 ports: dict[int, str] | None = None, within: tuple[str, ...] = ()):
         self.canvas, self.graph, self.options, self.prefix = canvas, graph, options, prefix
         self.marks = marks or {}
         self.cluster_root = cluster or canvas.root
         self.names = value_names(graph)
         self.dims = self.names.dims
-        self.rep: dict[int, str] = {}             # node -> the drawn node standing for it
+        self.rep: dict[int, str] = dict(ports or {})   # node -> the drawn node standing for it
+        self.ports = set(self.rep)                # inputs drawn outside (a fused group's operands)
+        self.hidden: dict[int, _Cluster] = {}     # fused and fused_result nodes: their cluster
+        self.within = within                      # the scope the drawing sits in already
         self.inline: dict[int, list[str]] = {}    # scalar constant -> its copies, one per use
         self.boxes: dict[str, list[Tensor]] = {}  # collapsed scope box -> the nodes inside
         self.groups: dict[int, Drawer] = {}       # node holding a subgraph -> its drawer
@@ -199,6 +203,8 @@ class Drawer:
         return None
 
     def cluster(self, scope: tuple[str, ...]) -> _Cluster:
+        if scope[:len(self.within)] == self.within:
+            scope = scope[len(self.within):]
         tree = self.cluster_root
         for i in range(1, len(scope) + 1):
             path = scope[:i]
@@ -208,6 +214,13 @@ class Drawer:
         return tree
 
     def place(self, node: Tensor) -> None:
+        if id(node) in self.ports:
+            return
+        if node.op == "fused_result" and id(node.inputs[0]) in self.hidden:
+            inner = self.groups[id(node.inputs[0])]     # drawn as the member it stands for
+            self.rep[id(node)] = inner.rep_of(inner.graph.outputs[node.attrs["index"]])
+            self.hidden[id(node)] = self.hidden[id(node.inputs[0])]
+            return
         # NOTE: a scalar constant goes beside its users, whatever scope it was first built in
         # (hash-consing shares one node, with its first scope, among every graph using it).
         if node.op == "constant" and node.ndim == 0 and id(node) not in self.kept:
@@ -228,16 +241,30 @@ class Drawer:
             return
         attrs = self.node_attrs(node)
         if body is not None:
-            attrs.update(style.GROUP, label=label(node.op, f"{len(body.nodes)} nodes"))
+            attrs.update(style.GROUP, label=label(group_title(node), f"{len(body.nodes)} nodes"))
         self.canvas.add_node(self.cluster(node.scope), node_id, attrs)
 
     def draw_group(self, node: Tensor, body: Graph, node_id: str) -> None:
-        """A node holding a subgraph: a cluster with the subgraph inside and the node itself."""
-        attrs = dict(style.GROUP_CLUSTER, label=node.op, tooltip=self.tooltip(node))
+        """A node holding a subgraph: a cluster with the subgraph inside and the node itself.
+
+        A fused group is its members alone: its operands' edges go straight to the members
+        reading them, and the values it returns leave from the members computing them.
+        """
+        fused = node.op == "fused"
+        attrs = dict(style.FUSED_CLUSTER if fused else style.GROUP_CLUSTER,
+                     label=group_title(node), tooltip=self.tooltip(node))
         group = self.cluster(node.scope).child(("group", id(node)), f"cluster_{node_id}", attrs)
-        inner = Drawer(self.canvas, body, self.options, f"{node_id}/", cluster=group)
+        ports = {id(p): self.rep[id(o)] for p, o in zip(body.inputs, node.inputs)
+                 if fused and id(o) in self.rep}
+        # NOTE: a group's members stay together, not beside the forward nodes they came from
+        options = replace(self.options, grads_beside=False) if fused else self.options
+        inner = Drawer(self.canvas, body, options, f"{node_id}/", cluster=group, ports=ports,
+                       within=node.scope if fused else ())
         inner.draw(sinks=False)
         self.groups[id(node)] = inner
+        if fused:
+            self.hidden[id(node)] = group
+            return
         self.canvas.add_node(group, node_id, dict(self.node_attrs(node), **style.ANCHOR))
         for k, out in enumerate(body.outputs):
             text = f"{k}: {self.dims.type(out.type)}" if len(body.outputs) > 1 else \
@@ -287,7 +314,8 @@ class Drawer:
     # ---- edges --------------------------------------------------------------------------------
 
     def connect(self, node: Tensor) -> None:
-        if id(node) in self.inline:
+        if id(node) in self.inline or id(node) in self.ports or node.op == "fused_result" \
+                and id(node) in self.hidden:
             return
         group = self.groups.get(id(node))
         seen = set()
@@ -330,8 +358,11 @@ class Drawer:
             self.canvas.add_edge(self.rep[id(out)], sink, {"label": self.dims.type(out.type)})
         for var, value in self.graph.updates:
             tail, head = self.rep[id(value)], self.rep[id(var)]
+            # NOTE: dot (2.43) fails ("trouble in init_rank") on an unconstrained edge out of
+            # a nested cluster; from inside a fused group the edge is a weightless one instead
+            edge = style.UPDATE_EDGE if id(value) not in self.hidden else style.UPDATE_FROM_GROUP
             if tail != head:
-                self.canvas.add_edge(tail, head, dict(style.UPDATE_EDGE, label="update"))
+                self.canvas.add_edge(tail, head, dict(edge, label="update"))
 
     def pair_gradients(self) -> None:
         """Each gradient node on the rank of the forward node it came from."""
@@ -340,7 +371,7 @@ class Drawer:
             if origin is None or id(origin) not in self.rep or id(node) not in self.rep:
                 continue
             a, b = self.rep[id(origin)], self.rep[id(node)]
-            if a != b:
+            if a != b and id(node) not in self.hidden and id(origin) not in self.hidden:
                 self.canvas.same_rank.append((a, b))
 
     # ---- highlight, diff marks and collapsed boxes ----------------------------------------------
@@ -361,6 +392,11 @@ class Drawer:
                 lines.append(f"{n} {mark}")
             attrs.update(label=label(*lines), tooltip=escape(path))
         for node in self.graph.nodes:
+            if id(node) in self.ports:
+                continue
+            if id(node) in self.hidden:
+                self.decorate_cluster(node, self.hidden[id(node)])
+                continue
             drawn = self.inline[id(node)] if id(node) in self.inline else [self.rep[id(node)]]
             for node_id in drawn:
                 attrs = self.canvas.attrs[_safe(node_id)]
@@ -371,6 +407,23 @@ class Drawer:
                                                      + attrs["label"])
                 if id(node) in self.options.highlight:
                     attrs.update(style.HIGHLIGHT)
+
+
+    def decorate_cluster(self, node: Tensor, cluster: _Cluster) -> None:
+        """A fused node's diff mark or highlight goes to the cluster drawn for it."""
+        if node.op != "fused":
+            return
+        mark = self.marks.get(id(node))
+        if mark:
+            cluster.attrs.update(style.DIFF[mark],
+                                 label=style.DIFF_MARK[mark] + cluster.attrs["label"])
+        if id(node) in self.options.highlight:
+            cluster.attrs.update(style.HIGHLIGHT)
+
+
+def group_title(node: Tensor) -> str:
+    """What a node holding a subgraph is called: its op, and a fused group's kind."""
+    return f"fused {node.attrs['kind']}" if node.op == "fused" else node.op
 
 
 def new_digraph(title: str | None = None, rankdir: str = "TB") -> graphviz.Digraph:

@@ -38,11 +38,14 @@ GRAD_CLUSTER = {"style": "rounded,filled,dashed", "fillcolor": "#fdf0fa", "color
                 "fontsize": "11"}
 GROUP_CLUSTER = {"style": "rounded,filled", "fillcolor": "#effafd", "color": "#48cae4",
                  "fontsize": "11"}
+FUSED_CLUSTER = {"style": "rounded,filled,bold", "fillcolor": "#effafd", "color": "#0096c7",
+                 "fontsize": "11", "penwidth": "1.8"}
 
 DIFF = {"removed": {"fillcolor": "#ffccd5", "color": "#c9184a", "penwidth": "2.5"},
         "added": {"fillcolor": "#b7e4c7", "color": "#1b4332", "penwidth": "2.5"}}
 DIFF_MARK = {"removed": "\u2212 ", "added": "+ "}
 UPDATE_EDGE = {"style": "dashed", "color": "#6c757d", "constraint": "false"}
+UPDATE_FROM_GROUP = {"style": "dashed", "color": "#6c757d", "weight": "0", "minlen": "0"}
 
 
 def with_style(base: dict, extra: str) -> dict:

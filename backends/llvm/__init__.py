@@ -27,7 +27,7 @@ def compile_graph(graph: Graph, single_output: bool = False) -> NativeFunction:
     key = structural_key(graph)
     loaded = cache.load_or_build(key, lambda: emit(plan), ["entry"])
     context = 0
-    if any(s.node is not None and s.node.op in ("matmul",) for s in plan.steps):
+    if _calls_blas(plan):
         from backends.llvm.blas import context_address
         context = context_address()
     function = NativeFunction(plan, loaded, context, single_output)
@@ -44,3 +44,13 @@ def _dump(directory: Path, key: str, function: NativeFunction) -> None:
     stem.with_suffix(".ll").write_text(function.llvm_ir(optimized=False), encoding="utf-8")
     stem.with_suffix(".opt.ll").write_text(function.llvm_ir(), encoding="utf-8")
     stem.with_suffix(".s").write_text(function.asm(), encoding="utf-8")
+
+
+BLAS_OPS = ("matmul", "conv", "conv_input_grad", "conv_weight_grad")
+
+
+def _calls_blas(plan: Plan) -> bool:
+    """Whether a step (or a step of a scan's body) may call BLAS, which needs the context."""
+    return any(s.node is not None and s.node.op in BLAS_OPS
+               or isinstance(s.scratch.get("plan"), Plan) and _calls_blas(s.scratch["plan"])
+               for s in plan.steps)

@@ -81,6 +81,9 @@ class DimValues:
         return self._cache[d]
 
     def finish(self, body: ir.Block) -> None:
+        # NOTE: at the block's end: code inserted at its top since (BLAS's argument slots)
+        # shifted the instructions under this builder's position, an index.
+        self.builder.position_at_end(self.builder.block)
         self.builder.branch(body)
 
     def _emit(self, d) -> ir.Value:

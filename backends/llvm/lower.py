@@ -147,7 +147,10 @@ class Plan:
     def add_step(self, name: str, node: Tensor | None, out, ins: list[Access], emit,
                  where: str) -> None:
         """A kernel call an expander adds (one part of a fused group, say)."""
-        self.steps.append(Step(f"k{len(self.steps)}_{name}", node, out, ins, emit, where))
+        step = Step(f"k{len(self.steps)}_{name}", node, out, ins, emit, where)
+        if node is not None and node.op in SCRATCH and emit is KERNELS.get(node.op):
+            step.scratch = SCRATCH[node.op](self, node, ins, out)     # a group's anchor
+        self.steps.append(step)
 
     def operands(self, op: str, ins: list[Access]) -> list[Access]:
         """The operand accesses op's kernel reads: contiguous copies where it needs them."""
@@ -227,7 +230,7 @@ def _fits(need: Dim, have: Dim) -> bool:
 
 
 def _copy_step(low, node, out: Access, ins: list[Access]):
-    return copy(low, low.current, out, ins[0])
+    return copy(low, low.name(node), out, ins[0])
 
 
 class Lowering:

@@ -34,7 +34,7 @@ class ScalarEmitter:
     def emit(self, args: Sequence[ir.Value]) -> list[ir.Value]:
         """The roots' values for operand values `args` (one per arg index)."""
         memo: dict[int, ir.Value] = {}
-        order = _postorder(self.roots)
+        order = scalar.nodes(self.roots)
         for e in order:
             memo[id(e)] = self._primitive(e, [memo[id(a)] for a in e.args], args)
         return [memo[id(r)] for r in self.roots]
@@ -167,16 +167,3 @@ class ScalarEmitter:
             b.ret(b.select(b.icmp_signed("<", exponent, ir.Constant(ty, 0)),
                            ir.Constant(ty, 0), result))
         return self.b.call(fn, ops)
-
-
-def _postorder(roots: Sequence[Scalar]) -> list[Scalar]:
-    order, seen, stack = [], set(), [(r, False) for r in reversed(roots)]
-    while stack:
-        e, done = stack.pop()
-        if done:
-            order.append(e)
-        elif id(e) not in seen:
-            seen.add(id(e))
-            stack.append((e, True))
-            stack.extend((a, False) for a in reversed(e.args))
-    return order

@@ -116,7 +116,7 @@ def _col2im(node, dims):
 
     def col2im(cols):
         out, n = cols.shape[1:-1], cols.shape[-1]
-        cols = cols.reshape((-1, math.prod(kernel)) + out + (n,))
+        cols = cols.reshape((cols.shape[0] // math.prod(kernel), math.prod(kernel)) + out + (n,))
         gxp = sums.get((cols.shape[0],) + padded + (n,), cols.dtype)
         gxp.fill(0)
         for tap, window in enumerate(_windows(kernel, out, attrs)):
@@ -172,7 +172,7 @@ def _conv_input_grad(node, dims):
             np.multiply(w_rows, g_rows, out=cols)
         else:
             np.matmul(w_rows, g_rows, out=cols)
-        return cols.reshape((-1,) + g.shape[2:] + g.shape[:1])
+        return cols.reshape((cols.shape[0] * cols.shape[1],) + g.shape[2:] + g.shape[:1])
     return conv_input_grad
 
 

@@ -6,12 +6,14 @@ use. A call then costs the kernels plus feed checking, with no graph walking or 
 """
 from __future__ import annotations
 
+import threading
 from typing import Callable
 
 import numpy as np
 
+from backends.numpy import finite
 from backends.numpy.kernels import factory
-from backends.numpy.memory import VIEW_OPS, buffer_owners, plan_in_place
+from backends.numpy.memory import plan_copies, plan_in_place
 from graphc.dimenv import DimEnv
 from graphc.dims import evaluate
 from graphc.errors import CompileError
@@ -21,13 +23,33 @@ from graphc.printing import node_line, value_names
 
 _FILENAME = "<graphc-numpy>"
 
+# NOTE: variables are shared by every function that reads them, so their state is guarded by
+# two process-wide locks. A call that updates variables holds _UPDATING from reading them to
+# assigning the new values: such calls apply one after another, as if made in sequence, and
+# none is lost. A commit, and the reading of the variables by a call that only reads them,
+# hold _COMMITTING, so that every call sees the variables as some whole call left them.
+_UPDATING = threading.RLock()
+_COMMITTING = threading.Lock()
+
 
 class DimBinder:
-    """Shapes with symbolic dims, resolved against the dims the current call's feeds bind."""
+    """Shapes with symbolic dims, resolved against the dims the current call's feeds bind.
+
+    The bindings belong to the calling thread, so calls from several threads with different
+    sizes do not mix.
+    """
 
     def __init__(self, env: DimEnv):
         self.env = env
-        self.bindings: dict[str, int] = {}
+        self._local = threading.local()
+
+    @property
+    def bindings(self) -> dict[str, int]:
+        return self._local.bindings
+
+    @bindings.setter
+    def bindings(self, bindings: dict[str, int]) -> None:
+        self._local.bindings = bindings
 
     def __call__(self, shape) -> Callable[[], tuple[int, ...]]:
         shape = self.env.resolve_shape(shape)
@@ -37,46 +59,51 @@ class DimBinder:
         if unbound:
             raise CompileError(f"symbolic dim {sorted(unbound)[0]} is not bound by any "
                                "input's shape")
-        return lambda: tuple(evaluate(d, self.bindings) for d in shape)
+        local = self._local
+        return lambda: tuple(evaluate(d, local.bindings) for d in shape)
 
 
 class NumpyFunction:
-    """A compiled graph: call it with one array per input; variables update in place."""
+    """A compiled graph: call it with one array per input; it returns new arrays.
 
-    def __init__(self, graph: Graph, single_output: bool = False):
+    A call computes every output and every variable's new value before it assigns any: a call
+    that raises leaves all variables as they were. With check_finite, a node producing NaN or
+    infinity raises NonFiniteError (see backends/numpy/finite.py).
+    """
+
+    def __init__(self, graph: Graph, single_output: bool = False, check_finite: bool = False):
         self.graph = graph
         self.single_output = single_output
         self._check = FeedChecker(graph.inputs, graph.dims)
         self._dims = DimBinder(graph.dims)
         self._variables = [v.attrs["var"] for v in graph.variables]
         self._targets = [var.attrs["var"] for var, _ in graph.updates]
-        # NOTE: a variable must own a writeable buffer of its own (later steps may update it
-        # in place), so a new value that is a view or a leaf is copied, and a 0-d result
-        # (a numpy scalar) becomes an array.
-        owner = buffer_owners(graph)
-        self._copy_updates = [var.ndim == 0 or value.op in VIEW_OPS or owner[id(value)].op in
-                              ("placeholder", "variable", "constant")
-                              for var, value in graph.updates]
-        # NOTE: outputs are snapshots: one sharing a variable's buffer (which an update may
-        # overwrite in place) or a read-only constant's is copied.
-        self._copy_outputs = [t.ndim == 0 or owner[id(t)].op in ("variable", "constant")
-                              for t in graph.outputs]
-        self.source, self._run, self._line_nodes = _generate(graph, self._dims)
+        self._copy_updates, self._copy_outputs = plan_copies(graph)
+        self.source, self._run, self._line_nodes = _generate(graph, self._dims, check_finite)
 
     def __call__(self, *args, **named):
         if named:
             args = arrange_feeds([t.name for t in self.graph.inputs], args, named)
-        arrays, self._dims.bindings = self._check(args)
+        arrays, bindings = self._check(args)
+        if self._targets:
+            with _UPDATING:
+                values = [v._value for v in self._variables]
+                outputs, new_values = self._execute(arrays, values, bindings)
+                _copy_at(new_values, self._copy_updates)
+                _commit(self._targets, new_values)
+        else:
+            outputs = self._execute(arrays, _snapshot(self._variables), bindings)[0]
+        _copy_at(outputs, self._copy_outputs)
+        return outputs[0] if self.single_output else outputs
+
+    def _execute(self, arrays: list, variables, bindings: dict[str, int]) -> tuple[list, list]:
+        """The outputs and the new values of the updated variables, as the kernels left them."""
+        self._dims.bindings = bindings
         try:
-            outputs, new_values = self._run(arrays, [v._value for v in self._variables],
-                                            self._dims.bindings)
+            return self._run(arrays, variables, bindings)
         except Exception as exc:
             _annotate(exc, self._line_nodes, self.graph)
             raise
-        for var, value, copy in zip(self._targets, new_values, self._copy_updates):
-            var._value = np.array(value) if copy else value
-        outputs = [np.array(o) if copy else o for o, copy in zip(outputs, self._copy_outputs)]
-        return outputs[0] if self.single_output else outputs
 
     def run_unchecked(self, arrays: list, bindings: dict[str, int]) -> list:
         """The raw outputs for feeds already checked (bindings from a FeedChecker), no copies.
@@ -84,22 +111,43 @@ class NumpyFunction:
         For a graph without variables called once per loop step (a scan body), where feed
         checks would cost as much as a small step.
         """
-        self._dims.bindings = bindings
-        try:
-            return self._run(arrays, (), bindings)[0]
-        except Exception as exc:
-            _annotate(exc, self._line_nodes, self.graph)
-            raise
+        return self._execute(arrays, (), bindings)[0]
 
 
-def _generate(graph: Graph, dims: DimBinder):
-    """Source of the straight-line function, the function, and its line -> node map."""
+def _copy_at(arrays: list, positions: tuple[int, ...]) -> None:
+    """Replace the arrays at these positions by copies (the list is the call's own)."""
+    for i in positions:
+        arrays[i] = np.array(arrays[i])
+
+
+def _snapshot(variables: list) -> list[np.ndarray]:
+    """The variables' values, all as one commit left them."""
+    if not variables:
+        return []
+    with _COMMITTING:
+        return [v._value for v in variables]
+
+
+def _commit(variables: list, values: list) -> None:
+    """Assign every new value (computed in full, so nothing here can fail half-way)."""
+    with _COMMITTING:
+        for var, value in zip(variables, values):
+            var._value = value
+
+
+def _generate(graph: Graph, dims: DimBinder, check_finite: bool = False):
+    """Source of the straight-line function, the function, and its line -> node map.
+
+    With check_finite, no node computes in place, so that a bad result's inputs are intact.
+    """
     kernels = {}
     for node in graph.nodes:
         if node.op not in ("placeholder", "variable", "constant"):
             kernels[id(node)] = _kernel(node, dims)
-    in_place = plan_in_place(graph, kernels)
+    in_place = {} if check_finite else plan_in_place(graph, kernels)
     namespace: dict = {"__builtins__": {}}
+    if check_finite:
+        namespace.update(all_finite=finite.all_finite, nonfinite=finite.reporter(graph))
     names: dict[int, str] = {}
     for k, t in enumerate(graph.inputs):
         names[id(t)] = f"x{k}"
@@ -124,6 +172,8 @@ def _generate(graph: Graph, dims: DimBinder):
             args.append(f"out={args[in_place[i]]}")
         body.append(f"    t{i} = f{i}({', '.join(args)})")
         line_nodes[len(body) + 1] = node
+        if check_finite and finite.is_checked(node):
+            body.append(f"    if not all_finite(t{i}): nonfinite({i}, t{i}, {', '.join(args)})")
         dead = [names[id(a)] for a in dict.fromkeys(node.inputs)
                 if last_use.get(id(a)) == i and id(a) not in keep and names[id(a)][0] == "t"]
         if dead:
@@ -169,6 +219,7 @@ def _annotate(exc: Exception, line_nodes: dict, graph: Graph) -> None:
         tb = tb.tb_next
 
 
-def compile_graph(graph: Graph, single_output: bool = False) -> NumpyFunction:
-    return NumpyFunction(graph, single_output)
+def compile_graph(graph: Graph, single_output: bool = False,
+                  check_finite: bool = False) -> NumpyFunction:
+    return NumpyFunction(graph, single_output, check_finite)
 

@@ -85,7 +85,7 @@ def _scan(node, dims):
                 raise ShapeError("scan: over an empty sequence the output shapes must be known")
             stacks = [np.empty((0,) + shape(), dtype)
                       for shape, dtype in zip(empty_shapes, dtypes)]
-        # NOTE: copies, so no result aliases an input (a variable may be updated in place).
+        # NOTE: copies, so no result aliases an input (a feed or a variable the caller holds).
         num_out = len(body.outputs) - k
         residuals = dict(zip(positions, stacks[num_out:]))
         return (*(np.array(c) for c in carries), *stacks[:num_out], *history, residuals)

@@ -192,4 +192,4 @@ class Embedding(Layer):
         return f"{self.num_embeddings}, {self.dim}"
 
     def forward(self, ids: Tensor, training: bool) -> Tensor:
-        return take(self.W, ids, axis=0)
+        return take(self.W, ids, axis=0, negative_from_end=False)

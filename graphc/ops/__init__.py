@@ -4,6 +4,7 @@ from graphc.ops import (  # noqa: F401  (importing a module registers its ops)
     attention,
     conv,
     elementwise,
+    fused,
     indexing,
     layout,
     leaves,

@@ -4,10 +4,12 @@ from __future__ import annotations
 import math
 
 from graphc import scalar as S
-from graphc.dtypes import FLOATS
+from graphc.dtypes import FLOATS, is_float
+from graphc.errors import DTypeError
 from graphc.ops import elementwise as ew
 from graphc.ops import reductions
 from graphc.ops.leaves import as_tensor
+from graphc.ops.shapes import normalize_axes
 from graphc.registry import Kind, defgrad, defop
 from graphc.tensor import Tensor, located, make
 
@@ -91,4 +93,7 @@ def softmax(x, axis: int = -1) -> Tensor:
 def log_softmax(x, axis: int = -1) -> Tensor:
     """x - logsumexp(x) along axis: log-probabilities without overflow or log(0)."""
     x = as_tensor(x)
-    return x - reductions.logsumexp(x, axis, keepdims=True)
+    if not is_float(x.dtype):
+        raise DTypeError(f"log_softmax: expects a float operand, got {x.dtype}")
+    shifted, log_sum, _ = reductions.shifted_log_sum_exp(x, normalize_axes(axis, x.ndim))
+    return shifted - log_sum

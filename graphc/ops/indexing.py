@@ -1,12 +1,19 @@
-"""Gather and scatter: take, take_along_axis and their scatter-add gradients, one_hot."""
+"""Gather and scatter: take, take_along_axis and their scatter-add gradients, one_hot.
+
+An index out of range raises gc.IndexRangeError when the graph runs. With the attribute
+negative_from_end=True (NumPy's semantics, gc.take's default) an index -k means n - k, so
+take accepts [-n, n); with False (class labels, embedding ids) and for one_hot, only [0, n).
+"""
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 
 from graphc.assumptions import same_dim
-from graphc.attrs import AXIS, DTYPE, NONNEG_INT, SHAPE
+from graphc.attrs import AXIS, BOOL, DTYPE, NONNEG_INT, SHAPE, optional
 from graphc.dtypes import INTS, canonical
-from graphc.errors import DTypeError, ShapeError
+from graphc.errors import DTypeError, IndexRangeError, ShapeError
 from graphc.ops.leaves import as_tensor
 from graphc.ops.shapes import normalize_axis
 from graphc.registry import Kind, defgrad, defop
@@ -46,37 +53,84 @@ def _take_grad_rule(types, attrs):
     return TensorType(g.dtype, shape)
 
 
+# ---- run-time index checks (DESIGN: no silent wrong answers) ----------------------------------
+
+_UNSIGNED = {np.dtype(np.int32): np.uint32, np.dtype(np.int64): np.uint64}
+
+
+def _out_of_range(node, idx, n: int, lowest: int) -> IndexRangeError:
+    """The error naming the op, the first bad index, the valid range and the user's line."""
+    idx = np.asarray(idx)
+    position = tuple(int(i) for i in np.argwhere((idx < lowest) | (idx >= n))[0])
+    at = f" at position {position}" if position else ""
+    built = f" (built at {node.loc})" if node.loc else ""
+    return IndexRangeError(f"{node.op}: index {idx[position]}{at} is out of range "
+                           f"[{lowest}, {n}) for an axis of length {n}{built}")
+
+
+def index_check(node, negative_from_end: bool) -> Callable[[np.ndarray, int], None]:
+    """check(idx, n): raise unless every index is in [-n, n) (NumPy's), else in [0, n)."""
+    if negative_from_end:
+        def check(idx, n):
+            if idx.size and not (-n <= idx.min() and idx.max() < n):
+                raise _out_of_range(node, idx, n, -n)
+        return check
+
+    def check_strict(idx, n):
+        # NOTE: viewed as unsigned, a negative index is huge: one maximum checks both bounds.
+        if idx.size and idx.view(_UNSIGNED[idx.dtype]).max() >= n:
+            raise _out_of_range(node, idx, n, 0)
+    return check_strict
+
+
 def _take_ref(node, dims):
-    axis = node.attrs["axis"]
-    return lambda x, idx: np.take(x, idx, axis=axis)
+    axis, check = node.attrs["axis"], index_check(node, node.attrs["negative_from_end"])
+
+    def take(x, idx):
+        check(idx, x.shape[axis])
+        return np.take(x, idx, axis=axis)
+    return take
 
 
 def _take_grad_ref(node, dims):
     axis, shape, dtype = node.attrs["axis"], dims(node.attrs["shape"]), np.dtype(node.dtype)
-    lead = (slice(None),) * axis
+    lead, check = (slice(None),) * axis, index_check(node, node.attrs["negative_from_end"])
 
     def scatter_add(g, idx):
         out = np.zeros(shape(), dtype)
+        check(idx, out.shape[axis])
         np.add.at(out, lead + (idx,), g)
         return out
     return scatter_add
 
 
-_AXIS_SHAPE = {"shape": SHAPE, "axis": AXIS}
-defop("take", Kind.INDEXING, _take_rule, arity=2, attrs={"axis": AXIS}, reference=_take_ref)
-defop("take_grad", Kind.INDEXING, _take_grad_rule, arity=2, attrs=_AXIS_SHAPE,
+# NOTE: files written before the attribute existed hold NumPy-style takes.
+_GATHER = {"axis": AXIS, "negative_from_end": optional(BOOL, True)}
+_SCATTER = {"shape": SHAPE, **_GATHER}
+
+
+def _gather_attrs(out: Tensor) -> dict:
+    return {"axis": out.attrs["axis"], "negative_from_end": out.attrs["negative_from_end"]}
+
+
+defop("take", Kind.INDEXING, _take_rule, arity=2, attrs=_GATHER, reference=_take_ref)
+defop("take_grad", Kind.INDEXING, _take_grad_rule, arity=2, attrs=_SCATTER,
       reference=_take_grad_ref)
 defgrad("take", lambda g, out, x, idx: (
-    make("take_grad", [g, idx], {"shape": x.shape, "axis": out.attrs["axis"]}), None))
-defgrad("take_grad", lambda g, out, gy, idx: (
-    make("take", [g, idx], {"axis": out.attrs["axis"]}), None))
+    make("take_grad", [g, idx], {"shape": x.shape, **_gather_attrs(out)}), None))
+defgrad("take_grad", lambda g, out, gy, idx: (make("take", [g, idx], _gather_attrs(out)), None))
 
 
 @located("take")
-def take(x, indices, axis: int = 0) -> Tensor:
-    """Gather slices of x along `axis` at integer `indices` (embedding lookup is take)."""
+def take(x, indices, axis: int = 0, *, negative_from_end: bool = True) -> Tensor:
+    """Gather slices of x along `axis` at integer `indices` (embedding lookup is take).
+
+    As in NumPy, an index -k counts from the end; with negative_from_end=False indices must
+    lie in [0, n). Either way an index out of range raises gc.IndexRangeError.
+    """
     x, idx = as_tensor(x), _indices(indices)
-    return make("take", [x, idx], {"axis": normalize_axis(axis, x.ndim)})
+    return make("take", [x, idx], {"axis": normalize_axis(axis, x.ndim),
+                                   "negative_from_end": bool(negative_from_end)})
 
 
 gather = take
@@ -115,35 +169,42 @@ def _along_index(idx: np.ndarray, axis: int) -> tuple:
 
 
 def _along_ref(node, dims):
-    axis = node.attrs["axis"]
-    return lambda x, idx: np.take_along_axis(x, idx, axis=axis)
+    axis, check = node.attrs["axis"], index_check(node, node.attrs["negative_from_end"])
+
+    def take_along(x, idx):
+        check(idx, x.shape[axis])
+        return np.take_along_axis(x, idx, axis=axis)
+    return take_along
 
 
 def _along_grad_ref(node, dims):
     axis, shape, dtype = node.attrs["axis"], dims(node.attrs["shape"]), np.dtype(node.dtype)
+    check = index_check(node, node.attrs["negative_from_end"])
 
     def scatter_add(g, idx):
         out = np.zeros(shape(), dtype)
+        check(idx, out.shape[axis])
         np.add.at(out, _along_index(idx, axis), g)
         return out
     return scatter_add
 
 
-defop("take_along_axis", Kind.INDEXING, _along_rule, arity=2, attrs={"axis": AXIS},
+defop("take_along_axis", Kind.INDEXING, _along_rule, arity=2, attrs=_GATHER,
       reference=_along_ref)
-defop("take_along_axis_grad", Kind.INDEXING, _along_grad_rule, arity=2, attrs=_AXIS_SHAPE,
+defop("take_along_axis_grad", Kind.INDEXING, _along_grad_rule, arity=2, attrs=_SCATTER,
       reference=_along_grad_ref)
 defgrad("take_along_axis", lambda g, out, x, idx: (
-    make("take_along_axis_grad", [g, idx], {"shape": x.shape, "axis": out.attrs["axis"]}), None))
+    make("take_along_axis_grad", [g, idx], {"shape": x.shape, **_gather_attrs(out)}), None))
 defgrad("take_along_axis_grad", lambda g, out, gy, idx: (
-    make("take_along_axis", [g, idx], {"axis": out.attrs["axis"]}), None))
+    make("take_along_axis", [g, idx], _gather_attrs(out)), None))
 
 
 @located("take_along_axis")
-def take_along_axis(x, indices, axis: int) -> Tensor:
-    """numpy.take_along_axis: pick along `axis` with indices of x's rank."""
+def take_along_axis(x, indices, axis: int, *, negative_from_end: bool = True) -> Tensor:
+    """numpy.take_along_axis: pick along `axis` with indices of x's rank (see take on -k)."""
     x, idx = as_tensor(x), _indices(indices)
-    return make("take_along_axis", [x, idx], {"axis": normalize_axis(axis, x.ndim)})
+    return make("take_along_axis", [x, idx], {"axis": normalize_axis(axis, x.ndim),
+                                              "negative_from_end": bool(negative_from_end)})
 
 
 def _one_hot_rule(types, attrs):
@@ -153,7 +214,12 @@ def _one_hot_rule(types, attrs):
 
 def _one_hot_ref(node, dims):
     depth, dtype = node.attrs["depth"], np.dtype(node.attrs["dtype"])
-    return lambda idx: (idx[..., None] == np.arange(depth)).astype(dtype)
+    check = index_check(node, negative_from_end=False)
+
+    def one_hot(idx):
+        check(idx, depth)
+        return (idx[..., None] == np.arange(depth)).astype(dtype)
+    return one_hot
 
 
 defop("one_hot", Kind.INDEXING, _one_hot_rule, attrs={"depth": NONNEG_INT, "dtype": DTYPE},
@@ -162,5 +228,5 @@ defop("one_hot", Kind.INDEXING, _one_hot_rule, attrs={"depth": NONNEG_INT, "dtyp
 
 @located("one_hot")
 def one_hot(indices, depth: int, dtype="float32") -> Tensor:
-    """A new last axis of length depth, 1 at each index and 0 elsewhere."""
+    """A new last axis of length depth, 1 at each index and 0 elsewhere (indices in [0, depth))."""
     return make("one_hot", [_indices(indices)], {"depth": int(depth), "dtype": canonical(dtype)})

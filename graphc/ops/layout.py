@@ -29,7 +29,16 @@ def infer_reshape(shape: tuple[Dim, ...], target) -> tuple[Dim, ...]:
         raise ShapeError(f"cannot reshape to {shape_str(target)}: negative dim")
     total, want = dims.product(shape), dims.product(known)
     if len(known) == len(target) - 1:
-        inferred = dims.divide_exact(total, want) if want != 0 else None
+        # NOTE: symbolic dims the target keeps cancel first, as divide_exact divides by
+        # monomials only: (n+4, 3, 7) -> (n+4, -1) infers 21.
+        rest, others = list(shape), []
+        for d in known:
+            if not isinstance(d, int) and d in rest:
+                rest.remove(d)
+            else:
+                others.append(d)
+        inferred = dims.divide_exact(dims.product(rest), dims.product(others)) \
+            if want != 0 else None
         if inferred is None or not dims.is_nonneg(inferred):
             raise ShapeError(f"cannot infer -1 in {shape_str(target)} from shape "
                              f"{shape_str(shape)}; give the dims explicitly")

@@ -199,6 +199,20 @@ def std(x, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
     return ew.sqrt(var(x, axis, keepdims, ddof))
 
 
+def shifted_log_sum_exp(x: Tensor, axes: tuple[int, ...]) -> tuple[Tensor, Tensor, Tensor]:
+    """(x - shift, log(sum(exp(x - shift))), shift) over `axes`, kept, for a gradient-free shift.
+
+    The shift is the maximum, so exp cannot overflow, clipped to the finite floats: shifting
+    by an infinite maximum would give inf - inf = nan (with the clip, all -inf gives -inf and
+    a +inf gives inf). log_softmax is the difference of the first two, which keeps float32
+    accuracy where x - logsumexp(x) would lose it to rounding the large logsumexp.
+    """
+    big = float(np.finfo(x.dtype).max)
+    shift = ew.stop_gradient(ew.clip(max(x, axes, keepdims=True), -big, big))
+    shifted = x - shift
+    return shifted, ew.log(sum(ew.exp(shifted), axes, keepdims=True)), shift
+
+
 @located("logsumexp")
 def logsumexp(x, axis=None, keepdims: bool = False) -> Tensor:
     """log(sum(exp(x))) computed stably by shifting by the (gradient-free) maximum."""
@@ -206,8 +220,8 @@ def logsumexp(x, axis=None, keepdims: bool = False) -> Tensor:
     if not is_float(x.dtype):
         raise DTypeError(f"logsumexp: expects a float operand, got {x.dtype}")
     axes = normalize_axes(axis, x.ndim)
-    shift = ew.stop_gradient(max(x, axes, keepdims=True))
-    result = ew.log(sum(ew.exp(x - shift), axes, keepdims=True)) + shift
+    _, log_sum, shift = shifted_log_sum_exp(x, axes)
+    result = log_sum + shift
     return result if keepdims else layout.reshape(result, reduced_shape(x.shape, axes, False))
 
 

@@ -81,8 +81,32 @@ def _result_rule(types: list[TensorType], attrs) -> TensorType:
 
 defop("scan", Kind.COMPOSITE, _scan_rule, arity=(1, None), attrs={
     "body": GRAPH, "num_carry": NONNEG_INT, "num_xs": POSITIVE_INT, "reverse": BOOL})
+def result_types(node: Tensor) -> list[TensorType]:
+    """The types of a scan's results: final carries, stacked ys, histories, residuals."""
+    body, k = node.attrs["body"], node.attrs["num_carry"]
+    carries, length = node.inputs[:k], node.inputs[k].shape[0]
+    stacked = list(body.outputs[k:]) + list(carries) + step_nodes(body)
+    return [c.type for c in carries] + [
+        TensorType(t.dtype, (length,) + t.shape) for t in stacked]
+
+
+def _check_result(inputs: Sequence[Tensor], attrs) -> None:
+    """A scan_result reads a scan node and the scan's own inputs, and picks a result it has."""
+    scan = inputs[0]
+    if scan.op != "scan" or len(inputs) != len(scan.inputs) + 1 or any(
+            a is not b for a, b in zip(inputs[1:], scan.inputs)):
+        raise GraphError("takes a scan node followed by that scan's own inputs")
+    types = result_types(scan)
+    index = attrs["index"]
+    if index >= len(types):
+        raise GraphError(f"index {index} is out of range: the scan has {len(types)} results")
+    if types[index] != attrs["type"]:
+        raise GraphError(f"result {index} of the scan has type {types[index]}, not "
+                         f"{attrs['type']}")
+
+
 defop("scan_result", Kind.COMPOSITE, _result_rule, arity=(1, None),
-      attrs={"index": NONNEG_INT, "type": TYPE})
+      attrs={"index": NONNEG_INT, "type": TYPE}, node_check=_check_result)
 
 
 def scan_results(body: Graph, carries: Sequence[Tensor], seqs: Sequence[Tensor],

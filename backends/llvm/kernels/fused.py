@@ -13,6 +13,7 @@ from backends.llvm.kernels import EXPANDERS, KERNELS
 from backends.llvm.kernels.elementwise import loop_kernel
 from backends.llvm.kernels.reduce import reduce_expression
 from graphc import scalar
+from graphc.errors import CompileError
 from graphc.registry import OPS, Kind
 from graphc.scalar import Scalar
 from graphc.tensor import Tensor
@@ -40,11 +41,15 @@ def expand(plan, node: Tensor, ins: list[Access], results: dict, where: str) -> 
                    and OPS[n.op].kind is not Kind.ELEMENTWISE), None)
     outputs = {k: t for k, t in enumerate(body.outputs) if k in results}
     name = f"fused_{kind}"
+    if anchor is not None and anchor.op not in KERNELS:
+        raise CompileError(f"the llvm backend has no kernel for op {anchor.op}"
+                           + (f" (built at {anchor.loc})" if anchor.loc else ""))
     if kind == "epilogue":
         position = next((k for k, t in outputs.items() if t is anchor), None)
         target = results[position] if position is not None else plan.scratch(anchor.dtype,
                                                                               anchor.shape)
-        anchor_ins = plan.operands(anchor.op, [ins[body.inputs.index(i)] for i in anchor.inputs])
+        position = {id(p): k for k, p in enumerate(body.inputs)}
+        anchor_ins = plan.operands(anchor.op, [ins[position[id(i)]] for i in anchor.inputs])
         plan.add_step(anchor.op, anchor, target, anchor_ins, KERNELS[anchor.op], where)
         leaves[id(anchor)] = scalar.arg(len(operands))
         operands.append(target)
@@ -52,7 +57,7 @@ def expand(plan, node: Tensor, ins: list[Access], results: dict, where: str) -> 
     if kind == "prologue":
         stores = [(results[k], exprs[id(t)]) for k, t in outputs.items() if t is not anchor]
         source = anchor.inputs[0]
-        out = results[body.outputs.index(anchor)]
+        out = results[next(k for k, t in enumerate(body.outputs) if t is anchor)]
 
         def emit_prologue(low, _node, _out, _ins):
             return reduce_expression(low, low.name(anchor), anchor, out, source.shape,
@@ -64,10 +69,20 @@ def expand(plan, node: Tensor, ins: list[Access], results: dict, where: str) -> 
     if not tail:
         return
     targets, roots = [results[k] for k in tail], [exprs[id(t)] for t in tail.values()]
+    roots, operands = _used(roots, operands)
 
     def emit_loop(low, _node, _out, _ins):
         return loop_kernel(low.module, low.env, low.name(node), targets, roots, operands)
     plan.add_step(name, node, targets[0], operands + targets[1:], emit_loop, where)
+
+
+def _used(roots: list[Scalar], operands: list[Access]) -> tuple[list[Scalar], list[Access]]:
+    """The roots over only the operands they read (an epilogue's tail does not read the
+    anchor's operands), renumbered."""
+    used = sorted({e.value for e in scalar.nodes(roots) if e.prim == "arg"})
+    renumber = [scalar.arg(used.index(i)) if i in used else None
+                for i in range(len(operands))]
+    return ([scalar.substitute(r, renumber) for r in roots], [operands[i] for i in used])
 
 
 EXPANDERS["fused"] = expand

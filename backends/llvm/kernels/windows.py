@@ -1,1 +1,247 @@
-"""Native kernels for pooling and its gradients."""
+"""Native kernels for pooling and its gradients, over 1, 2 or 3 spatial axes.
+
+Each (example, channel) plane is done in turn. Pooling and the gradients that scatter onto
+the input loop over kernel positions outermost, and for each over the outputs whose window
+puts that position inside the input (a range per axis, worked out from the geometry): no
+bounds test in the inner loop, which walks a row of the result, and each input pixel gathers
+its terms in kernel-position order, as the interpreter's kernels add them
+(backends/numpy/conv_kernels.py), so sums round alike. Max pooling's gradient goes to the
+first maximum of each window (PyTorch's rule for ties): a pass over each window finds it,
+reading padding as -inf through clamped, always in-bounds loads.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+from llvmlite import ir
+
+from backends.llvm.access import Access
+from backends.llvm.irutil import I1, I32, const, i64, ir_type, loop
+from backends.llvm.kernels import register
+from backends.llvm.kernels.base import Kernel
+from backends.llvm.kernels.contraction import over_flat
+from backends.llvm.scalar_emit import ScalarEmitter
+from graphc import scalar
+from graphc.tensor import Tensor
+
+
+class _Geometry:
+    """A window op's attributes, with the input's and the output's spatial dims."""
+
+    def __init__(self, node: Tensor, spatial: tuple, out: tuple):
+        attrs = node.attrs
+        self.kernel, self.stride = tuple(attrs["kernel"]), tuple(attrs["stride"])
+        self.dilation, self.low = tuple(attrs["dilation"]), tuple(lo for lo, _ in attrs["pads"])
+        self.spatial, self.out = tuple(spatial), tuple(out)
+        self.taps = math.prod(self.kernel)
+        self.padded = any(lo or hi for lo, hi in attrs["pads"])
+        # each input pixel in at most one window: the gradient can assign instead of add
+        self.disjoint = all(s >= d * (k - 1) + 1 for k, s, d in
+                            zip(self.kernel, self.stride, self.dilation))
+
+
+def _over_planes(k: Kernel, x: Access, body: Callable[[list], None]) -> None:
+    """body([n, c]) for every example and channel of an (N, C, ...) access."""
+    over_flat(k, x.shape[:2], body)
+
+
+def _flat_tap(b: ir.IRBuilder, geo: _Geometry, taps: list) -> ir.Value:
+    """The row-major number of a kernel position."""
+    flat = i64(0)
+    for t, size in zip(taps, geo.kernel):
+        flat = b.add(b.mul(flat, i64(size)), t)
+    return flat
+
+
+def _input_index(b: ir.IRBuilder, geo: _Geometry, outs: list, taps: list) -> list:
+    """Per axis, o * stride + t * dilation - low pad (outside the input in the padding)."""
+    return [b.sub(b.add(b.mul(o, i64(s)), b.mul(t, i64(d))), i64(lo))
+            for o, t, s, d, lo in zip(outs, taps, geo.stride, geo.dilation, geo.low)]
+
+
+def _over_hits(k: Kernel, geo: _Geometry, taps: list, body: Callable[[list, list], None]) -> None:
+    """body(outs, ins) for every output whose window puts kernel position `taps` inside the
+    input, and the input pixel it reads there (no padding, so no bounds test inside)."""
+    b = k.b
+    ranges = []
+    for t, n, out, s, d, lo in zip(taps, geo.spatial, geo.out, geo.stride, geo.dilation,
+                                   geo.low):
+        # first: o * s >= lo - t * d; last: o * s <= n - 1 + lo - t * d
+        before = b.sub(i64(lo), b.mul(t, i64(d)))
+        first = b.select(b.icmp_signed(">", before, i64(0)),
+                         b.sdiv(b.add(before, i64(s - 1)), i64(s)), i64(0))
+        reach = b.add(before, i64(n - 1))
+        last = b.sdiv(reach, i64(s))
+        stop = b.select(b.icmp_signed("<", reach, i64(0)), i64(0),
+                        b.select(b.icmp_signed("<", last, i64(out - 1)), b.add(last, i64(1)),
+                                 i64(out)))
+        ranges.append((first, stop))
+
+    def nest(outs: list) -> None:
+        if len(outs) == len(ranges):
+            body(outs, _input_index(b, geo, outs, taps))
+            return
+        first, stop = ranges[len(outs)]
+        with loop(b, stop, start=first, name=f"o{len(outs)}") as o:
+            nest(outs + [o])
+    nest([])
+
+
+def _geometry_of(node: Tensor, x: Access, y_shape: tuple) -> _Geometry:
+    return _Geometry(node, x.shape[2:], y_shape[2:])
+
+
+# ---- pooling ----------------------------------------------------------------------------------
+
+@register("max_pool", "avg_pool")
+def pool(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel:
+    """Each output starts at the identity (-inf or 0), then meets its window's pixels kernel
+    position by kernel position; an average is then scaled by 1 / kernel size (padding counts)."""
+    (x,) = ins
+    geo = _geometry_of(node, x, out.shape)
+    k = Kernel(low.module, low.name(node), [out, x], low.env)
+    dtype, b = node.dtype, k.b
+    maximum = node.op == "max_pool"
+    combine = ScalarEmitter(b, [scalar.maximum(scalar.arg(0), scalar.arg(1)) if maximum
+                                else scalar.arg(0) + scalar.arg(1)], [dtype, dtype], [dtype])
+    scale = const(dtype, float(_dtype_reciprocal(dtype, geo.taps)))
+
+    def plane(nc: list) -> None:
+        identity = const(dtype, float("-inf") if maximum else 0.0)
+        over_flat(k, geo.out, lambda o: k.store(out, nc + o, identity))
+
+        def tap(taps: list) -> None:
+            def update(outs: list, pixel: list) -> None:
+                (value,) = combine.emit([k.load(out, nc + outs), k.load(x, nc + pixel)])
+                k.store(out, nc + outs, value)
+            _over_hits(k, geo, taps, update)
+        over_flat(k, geo.kernel, tap)
+        if not maximum:
+            over_flat(k, geo.out,
+                      lambda o: k.store(out, nc + o, b.fmul(k.load(out, nc + o), scale)))
+    _over_planes(k, out, plane)
+    return k
+
+
+def _dtype_reciprocal(dtype: str, n: int) -> float:
+    """1 / n rounded to dtype, as the interpreter scales an average."""
+    return float(np.dtype(dtype).type(1 / n))
+
+
+@register("avg_pool_grad")
+def avg_pool_grad(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel:
+    """Each output's share g / kernel size added onto its window's pixels."""
+    (g,) = ins
+    geo = _geometry_of(node, out, g.shape)
+    k = Kernel(low.module, low.name(node), [out, g], low.env)
+    dtype, b = node.dtype, k.b
+    scale = const(dtype, _dtype_reciprocal(dtype, geo.taps))
+
+    def plane(nc: list) -> None:
+        over_flat(k, geo.spatial, lambda p: k.store(out, nc + p, const(dtype, 0)))
+
+        def tap(taps: list) -> None:
+            def add(outs: list, pixel: list) -> None:
+                share = b.fmul(k.load(g, nc + outs), scale)
+                k.store(out, nc + pixel, b.fadd(k.load(out, nc + pixel), share))
+            _over_hits(k, geo, taps, add)
+        over_flat(k, geo.kernel, tap)
+    _over_planes(k, g, plane)
+    return k
+
+
+# ---- the first maximum of each window ---------------------------------------------------------
+
+def _scan_window(k: Kernel, geo: _Geometry, x: Access, nc: list, outs: list, target: ir.Value,
+                 on_tap: Callable[[ir.Value, ir.Value, list, ir.Value], None]) -> None:
+    """on_tap(hit, inside, pixel, flat tap) for each kernel position of the window at `outs`,
+    in order; hit (i1) is true at the first position whose value (-inf in the padding) equals
+    target. `pixel` is clamped into the input, so loads there are always in bounds."""
+    b = k.b
+    found = k.alloca(I1)
+    b.store(ir.Constant(I1, 0), found)
+    minus_inf = const(x.dtype, float("-inf"))
+    empty = 0 in geo.spatial
+
+    def tap(taps: list) -> None:
+        pixel = _input_index(b, geo, outs, taps)
+        inside = ir.Constant(I1, 1)
+        if geo.padded:
+            for p, n in zip(pixel, geo.spatial):
+                inside = b.and_(inside, b.icmp_unsigned("<", p, i64(n)))
+            pixel = [b.select(inside, p, i64(0)) for p in pixel]
+        value = minus_inf if empty else b.select(inside, k.load(x, nc + pixel), minus_inf)
+        was = b.load(found)
+        hit = b.and_(b.not_(was), b.fcmp_ordered("==", value, target))
+        b.store(b.or_(was, hit), found)
+        on_tap(hit, inside, pixel, _flat_tap(b, geo, taps))
+    over_flat(k, geo.kernel, tap)
+
+
+def _first_scratch(plan, node: Tensor, ins: list[Access], out: Access) -> dict:
+    return {"first": plan.scratch("int32", ins[1].shape)}
+
+
+@register("max_pool_grad", scratch=_first_scratch)
+def max_pool_grad(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel:
+    """Per window, the kernel position of its first maximum (-1 if none equals y); then, kernel
+    position by kernel position, each window's g times (its first maximum is here) added onto
+    (or, windows disjoint, stored into) the pixel there, as the interpreter computes it."""
+    x, y, g = ins
+    first = low.step.scratch["first"]
+    geo = _geometry_of(node, x, y.shape)
+    k = Kernel(low.module, low.name(node), [out, x, y, g, first], low.env)
+    dtype, b = node.dtype, k.b
+    where = k.alloca(I32)
+
+    def find(nc: list, outs: list) -> None:
+        b.store(ir.Constant(I32, -1), where)
+
+        def note(hit, inside, pixel, flat) -> None:
+            b.store(b.select(hit, b.trunc(flat, I32), b.load(where)), where)
+        _scan_window(k, geo, x, nc, outs, k.load(y, nc + outs), note)
+        k.store(first, nc + outs, b.load(where))
+
+    def plane(nc: list) -> None:
+        over_flat(k, geo.out, lambda o: find(nc, o))
+        over_flat(k, geo.spatial, lambda p: k.store(out, nc + p, const(dtype, 0)))
+
+        def tap(taps: list) -> None:
+            here = b.trunc(_flat_tap(b, geo, taps), I32)
+
+            def scatter(outs: list, pixel: list) -> None:
+                chosen = b.icmp_signed("==", k.load(first, nc + outs), here)
+                share = b.fmul(k.load(g, nc + outs), b.uitofp(chosen, ir_type(dtype)))
+                if not geo.disjoint:
+                    share = b.fadd(k.load(out, nc + pixel), share)
+                k.store(out, nc + pixel, share)
+            _over_hits(k, geo, taps, scatter)
+        over_flat(k, geo.kernel, tap)
+    _over_planes(k, x, plane)
+    return k
+
+
+@register("max_pool_select")
+def max_pool_select(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel:
+    """Per window, h at its first maximum (0 in the padding or when no value equals y)."""
+    x, y, h = ins
+    geo = _geometry_of(node, x, y.shape)
+    k = Kernel(low.module, low.name(node), [out, x, y, h], low.env)
+    dtype, b = node.dtype, k.b
+    picked = k.alloca(ir_type(dtype))
+    zero = const(dtype, 0)
+    empty = 0 in geo.spatial
+
+    def select(nc: list, outs: list) -> None:
+        b.store(zero, picked)
+
+        def note(hit, inside, pixel, flat) -> None:
+            value = zero if empty else b.select(inside, k.load(h, nc + pixel), zero)
+            b.store(b.select(hit, value, b.load(picked)), picked)
+        _scan_window(k, geo, x, nc, outs, k.load(y, nc + outs), note)
+        k.store(out, nc + outs, b.load(picked))
+    _over_planes(k, y, lambda nc: over_flat(k, geo.out, lambda o: select(nc, o)))
+    return k
+

@@ -1,0 +1,126 @@
+"""Fusion: each fusion group becomes one `fused` node holding its members as a subgraph.
+
+The groups come from graphc/passes/fusion_groups.py. A group's operands are the values its
+members read from outside it (scalar constants stay in the body); its results are the members
+read outside it, returned or assigned to a variable, in topological order, each picked by a
+fused_result node that carries the member's name, line and scope. A group reading nothing but
+scalar constants is left to constant folding. Scan bodies are fused too, unless the scan's
+gradient reads body nodes by position (SUBGRAPH_GUARDS). Not in the default pipeline: the
+interpreter gains nothing from it; backends that generate code append it.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+import networkx as nx
+
+from graphc.graph import Graph
+from graphc.ops.fused import fused_results
+from graphc.ops.leaves import placeholder
+from graphc.passes.fusion_groups import Group, partition
+from graphc.passes.manager import Pass, register
+from graphc.rewrite import SUBGRAPH_GUARDS
+from graphc.tensor import Tensor, make
+
+
+class _Fuser:
+    """Rebuilds one graph with its groups fused, unit by unit (a group or an unfused node)."""
+
+    def __init__(self, graph: Graph, fired: Counter, log: list | None):
+        self.graph, self.fired, self.log = graph, fired, log
+        self.users: dict[int, list[Tensor]] = {}
+        for node in graph.nodes:
+            for i in dict.fromkeys(node.inputs):
+                self.users.setdefault(id(i), []).append(node)
+        self.returned = {id(t) for t in graph.outputs} | {id(v) for _, v in graph.updates}
+        self.memo: dict[int, Tensor] = {}
+
+    def run(self) -> Graph:
+        graph = self.graph
+        groups = partition(graph)
+        for unit in _units_in_order(graph, groups):
+            if isinstance(unit, Group):
+                self.fuse(unit)
+            else:
+                self.memo[id(unit)] = self.rebuild(unit)
+        memo = self.memo
+        return Graph(graph.inputs, [memo[id(t)] for t in graph.outputs],
+                     [(var, memo[id(value)]) for var, value in graph.updates])
+
+    def rebuild(self, node: Tensor) -> Tensor:
+        """node on its new operands, with the graphs it holds fused too (where allowed)."""
+        inputs = [self.memo[id(i)] for i in node.inputs]
+        guard = SUBGRAPH_GUARDS.get(node.op)
+        attrs, changed = dict(node.attrs), False
+        if guard is None or guard(node, self.users.get(id(node), [])):
+            for key, value in node.attrs.items():
+                if isinstance(value, Graph):
+                    attrs[key] = _Fuser(value, self.fired, self.log).run()
+                    changed = changed or _changed(value, attrs[key])
+        if not changed:
+            return node.replace(inputs)
+        return make(node.op, inputs, attrs, name=node.name, loc=node.loc, scope=node.scope,
+                    grad_of=node.grad_of)
+
+    def fuse(self, group: Group) -> None:
+        inside = {id(m) for m in group.members}
+        operands: list[Tensor] = []
+        body: dict[int, Tensor] = {}          # outer node -> the node standing for it inside
+        for m in group.members:
+            for i in m.inputs:
+                if id(i) in inside or id(i) in body or (i.op == "constant" and not i.ndim):
+                    continue
+                body[id(i)] = placeholder(i.shape, i.dtype, name=i.name)
+                operands.append(i)
+        if not operands:                       # constants only: constant folding's business
+            for m in group.members:
+                self.memo[id(m)] = self.rebuild(m)
+            return
+        for m in group.members:
+            body[id(m)] = m.replace([body.get(id(i), i) for i in m.inputs])
+        results = [m for m in group.members if id(m) in self.returned
+                   or any(id(u) not in inside for u in self.users.get(id(m), ()))]
+        subgraph = Graph([body[id(o)] for o in operands], [body[id(m)] for m in results])
+        new = fused_results(subgraph, [self.memo[id(o)] for o in operands], group.kind,
+                            results, _common_scope(group.members))
+        rule = f"{group.kind} group"
+        self.fired[rule] += 1
+        for m, r in zip(results, new):
+            self.memo[id(m)] = r
+            if self.log is not None:
+                self.log.append((rule, m, r))
+
+
+def _units_in_order(graph: Graph, groups: list[Group]) -> list:
+    """Groups and unfused nodes in a topological order of the graph of groups."""
+    unit_of: dict[int, object] = {id(m): g for g in groups for m in g.members}
+    condensed = nx.DiGraph()
+    for node in graph.nodes:
+        unit = unit_of.get(id(node), node)
+        condensed.add_node(unit)
+        for i in node.inputs:
+            source = unit_of.get(id(i), i)
+            if source is not unit:
+                condensed.add_edge(source, unit)
+    # NOTE: a cycle here would be a partition bug; networkx raises NetworkXUnfeasible.
+    return list(nx.topological_sort(condensed))
+
+
+def _common_scope(members) -> tuple[str, ...]:
+    scope = members[0].scope
+    for m in members[1:]:
+        while m.scope[:len(scope)] != scope:
+            scope = scope[:-1]
+    return scope
+
+
+def _changed(old: Graph, new: Graph) -> bool:
+    return (any(a is not b for a, b in zip(old.outputs, new.outputs))
+            or any(a[1] is not b[1] for a, b in zip(old.updates, new.updates)))
+
+
+def fusion(graph: Graph, fired: Counter, log: list | None) -> Graph:
+    return _Fuser(graph, fired, log).run()
+
+
+PASS = register(Pass("fusion", fusion, __doc__.splitlines()[0]))

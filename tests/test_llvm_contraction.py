@@ -1,0 +1,325 @@
+"""Native matmul, convolution and pooling kernels against the interpreter, on the edge cases:
+batch broadcasting, strided and transposed operands, integer dtypes, empty dims, symbolic
+batches (no recompilation), both product paths (BLAS and the generated loop), and every
+window geometry (stride, padding, dilation, groups, overlapping pools, ties, -inf and NaN)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from backends.llvm import cache, jit
+from backends.llvm.kernels import contraction
+from graphc.ops import conv as conv_ops
+from graphc.registry import OPS
+from graphc.tensor import make
+
+RNG = np.random.default_rng(11)
+TOLERANCE = {"float32": 2e-5, "float64": 1e-12}
+
+
+def _random(shape, dtype: str) -> np.ndarray:
+    if dtype.startswith("int"):
+        return RNG.integers(-20, 20, shape).astype(dtype)
+    return RNG.standard_normal(shape).astype(dtype)
+
+
+def _both(inputs, outputs, feeds):
+    """The interpreter's and the native backend's results for the same graph and feeds."""
+    results = [gc.compile(inputs, outputs, backend=b)(*feeds) for b in ("numpy", "llvm")]
+    return results
+
+
+def _assert_same(got, want, dtype: str, exact: bool = False) -> None:
+    assert got.shape == want.shape and got.dtype == want.dtype
+    if exact or not dtype.startswith("float"):
+        np.testing.assert_array_equal(got, want)
+    else:
+        scale = max(1.0, float(np.max(np.abs(want), initial=0)))
+        np.testing.assert_allclose(got, want, rtol=TOLERANCE[dtype],
+                                   atol=TOLERANCE[dtype] * scale)
+
+
+@pytest.fixture
+def fresh_code(monkeypatch):
+    """Compile without the code cache (the product path is a module constant, not in the key)."""
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", "off")
+    cache.clear_memory()
+    yield monkeypatch
+    cache.clear_memory()
+
+
+# ---- matmul ----------------------------------------------------------------------------------
+
+# (a's placeholder shape, b's, view of a, view of b); a view is view(t, f) for dims scaled by
+# f, and None dims are fed as 3
+T = lambda t, f: gc.swapaxes(t, -1, -2)  # noqa: E731
+MATMULS = {
+    "2d": ((7, 5), (5, 4), None, None),
+    "batched": ((3, 7, 5), (3, 5, 4), None, None),
+    "broadcast-b": ((2, 3, 7, 5), (5, 4), None, None),
+    "broadcast-a": ((7, 5), (2, 5, 4), None, None),
+    "broadcast-both": ((2, 1, 7, 5), (3, 5, 4), None, None),
+    "size-one-batch": ((1, 7, 5), (4, 5, 6), None, None),
+    "symbolic-batch": ((None, 7, 5), (5, 6), None, None),
+    "symbolic-rows": ((None, 5), (5, 6), None, None),
+    "symbolic-inner": ((4, None), (None, 6), None, None),
+    "transposed-a": ((5, 7), (5, 4), T, None),
+    "transposed-b": ((7, 5), (4, 5), None, T),
+    "transposed-both": ((2, 5, 7), (2, 4, 5), T, T),
+    "transposed-symbolic": ((None, 7), (None, 4), T, None),
+    "column-slice": ((7, 9), (5, 4), lambda t, f: t[:, 2 * f:7 * f], None),
+    "strided-rows": ((14, 5), (5, 4), lambda t, f: t[::2], None),
+    "strided-columns": ((7, 10), (5, 4), lambda t, f: t[:, ::2], None),
+    "strided-batch": ((6, 7, 5), (5, 4), lambda t, f: t[::2], None),
+    "reversed": ((7, 5), (5, 4), lambda t, f: t[::-1], lambda t, f: t[:, ::-1]),
+    "broadcast-rows": ((1, 5), (5, 4), lambda t, f: gc.broadcast_to(t, (7 * f, 5 * f)), None),
+    "vector-matrix": ((1, 5), (5, 4), None, None),
+    "matrix-vector": ((7, 5), (5, 1), None, None),
+    "empty-rows": ((0, 5), (5, 4), None, None),
+    "empty-inner": ((7, 0), (0, 4), None, None),
+    "empty-batch": ((0, 7, 5), (5, 4), None, None),
+}
+SIZES = {"small": 1, "large": 9}    # dims scaled up so float products go to BLAS
+
+
+def _scaled(shape, factor: int):
+    return tuple(d if d in (None, 0, 1) else d * factor for d in shape)
+
+
+def _matmul_case(case: str, dtype: str, factor: int):
+    sa, sb, va, vb = MATMULS[case]
+    sa, sb = _scaled(sa, factor), _scaled(sb, factor)
+    a, b = gc.placeholder(sa, dtype, name="a"), gc.placeholder(sb, dtype, name="b")
+    out = (va(a, factor) if va else a) @ (vb(b, factor) if vb else b)
+    feeds = [_random(tuple(3 if d is None else d for d in s), dtype) for s in (sa, sb)]
+    return [a, b], out, feeds
+
+
+@pytest.mark.parametrize("dtype, size", [("float32", "small"), ("float32", "large"),
+                                         ("float64", "small"), ("float64", "large"),
+                                         ("int32", "small"), ("int64", "small")])
+@pytest.mark.parametrize("case", MATMULS)
+def test_matmul_matches_the_interpreter(case: str, dtype: str, size: str) -> None:
+    inputs, out, feeds = _matmul_case(case, dtype, SIZES[size])
+    want, got = _both(inputs, out, feeds)
+    _assert_same(got, want, dtype)
+
+
+@pytest.mark.parametrize("path", ["blas", "loop"])
+@pytest.mark.parametrize("case", ["broadcast-both", "transposed-both", "strided-columns",
+                                  "reversed", "empty-inner", "matrix-vector"])
+def test_both_float_paths_agree_with_the_interpreter(case: str, path: str, fresh_code) -> None:
+    fresh_code.setattr(contraction, "LOOP_FLOPS", -1 if path == "blas" else 10 ** 9)
+    inputs, out, feeds = _matmul_case(case, "float32", 1)
+    want, got = _both(inputs, out, feeds)
+    _assert_same(got, want, "float32")
+
+
+def _matmul_step(f):
+    (step,) = [s for s in f.plan.steps if s.node is not None and s.node.op == "matmul"]
+    return step
+
+
+@pytest.mark.parametrize("case, copied", [
+    ("transposed-both", set()), ("column-slice", set()), ("transposed-symbolic", set()),
+    ("broadcast-b", set()), ("strided-columns", {0}), ("reversed", {0, 1}),
+    ("broadcast-rows", {0}),
+])
+def test_blas_reads_transposed_and_sliced_operands_in_place(case: str, copied: set) -> None:
+    """Only operands BLAS cannot address (no unit stride, negative or zero row strides) are
+    copied; transposes and column slices go as flags and leading dimensions."""
+    inputs, out, feeds = _matmul_case(case, "float32", 9)
+    f = gc.compile(inputs, out, backend="llvm")
+    assert set(_matmul_step(f).scratch) == copied
+    np.testing.assert_allclose(f(*feeds), gc.compile(inputs, out)(*feeds), rtol=1e-4, atol=1e-4)
+
+
+def test_a_symbolic_batch_runs_every_size_without_recompiling() -> None:
+    a = gc.placeholder((None, 6, 40), name="a")
+    w = gc.variable(_random((40, 30), "float32"), name="w")
+    v = gc.placeholder((None, 30, 8), name="v")
+    out = gc.relu(a @ w) @ v
+    f = gc.compile([a, v], out, backend="llvm")
+    reference = gc.compile([a, v], out)
+    compiled = jit.compile_count()
+    for batch in (5, 1, 0, 17, 5):
+        feeds = [_random((batch, 6, 40), "float32"), _random((batch, 30, 8), "float32")]
+        _assert_same(f(*feeds), reference(*feeds), "float32")
+    assert jit.compile_count() == compiled
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64"])
+def test_integer_products_wrap_around_like_numpy(dtype: str) -> None:
+    big = np.iinfo(dtype).max // 3
+    a = np.full((2, 3), big, dtype)
+    b = np.full((3, 2), 5, dtype)
+    ta, tb = gc.placeholder(a.shape, dtype), gc.placeholder(b.shape, dtype)
+    want, got = _both([ta, tb], ta @ tb, [a, b])
+    np.testing.assert_array_equal(got, want)
+
+
+def test_gradients_of_a_batched_broadcast_product_match() -> None:
+    a = gc.placeholder((None, 5, 6), name="a")
+    w = gc.placeholder((6, 7), name="w")
+    loss = gc.sum(gc.square(a @ w))
+    grads = gc.grad(loss, [a, w])
+    feeds = [_random((4, 5, 6), "float32"), _random((6, 7), "float32")]
+    want, got = _both([a, w], grads, feeds)
+    for g, expected in zip(got, want):
+        _assert_same(g, expected, "float32")
+
+
+def test_matmul_transpose_flags_go_to_blas() -> None:
+    if "transpose_a" not in OPS["matmul"].attrs:
+        pytest.skip("matmul has no transpose_a/transpose_b attributes yet")
+    a, b = gc.placeholder((2, 50, 70), name="a"), gc.placeholder((2, 40, 50), name="b")
+    out = make("matmul", [a, b], {"transpose_a": True, "transpose_b": True})
+    f = gc.compile([a, b], out, backend="llvm")
+    assert _matmul_step(f).scratch == {}
+    feeds = [_random((2, 50, 70), "float32"), _random((2, 40, 50), "float32")]
+    np.testing.assert_allclose(f(*feeds), np.swapaxes(feeds[0], 1, 2) @ np.swapaxes(
+        feeds[1], 1, 2), rtol=1e-4, atol=1e-4)
+
+
+# ---- convolution -----------------------------------------------------------------------------
+
+# (input shape (N is fed at several sizes), weight shape, stride, padding, dilation, groups)
+CONVS = {
+    "1d": ((3, 11), (4, 3, 3), 1, 0, 1, 1),
+    "1d-all": ((4, 13), (6, 2, 3), 2, ((2, 1),), 2, 2),
+    "2d-pad-stride": ((2, 7, 8), (3, 2, 3, 2), (2, 1), 1, 1, 1),
+    "2d-dilation-groups": ((4, 9, 9), (6, 2, 3, 3), 1, 2, (2, 3), 2),
+    "2d-depthwise": ((3, 6, 7), (6, 1, 3, 3), 2, 1, 1, 3),
+    "2d-depthwise-one": ((3, 6, 7), (3, 1, 3, 3), 1, "same", 1, 3),
+    "2d-pointwise": ((5, 4, 4), (3, 5, 1, 1), 1, 0, 1, 1),
+    "3d": ((2, 4, 5, 4), (4, 2, 2, 3, 2), (1, 2, 1), ((1, 0), (0, 1), (1, 1)), 1, 1),
+    "3d-groups-dilation": ((4, 5, 5, 6), (2, 2, 2, 2, 3), 2, 1, (1, 2, 1), 2),
+}
+CONV_FN = {1: gc.conv1d, 2: gc.conv2d, 3: gc.conv3d}
+
+
+def _conv_graph(case: str, dtype: str):
+    shape, wshape, stride, padding, dilation, groups = CONVS[case]
+    x = gc.placeholder((None,) + shape, dtype, name="x")
+    w = gc.placeholder(wshape, dtype, name="w")
+    y = CONV_FN[len(shape) - 1](x, w, stride=stride, padding=padding, dilation=dilation,
+                                groups=groups)
+    return x, w, y
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", CONVS)
+def test_conv_and_its_gradients_match_at_several_batch_sizes(case: str, dtype: str) -> None:
+    x, w, y = _conv_graph(case, dtype)
+    outputs = [y, *gc.grad(gc.sum(y * gc.sin(y)), [x, w])]
+    functions = [gc.compile([x, w], outputs, backend=b) for b in ("numpy", "llvm")]
+    compiled = jit.compile_count()
+    for batch in (2, 1, 0, 3):
+        feeds = [_random((batch,) + x.shape[1:], dtype), _random(w.shape, dtype)]
+        want, got = (f(*feeds) for f in functions)
+        for g, expected in zip(got, want):
+            _assert_same(g, expected, dtype)
+    assert jit.compile_count() == compiled
+
+
+def _window(case: str) -> tuple[tuple, dict]:
+    shape, wshape, stride, padding, dilation, _ = CONVS[case]
+    nd = len(shape) - 1
+    x = gc.placeholder((None,) + shape)
+    y = CONV_FN[nd](x, gc.placeholder(wshape), stride=stride, padding=padding,
+                    dilation=dilation, groups=CONVS[case][5])
+    cols = y.inputs[0] if y.op == "conv" else y.inputs[0].inputs[0]
+    return shape, {key: cols.attrs[key] for key in ("kernel", "stride", "pads", "dilation")}
+
+
+@pytest.mark.parametrize("case", CONVS)
+def test_im2col_and_col2im_equal_the_interpreter_bit_for_bit(case: str) -> None:
+    """col2im adds kernel positions in the interpreter's order, so even its sums are equal."""
+    shape, window = _window(case)
+    x = gc.placeholder((None,) + shape, "float32")
+    cols = conv_ops.im2col(x, window)
+    c = gc.placeholder(cols.shape, "float32")
+    back = conv_ops.col2im(c, window, shape[1:])
+    for batch in (3, 0):
+        xs = _random((batch,) + shape, "float32")
+        want, got = _both([x], cols, [xs])
+        _assert_same(got, want, "float32", exact=True)
+        cs = _random(got.shape, "float32")
+        want, got = _both([c], back, [cs])
+        _assert_same(got, want, "float32", exact=True)
+
+
+def test_conv_operands_that_are_views_are_copied_first() -> None:
+    """conv's kernels need contiguous columns and weights; a transposed weight still works."""
+    x = gc.placeholder((None, 2, 6, 6), name="x")
+    w = gc.placeholder((3, 3, 2, 4), name="w")        # (kh, kw, I, O): transposed to OIHW
+    y = gc.conv2d(x, gc.transpose(w, (3, 2, 0, 1)), padding=1)
+    feeds = [_random((2, 2, 6, 6), "float32"), _random((3, 3, 2, 4), "float32")]
+    want, got = _both([x, w], y, feeds)
+    _assert_same(got, want, "float32")
+
+
+# ---- pooling ---------------------------------------------------------------------------------
+
+# (input shape without N, kernel, stride, padding)
+POOLS = {
+    "1d-overlap-pad": ((3, 10), 3, 1, 1),
+    "1d-stride": ((2, 11), 2, 3, 0),
+    "2d-disjoint": ((3, 8, 6), 2, None, 0),
+    "2d-overlap-pad": ((2, 7, 7), 3, 2, 1),
+    "2d-rect": ((2, 6, 9), (2, 3), (1, 2), ((1, 0), (0, 1))),
+    "2d-same": ((1, 5, 6), 3, 1, "same"),
+    "3d": ((2, 4, 6, 5), 2, None, 0),
+    "3d-overlap-pad": ((1, 5, 4, 4), 3, 2, 1),
+}
+
+
+def _pool_input(shape: tuple, batch: int, ties: bool) -> np.ndarray:
+    """Random values; with ties, few distinct values (windows with several maxima), -inf and
+    a NaN or two."""
+    x = _random((batch,) + shape, "float32")
+    if ties and x.size:
+        x = np.round(x).astype(np.float32)
+        flat = x.reshape(-1)
+        flat[RNG.integers(0, flat.size, 3)] = -np.inf
+        flat[RNG.integers(0, flat.size, 1)] = np.nan
+    return x
+
+
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("case", POOLS)
+def test_pools_and_their_gradients_equal_the_interpreter_bit_for_bit(case: str,
+                                                                     ties: bool) -> None:
+    shape, kernel, stride, padding = POOLS[case]
+    x = gc.placeholder((None,) + shape, name="x")
+    maxed, averaged = (pool(x, kernel, stride, padding) for pool in (gc.max_pool, gc.avg_pool))
+    g = gc.placeholder(maxed.shape, name="g")
+    h = gc.placeholder(x.shape, name="h")
+    geometry = {key: maxed.attrs[key] for key in ("kernel", "stride", "pads", "dilation")}
+    outputs = [maxed, averaged,
+               make("max_pool_grad", [x, maxed, g], geometry),
+               make("max_pool_select", [x, maxed, h], geometry),
+               make("avg_pool_grad", [g], {**geometry, "shape": shape[1:]})]
+    functions = [gc.compile([x, g, h], outputs, backend=b) for b in ("numpy", "llvm")]
+    for batch in (2, 0):
+        xs = _pool_input(shape, batch, ties)
+        feeds = [xs, _random((batch,) + maxed.shape[1:], "float32"), _random(xs.shape,
+                                                                              "float32")]
+        want, got = (f(*feeds) for f in functions)
+        for out, expected in zip(got, want):
+            _assert_same(out, expected, "float32", exact=True)
+
+
+def test_max_pool_gradient_follows_y_even_when_it_is_not_the_maximum() -> None:
+    """max_pool_grad routes g to the first position equal to its y operand; none, nothing."""
+    x = gc.placeholder((1, 1, 4), name="x")
+    y = gc.placeholder((1, 1, 2), name="y")
+    g = gc.placeholder((1, 1, 2), name="g")
+    geometry = {"kernel": (2,), "stride": (2,), "pads": ((0, 0),), "dilation": (1,)}
+    out = make("max_pool_grad", [x, y, g], geometry)
+    feeds = [np.array([[[1, 2, 3, 3]]], np.float32), np.array([[[1, 5]]], np.float32),
+             np.array([[[10, 20]]], np.float32)]
+    want, got = _both([x, y, g], out, feeds)
+    np.testing.assert_array_equal(got, [[[10, 0, 0, 0]]])
+    np.testing.assert_array_equal(got, want)
