@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv system-deps lint test demo examples bench onnx-suite clean
+.PHONY: venv system-deps lint test demo examples bench onnx-suite docs-images clean
 
 venv: $(VENV)/.installed
 
@@ -57,6 +57,10 @@ bench-peers: venv
 # which runs a fixed subset of it).
 onnx-suite: venv
 	$(PY) -m frontends.onnx.suite
+
+# The pictures README.md shows, drawn by graphc's renderer (needs Graphviz's `dot`).
+docs-images: venv system-deps
+	$(PY) docs/images/make_images.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -150,9 +150,10 @@ def pool(b: Builder) -> Value | None:
 
 # ---- gathers ------------------------------------------------------------------------------------
 
-def _indices(b: Builder, bound, shape: tuple | None = None) -> Value:
+def _indices(b: Builder, bound, shape: tuple | None = None, may_be_negative: bool = True
+             ) -> Value:
     """Integer indices valid for a dim of size `bound` (int or Sym), maybe negative."""
-    negative = b.c.chance(0.2)
+    negative = b.c.chance(0.2) and may_be_negative
     how = b.c.weighted([("placeholder", 4), ("constant", 2), ("argmax", 1), ("clip", 1)])
     n = least(bound)
     if how == "argmax" and shape is None:
@@ -200,7 +201,7 @@ def take_along_axis(b: Builder) -> Value:
 
 def one_hot(b: Builder) -> Value:
     depth = b.c.integer(1, 5)
-    idx = _indices(b, depth)
+    idx = _indices(b, depth, may_be_negative=False)     # one_hot counts from the start only
     dtype = b.c.choice(DTYPES)
     return b.settle(gc.one_hot(idx.t, depth, dtype), idx.shape + (depth,), UNIT)
 

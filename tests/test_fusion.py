@@ -255,6 +255,21 @@ def test_elementwise_producers_fold_into_reductions(build, ops) -> None:
     assert members(node) == ops
 
 
+@pytest.mark.parametrize("reduce", ["sum", "prod", "max", "min", "argmax", "argmin"])
+def test_every_reduction_runs_its_prologue_natively(reduce: str) -> None:
+    """The llvm backend lowers each reduction's prologue, storing the member the graph reads."""
+    x = gc.placeholder((None, 6), name="x")
+    h = gc.exp(x - 1.0)
+    graph = gc.Graph([x], [getattr(gc, reduce)(h, axis=1), h])
+    (node,) = fused_nodes(fuse(graph), "prologue")
+    assert members(node) == ["subtract", "exp", reduce]
+    feeds = [np.random.default_rng(1).standard_normal((5, 6)).astype(np.float32)]
+    native = gc.compile(graph, backend="llvm")(*feeds)
+    for got, want in zip(native, run(graph, feeds)):
+        np.testing.assert_allclose(got, want, rtol=1e-5)
+        assert got.dtype == want.dtype
+
+
 def test_layer_norm_statistics_take_their_prologues() -> None:
     x = gc.placeholder((None, 16), name="x")
     graph = gc.Graph([x], [gc.layer_norm(x)])

@@ -5,9 +5,9 @@ import hashlib
 import os
 from pathlib import Path
 
-from backends.llvm import cache
+from backends.llvm import cache, native_call
 from backends.llvm.function import NativeFunction
-from backends.llvm.lower import Plan, emit
+from backends.llvm.lower import Plan, emit, updates_as_outputs
 from graphc.graph import Graph
 from graphc.printing import stored_arrays
 
@@ -23,14 +23,24 @@ def structural_key(graph: Graph) -> str:
 
 
 def compile_graph(graph: Graph, single_output: bool = False) -> NativeFunction:
-    plan = Plan(graph)
-    key = structural_key(graph)
-    loaded = cache.load_or_build(key, lambda: emit(plan), ["entry"])
+    plan = Plan(updates_as_outputs(graph))
+    # NOTE: the module also holds the native call path when this process can run it (it
+    # can wherever the C API and NumPy's array layout are found; else Python calls entry).
+    native = native_call.available()
+    key = structural_key(graph) + ("+" + native_call.NAME if native else "")
+
+    def build():
+        module = emit(plan)
+        if native:
+            native_call.emit(module, plan, len(graph.updates))
+        return module
+
+    loaded = cache.load_or_build(key, build, ["entry", native_call.NAME] if native else ["entry"])
     context = 0
     if _calls_blas(plan):
         from backends.llvm.blas import context_address
         context = context_address()
-    function = NativeFunction(plan, loaded, context, single_output)
+    function = NativeFunction(graph, plan, loaded, context, single_output)
     dump = os.environ.get("GRAPHC_DUMP")
     if dump:
         _dump(Path(dump), key, function)

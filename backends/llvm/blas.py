@@ -15,6 +15,8 @@ from collections.abc import Callable
 import numpy as np
 from llvmlite import ir
 
+from backends.llvm import parallel
+
 SLOTS = ("sgemm", "dgemm", "sgemv", "dgemv")  # the order of the context table
 
 _PTR = ir.PointerType()
@@ -41,6 +43,9 @@ def function_pointer(name: str) -> int:
 @functools.cache
 def context_table() -> ctypes.Array:
     """The process's context table: one function pointer per entry of SLOTS (kept alive)."""
+    control = _thread_control()
+    if control is not None:        # generated code picks the thread count of each product
+        parallel.control_blas_threads(ctypes.cast(control[0], ctypes.c_void_p).value)
     return (ctypes.c_void_p * len(SLOTS))(*map(function_pointer, SLOTS))
 
 
@@ -59,6 +64,7 @@ def emit_gemm(builder: ir.IRBuilder, context: ir.Value, dtype, trans_a: bool, tr
     `dtype` or Python floats. The caller guarantees that sizes fit in 32 bits.
     """
     prefix, scalar = _float_type(dtype)
+    parallel.emit_blas_threads(builder, _product(builder, [2, m, n, k]))
     # NOTE: in column-major terms C is the n×m matrix Cᵀ = op(B)ᵀ·op(A)ᵀ, and a row-major
     # matrix is its own transpose in column-major: the flags carry over, operands swap.
     args = [_char(builder, "T" if trans_b else "N"), _char(builder, "T" if trans_a else "N"),
@@ -72,6 +78,7 @@ def emit_gemv(builder: ir.IRBuilder, context: ir.Value, dtype, trans_a: bool, m,
               a: ir.Value, lda, x: ir.Value, incx, beta, y: ir.Value, incy) -> None:
     """Emit y = alpha·op(A)·x + beta·y for a row-major m×n matrix A with row stride lda."""
     prefix, scalar = _float_type(dtype)
+    parallel.emit_blas_threads(builder, _product(builder, [2, m, n]))
     # NOTE: column-major, A is the n×m matrix Aᵀ, so the transpose flag flips.
     args = [_char(builder, "N" if trans_a else "T"), _int(builder, n), _int(builder, m),
             _scalar(builder, scalar, alpha), a, _leading(builder, lda), x, _int(builder, incx),
@@ -94,6 +101,18 @@ def _call(builder: ir.IRBuilder, context: ir.Value, name: str, args: list[ir.Val
     # prints as `void (ptr, ...)*`, which LLVM reads as a plain `ptr`.
     routine = builder.load(slot, name=name, typ=signature.as_pointer())
     builder.call(routine, args)
+
+
+def _product(builder: ir.IRBuilder, factors: list) -> ir.Value:
+    """The product of Python ints and IR integers, as an i64."""
+    total = _I64(1)
+    for f in factors:
+        if isinstance(f, int):
+            f = _I64(f)
+        elif f.type.width < 64:
+            f = builder.sext(f, _I64)
+        total = builder.mul(total, f)
+    return total
 
 
 def _by_pointer(builder: ir.IRBuilder, value: ir.Value) -> ir.Value:

@@ -30,7 +30,7 @@ from backends.llvm.target import host_fingerprint
 
 # NOTE: bump CODEGEN_VERSION whenever the lowering may emit different code for the same key;
 # old entries then simply stop matching. FORMAT_VERSION is the layout of an entry file.
-CODEGEN_VERSION = 1
+CODEGEN_VERSION = 2
 FORMAT_VERSION = 1
 MAGIC = b"GRAPHCO\x00"
 HEADER = struct.Struct("<8sI32sQ32s")  # magic, format version, full key, length, sha256

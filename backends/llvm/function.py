@@ -1,23 +1,32 @@
 """A compiled graph as a Python callable: check feeds, size buffers, one native call.
 
-Per call, Python only checks the feeds (gc.FeedError before any native code runs), computes
-the dim signature's values and the output and arena sizes, allocates the outputs (they are
-the caller's), and makes one foreign call that releases the GIL. A nonzero status becomes a
+Per call, only the feeds are checked (gc.FeedError before any native code runs), the dim
+signature's values and the output and arena sizes computed, the outputs allocated (they are
+the caller's), and one native call made with the GIL released. A nonzero status becomes a
 GraphcError naming the node and the user's line; variables are then unchanged, because the
 native code assigns them only after every kernel succeeded. Calls are serialized per
 function (they share the arena and update the same variables).
+
+The call path is generated per function, in native code next to the entry where this process
+allows (native_call.py: the instance's `__call__` is then a builtin), else as Python source
+(callpath.py). Either checks feeds that are already arrays of the exact dtype, rank and dims,
+C-contiguous and aligned, inline, and hands anything else (lists, other dtypes, strided or
+misaligned arrays, a wrong shape) to `general`: FeedChecker converts what it may and raises
+FeedError with the full explanation otherwise.
 """
 from __future__ import annotations
 
-import threading
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from backends.llvm import native_call, pyapi
 from backends.llvm.call import EntryFunction
+from backends.llvm.callpath import generate_call
 from backends.llvm.lower import Plan
-from graphc.dims import python_source
-from graphc.errors import GraphcError
+from graphc.errors import FeedError, GraphcError
 from graphc.feeds import FeedChecker, arrange_feeds
+from graphc.ops.leaves import UPDATING
 
 
 class NativeRunError(GraphcError, IndexError):
@@ -27,38 +36,48 @@ class NativeRunError(GraphcError, IndexError):
 class NativeFunction:
     """Call with one array per input; returns the outputs; variables update after success."""
 
-    def __init__(self, plan: Plan, loaded, context: int, single_output: bool = False):
-        graph = plan.graph
+    def __init__(self, graph, plan: Plan, loaded, context: int, single_output: bool = False):
         self.graph, self.plan, self.loaded = graph, plan, loaded
         self.single_output = single_output
-        self._check = FeedChecker(graph.inputs, graph.dims)
-        self._variables = [v.attrs["var"] for v in graph.variables]
-        self._signature = list(graph.dims.signature)
-        self._sizes = _size_function(graph, plan)
-        self._dtypes = [np.dtype(t.dtype) for t in graph.outputs]
-        self._entry = EntryFunction(loaded["entry"], len(graph.inputs), len(self._variables),
-                                    len(graph.outputs), len(self._signature), context, loaded)
-        self._arena = np.empty(0, np.uint8)
-        self._lock = threading.Lock()
+        targets = [var.attrs["var"] for var, _ in graph.updates]
+        graph = plan.graph          # the updates' new values are its last outputs
+        variables = [v.attrs["var"] for v in graph.variables]
+        general = _general_path(FeedChecker(graph.inputs, graph.dims), variables,
+                                [t.name for t in graph.inputs])
+        failed, mismatch = _failure(plan), _mismatch(graph)
+        if native_call.NAME in loaded.addresses:
+            self.source = None
+            self._context = native_call.Context(plan, targets, context, single_output,
+                                                general, mismatch, failed, loaded)
+            call = pyapi.builtin(native_call.NAME, loaded[native_call.NAME],
+                                 self._context.address, self._context)
+            if targets:
+                self._native = call
+            else:
+                # NOTE: a builtin as a class's __call__ is called without self, straight from
+                # the instance call (~50 ns where a Python __call__ forwarding to it costs ~150).
+                self.__class__ = type("NativeFunction", (NativeFunction,), {"__call__": call})
+        else:
+            entry = EntryFunction(loaded["entry"], len(graph.inputs), len(variables),
+                                  len(graph.outputs), len(graph.dims.signature), context,
+                                  loaded)
+            self.source, self._call = generate_call(plan, entry, variables, targets, general,
+                                                    mismatch, failed, _usable_value,
+                                                    single_output)
+            self._general = general
+
+    _native = None
 
     def __call__(self, *args, **named):
-        if named:
-            args = arrange_feeds([t.name for t in self.graph.inputs], args, named)
-        arrays, bindings = self._check(args)
-        arrays = [a if a.flags.c_contiguous and a.flags.aligned else np.ascontiguousarray(a)
-                  for a in arrays]
-        dims = [bindings[s] for s in self._signature]
-        shapes, arena_bytes = self._sizes(bindings)
-        outputs = [np.empty(shape, dtype) for shape, dtype in zip(shapes, self._dtypes)]
-        with self._lock:
-            if self._arena.size < arena_bytes:
-                self._arena = np.empty(arena_bytes, np.uint8)
-            values = [v._value for v in self._variables]
-            status = self._entry(arrays, values, outputs, self._arena, dims)
-        if status:
-            step, message = self.plan.error(status)
-            raise NativeRunError(f"{step.what}: {message}")
-        return outputs[0] if self.single_output else outputs
+        if not self.graph.updates:
+            return self._run(args, named)
+        with UPDATING:     # from reading the variables to assigning them (see graphc.ops.leaves)
+            return self._run(args, named)
+
+    def _run(self, args: tuple, named: dict):
+        if self._native is not None:
+            return self._native(*args, **named)
+        return self._call(args) if not named else self._call(self._general(*args, **named))
 
     def llvm_ir(self, optimized: bool = True) -> str:
         return self.loaded.llvm_ir(optimized)
@@ -67,15 +86,64 @@ class NativeFunction:
         return self.loaded.asm()
 
 
-def _size_function(graph, plan: Plan):
-    """A generated function of the bindings: the outputs' shapes and the arena's bytes."""
-    env = graph.dims
+def _general_path(checker: FeedChecker, variables: Sequence, names: list) -> Callable:
+    """`general(*feeds, **named)`: the feeds FeedChecker accepts, in input order, converted
+    and made C-contiguous; variables made usable too. The call path checks them again."""
+    dtypes = [spec[1] for spec in checker.specs]
 
-    def value(d) -> str:
-        return python_source(env.resolve(d), lambda s: f"b[{s!r}]")
-    shapes = ", ".join("(" + "".join(f"{value(d)}, " for d in t.shape) + ")"
-                       for t in graph.outputs)
-    source = f"def sizes(b):\n    return [{shapes}], {value(plan.arena_size)}\n"
-    namespace: dict = {"__builtins__": {"max": max, "min": min}}
-    exec(compile(source, "<graphc-llvm-sizes>", "exec"), namespace)  # noqa: S102 (our code)
-    return namespace["sizes"]
+    def general(*args, **named) -> tuple[np.ndarray, ...]:
+        if named:
+            args = arrange_feeds(names, args, named)
+        arrays, _ = checker(args)
+        for var in variables:
+            _usable_value(var)
+        return tuple(_exact(a, dtype) for a, dtype in zip(arrays, dtypes))
+    return general
+
+
+def _exact(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """array, C-contiguous, aligned, with the very dtype object the call path compares."""
+    if not (array.flags.c_contiguous and array.flags.aligned):
+        array = np.array(array, order="C")    # NOTE: a copy: ascontiguousarray keeps misaligned
+    return array if array.dtype is dtype else array.view(dtype)
+
+
+def _failure(plan: Plan) -> Callable:
+    """`failed(status)`: raise the error a nonzero status from the native code stands for."""
+    def failed(status: int) -> None:
+        if status == native_call.OUT_OF_MEMORY:
+            raise MemoryError("cannot allocate the native code's scratch memory (arena) for "
+                              "these feeds")
+        step, message = plan.error(status)
+        raise NativeRunError(f"{step.what}: {message}")
+    return failed
+
+
+def _mismatch(graph) -> Callable:
+    """`mismatch(*feeds)`: general() returned feeds the call path still refuses (a bug)."""
+    def mismatch(*args, **named) -> None:
+        args = (*args, *named.values())
+        got = ", ".join(f"{type(a).__name__} {getattr(a, 'dtype', '')}"
+                        f"{getattr(a, 'shape', '')}" for a in args)
+        raise GraphcError(f"internal error: the native call path refuses feeds that passed "
+                          f"the feed checks ({got}); variables: "
+                          + ", ".join(f"{v.attrs['var'].name} {v.attrs['var']._value.dtype}"
+                                      f"{v.attrs['var']._value.shape}" for v in graph.variables))
+    return mismatch
+
+
+def _usable_value(variable) -> np.ndarray:
+    """The variable's array as native code reads it: exact dtype, C-contiguous, aligned.
+
+    NOTE: any other array (one another backend left F-ordered, say) is replaced by a copy of
+    the same values.
+    """
+    value, want = variable._value, variable.type
+    if value.shape != want.shape:
+        raise FeedError(f"variable {variable.name!r} holds an array of shape {value.shape}, "
+                        f"but it is {want}")
+    dtype = np.dtype(want.dtype)
+    if not (type(value) is np.ndarray and value.dtype is dtype and value.flags.c_contiguous
+            and value.flags.aligned):
+        value = variable._value = np.array(value, dtype=dtype, order="C")
+    return value

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import llvmlite.binding as llvm
 from llvmlite import ir
 
+from backends.llvm import parallel
 from backends.llvm.target import LLVM_LOCK, host_target_machine
 
 
@@ -114,13 +115,16 @@ _library_ids = itertools.count()
 
 
 def load_object(object_code: bytes, entries: Iterable[str]) -> Library:
-    """Link object code into the process (libm and other process symbols resolve here)."""
+    """Link object code into the process (libm and other process symbols resolve here, and
+    the thread team's runtime record)."""
     global _jit
     entries = list(entries)
+    runtime = parallel.runtime_address()
     with LLVM_LOCK:
         if _jit is None:
             _jit = llvm.create_lljit_compiler(host_target_machine())
         builder = llvm.JITLibraryBuilder().add_object_img(object_code).add_current_process()
+        builder.import_symbol(parallel.RUNTIME_SYMBOL, runtime)
         for name in entries:
             builder.export_symbol(name)
         # NOTE: a library name can never be reused within one LLJIT, even after unloading.

@@ -6,9 +6,11 @@
 every value lives (an input, a variable, an output, a slot of the arena or a constant global;
 views only re-index their operand's buffer) and which kernels run in what order. `emit(plan)`
 then generates the module: one kernel function per computing node and an entry calling them
-in order, returning the first nonzero status as kernel * 256 + code. Variables are assigned
-their new values only after every kernel succeeded (the commit copies), so a failed call
-changes nothing.
+in order, returning the first nonzero status as kernel * 256 + code.
+
+Native code never writes a variable: a graph's updates reach the plan as extra outputs
+(`updates_as_outputs`), fresh arrays the call path assigns to the variables after the whole
+call succeeded, as the interpreter does.
 """
 from __future__ import annotations
 
@@ -51,7 +53,6 @@ class Plan:
     env: object = field(init=False)
     access: dict = field(init=False, default_factory=dict)      # id(node) -> Access
     steps: list[Step] = field(init=False, default_factory=list)
-    commits: list[Step] = field(init=False, default_factory=list)
     arena: list[tuple[Buffer, Dim]] = field(init=False, default_factory=list)  # slot, offset
     arena_size: Dim = field(init=False, default=0)
     _slots: list[Buffer] = field(init=False, default_factory=list)
@@ -60,6 +61,9 @@ class Plan:
 
     def __post_init__(self) -> None:
         graph = self.graph
+        if graph.updates:
+            raise CompileError("internal error: a native plan computes updates as outputs "
+                               "(updates_as_outputs)")
         self.env = graph.dims
         for node in graph.nodes:
             for d in node.shape:
@@ -85,14 +89,6 @@ class Plan:
             if self.access[id(t)].buffer is not self.outputs[k]:
                 self.steps.append(Step(f"output{k}", None, target, [self.access[id(t)]],
                                        _copy_step))
-        for k, (var, value) in enumerate(graph.updates):
-            source = self.access[id(value)]
-            if source.buffer.kind == "variable":     # read before any variable is written
-                staged = self._arena_access(value)
-                self.steps.append(Step(f"stage{k}", None, staged, [source], _copy_step))
-                source = staged
-            target = whole(self.access[id(var)].buffer, var.shape)
-            self.commits.append(Step(f"commit{k}", None, target, [source], _copy_step))
         self._assign_offsets()
 
     def _place(self, node: Tensor, inputs: dict, variables: dict, out_index: dict) -> Access:
@@ -177,19 +173,17 @@ class Plan:
         """Give every arena buffer an offset; a buffer dead before another is born lends it
         its bytes when they suffice (static sizes) or when the sizes are the same expression.
 
-        A buffer lives from the first step touching it to the last (to the end for those the
-        commits read); sharing only between lifetimes that do not meet keeps every kernel's
-        buffers distinct (they are marked noalias).
+        A buffer lives from the first step touching it to the last; sharing only between
+        lifetimes that do not meet keeps every kernel's buffers distinct (they are marked
+        noalias).
         """
-        steps = self.steps + self.commits
+        steps = self.steps
         first: dict[int, int] = {}
         last: dict[int, int] = {}
         for position, step in enumerate(steps):
             for a in _accesses([step.out, step.ins, step.scratch]):
                 first.setdefault(id(a.buffer), position)
                 last[id(a.buffer)] = position
-        for step in self.commits:
-            last[id(step.ins[0].buffer)] = len(steps)
         blocks: list[list] = []          # [offset, nbytes, free after step]
         for buffer in sorted(self._slots, key=lambda b: first.get(id(b), 0)):
             nbytes = self.env.resolve(D.mul(buffer.size, SIZES[buffer.dtype]))
@@ -206,9 +200,14 @@ class Plan:
 
     def error(self, status: int) -> tuple[Step, str]:
         """The step and message a nonzero status from the entry function stands for."""
-        step = (self.steps + self.commits)[status // 256 - 1]
+        step = self.steps[status // 256 - 1]
         op = step.node.op if step.node is not None else "copy"
         return step, MESSAGES.get(op, {}).get(status % 256, f"error code {status % 256}")
+
+
+def updates_as_outputs(graph: Graph) -> Graph:
+    """graph with its updates' new values as outputs after its own, and no updates."""
+    return Graph(graph.inputs, [*graph.outputs, *(value for _, value in graph.updates)])
 
 
 def _accesses(value):
@@ -256,7 +255,7 @@ class Lowering:
         """The plan's entry function (its kernels emitted first)."""
         plan = self.plan
         kernels = []
-        for step in plan.steps + plan.commits:
+        for step in plan.steps:
             self.current, self.step = step.name, step
             kernel = step.emit(self, step.node, step.out, step.ins)
             kernel.finish()
@@ -287,7 +286,7 @@ class Lowering:
 
         failed = entry.append_basic_block("failed")
         status_phi_incoming = []
-        for position, (step, kernel) in enumerate(zip(plan.steps + plan.commits, kernels), 1):
+        for position, (step, kernel) in enumerate(zip(plan.steps, kernels), 1):
             args = [base(buf) for buf in kernel.buffers] + [dims, context]
             status = b.call(kernel.function, args)
             tagged = b.add(status, ir.Constant(I32, 256 * position))

@@ -10,6 +10,7 @@ import threading
 
 import llvmlite
 import llvmlite.binding as llvm
+from llvmlite import ir
 
 # NOTE: llvmlite's binding layer shares one global LLVM context and is not thread-safe; every
 # call into it (parsing, optimizing, code generation, linking) holds this lock.
@@ -46,3 +47,26 @@ def host_fingerprint() -> str:
     llvm_version = ".".join(map(str, llvm.llvm_version_info))
     return (f"triple={machine.triple} cpu={llvm.get_host_cpu_name()} features={features} "
             f"llvmlite={llvmlite.__version__} llvm={llvm_version}")
+
+
+# NOTE: set to 256 or 512 to compare widths (benchmarks/llvm_threads.py); None: the host's.
+VECTOR_BITS_OVERRIDE: int | None = None
+
+
+@functools.cache
+def _host_vector_bits() -> int | None:
+    """The widest vectors worth asking LLVM for: 512 bits where the host has AVX-512F."""
+    # NOTE: LLVM prefers 256-bit vectors on most AVX-512 CPUs (its Prefer256Bit tuning, from
+    # the clock drop older Xeons took on 512-bit code); loops bound by arithmetic gain from
+    # 512 (see backends/llvm/parallel.py ARITHMETIC_BOUND).
+    return 512 if llvm.get_host_cpu_features().get("avx512f") else None
+
+
+def prefer_wide_vectors(function: ir.Function) -> ir.Function:
+    """Let the vectorizers use the host's widest useful vectors in `function`."""
+    bits = VECTOR_BITS_OVERRIDE or _host_vector_bits()
+    if bits:
+        # NOTE: llvmlite's attribute set only knows enum attributes; the set itself takes
+        # a string attribute, which the function's definition then prints as is.
+        set.add(function.attributes, f'"prefer-vector-width"="{bits}"')
+    return function

@@ -19,17 +19,10 @@ from graphc.dims import evaluate
 from graphc.errors import CompileError
 from graphc.feeds import FeedChecker, arrange_feeds
 from graphc.graph import Graph
+from graphc.ops.leaves import COMMITTING, UPDATING
 from graphc.printing import node_line, value_names
 
 _FILENAME = "<graphc-numpy>"
-
-# NOTE: variables are shared by every function that reads them, so their state is guarded by
-# two process-wide locks. A call that updates variables holds _UPDATING from reading them to
-# assigning the new values: such calls apply one after another, as if made in sequence, and
-# none is lost. A commit, and the reading of the variables by a call that only reads them,
-# hold _COMMITTING, so that every call sees the variables as some whole call left them.
-_UPDATING = threading.RLock()
-_COMMITTING = threading.Lock()
 
 
 class DimBinder:
@@ -86,7 +79,7 @@ class NumpyFunction:
             args = arrange_feeds([t.name for t in self.graph.inputs], args, named)
         arrays, bindings = self._check(args)
         if self._targets:
-            with _UPDATING:
+            with UPDATING:
                 values = [v._value for v in self._variables]
                 outputs, new_values = self._execute(arrays, values, bindings)
                 _copy_at(new_values, self._copy_updates)
@@ -124,13 +117,13 @@ def _snapshot(variables: list) -> list[np.ndarray]:
     """The variables' values, all as one commit left them."""
     if not variables:
         return []
-    with _COMMITTING:
+    with COMMITTING:
         return [v._value for v in variables]
 
 
 def _commit(variables: list, values: list) -> None:
     """Assign every new value (computed in full, so nothing here can fail half-way)."""
-    with _COMMITTING:
+    with COMMITTING:
         for var, value in zip(variables, values):
             var._value = value
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 
 import numpy as np
 
@@ -13,6 +14,15 @@ from graphc.tensor import Tensor, located, make
 from graphc.types import TensorType
 
 _placeholder_ids = itertools.count()
+
+# NOTE: variables are shared by every compiled function that reads them, whatever its
+# backend, so their state is guarded by two process-wide locks. A call that updates
+# variables holds UPDATING from reading them to assigning the new values: such calls apply
+# one after another, as if made in sequence, and none is lost. A commit, and the reading of
+# the variables by a call that only reads them, hold COMMITTING (or the GIL throughout, in
+# native call paths), so every call sees the variables as some whole call left them.
+UPDATING = threading.RLock()
+COMMITTING = threading.Lock()
 
 
 class Variable:

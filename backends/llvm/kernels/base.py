@@ -19,19 +19,23 @@ from graphc.dimenv import DimEnv
 class Kernel:
     """The function being emitted, with helpers to address its accesses."""
 
-    def __init__(self, module: ir.Module, name: str, accesses: Sequence[Access], env: DimEnv):
+    def __init__(self, module: ir.Module, name: str, accesses: Sequence[Access], env: DimEnv,
+                 extra: Sequence[ir.Type] = ()):
         self.buffers: list[Buffer] = []
         for a in accesses:
             if all(a.buffer is not b for b in self.buffers):
                 self.buffers.append(a.buffer)
-        fnty = ir.FunctionType(I32, [PTR] * (len(self.buffers) + 2))
+        fnty = ir.FunctionType(I32, [PTR] * (len(self.buffers) + 2) + list(extra))
         self.function = fn = ir.Function(module, fnty, name=name)
         fn.linkage = "internal"
         fn.attributes.add("noinline")
         fn.attributes.add("nounwind")
         for arg in fn.args[:len(self.buffers)]:
             arg.add_attribute("noalias")
-        self.dims_arg, self.context = fn.args[-2], fn.args[-1]
+        nbuffers = len(self.buffers)
+        self.dims_arg, self.context = fn.args[nbuffers], fn.args[nbuffers + 1]
+        self.extra = fn.args[nbuffers + 2:]      # after the usual ones (a chunk's bounds)
+        self._bound: dict[int, ir.Value] = {}
         entry = fn.append_basic_block("dims")
         self.body = fn.append_basic_block("body")
         self.dims = DimValues(entry, self.dims_arg, env)
@@ -39,7 +43,13 @@ class Kernel:
         self.b = ir.IRBuilder(self.body)
         self._error_blocks: dict[int, ir.Block] = {}
 
+    def bind(self, buffer: Buffer, pointer: ir.Value) -> None:
+        """Address `buffer`, which is no argument (scratch memory, say), through `pointer`."""
+        self._bound[id(buffer)] = pointer
+
     def pointer(self, buffer: Buffer) -> ir.Value:
+        if id(buffer) in self._bound:
+            return self._bound[id(buffer)]
         index = next(i for i, b in enumerate(self.buffers) if b is buffer)
         return self.function.args[index]
 

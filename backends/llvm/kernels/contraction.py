@@ -131,7 +131,7 @@ def matmul(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel:
                       out.offset)
         _gemm(k, flat, rows, b_alone)
         return k
-    shape, (so, sa, sb) = collapse([Access(x.buffer, batch, x.strides[:-2], x.offset)
+    shape, (so, sa, sb), _ = collapse([Access(x.buffer, batch, x.strides[:-2], x.offset)
                                     for x in (out, a, b)], env)
     nest = [Access(x.buffer, shape, s, x.offset) for x, s in zip((out, a, b), (so, sa, sb))]
 
@@ -219,7 +219,7 @@ def _loop_product(k: Kernel, out: Access, a: Access, b: Access) -> None:
 def _move(k: Kernel, dst: Access, src: Access, add: bool = False) -> None:
     """dst[...] = src[...] (or += with add) for accesses of rank >= 1, axes merged where both
     walk memory evenly; elements are visited in row-major order of the shape."""
-    shape, strides = collapse([dst, src], k.env)
+    shape, strides, _ = collapse([dst, src], k.env)
     dst, src = (Access(x.buffer, shape, s, x.offset) for x, s in zip((dst, src), strides))
     floating = is_float(dst.dtype)
 

@@ -18,6 +18,9 @@ from graphc.registry import OPS, Kind
 from graphc.scalar import Scalar
 from graphc.tensor import Tensor
 
+# NOTE: reduce_expression folds sum/prod/max/min only; the index searches read an array.
+ARG_REDUCTIONS = frozenset({"argmax", "argmin"})
+
 
 def _compose(body, leaves: dict[int, Scalar]) -> dict[int, Scalar]:
     """The scalar expression of every elementwise body node over the leaves' expressions."""
@@ -58,6 +61,10 @@ def expand(plan, node: Tensor, ins: list[Access], results: dict, where: str) -> 
         stores = [(results[k], exprs[id(t)]) for k, t in outputs.items() if t is not anchor]
         source = anchor.inputs[0]
         out = results[next(k for k, t in enumerate(body.outputs) if t is anchor)]
+        if anchor.op in ARG_REDUCTIONS:
+            _searched_prologue(plan, node, anchor, out, exprs[id(source)], stores, operands,
+                               where)
+            return
 
         def emit_prologue(low, _node, _out, _ins):
             return reduce_expression(low, low.name(anchor), anchor, out, source.shape,
@@ -74,6 +81,22 @@ def expand(plan, node: Tensor, ins: list[Access], results: dict, where: str) -> 
     def emit_loop(low, _node, _out, _ins):
         return loop_kernel(low.module, low.env, low.name(node), targets, roots, operands)
     plan.add_step(name, node, targets[0], operands + targets[1:], emit_loop, where)
+
+
+def _searched_prologue(plan, node: Tensor, anchor: Tensor, out: Access, source: Scalar,
+                       stores: list[tuple[Access, Scalar]], operands: list[Access],
+                       where: str) -> None:
+    """An argmax/argmin prologue: one loop writes the searched values (and the stores) to the
+    arena, then the anchor's own kernel searches them."""
+    values = plan.scratch(anchor.inputs[0].dtype, anchor.inputs[0].shape)
+    targets = [values] + [a for a, _ in stores]
+    roots, used = _used([source] + [e for _, e in stores], operands)
+
+    def emit_values(low, _node, _out, _ins):
+        return loop_kernel(low.module, low.env, low.name(node), targets, roots, used)
+    plan.add_step(f"fused_{node.attrs['kind']}", node, values, used + targets[1:], emit_values,
+                  where)
+    plan.add_step(anchor.op, anchor, out, [values], KERNELS[anchor.op], where)
 
 
 def _used(roots: list[Scalar], operands: list[Access]) -> tuple[list[Scalar], list[Access]]:

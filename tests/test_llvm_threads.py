@@ -1,0 +1,351 @@
+"""Big native kernels on the thread team: the same bits for any team size, run after run, at any
+size around the thresholds, from several Python threads at once, and without libgomp at all.
+
+`parallel.settings(threads=n, min_work=0)` makes every kernel with an axis use a team of n
+(libgomp grows its pool for n above the CPU count), so small arrays exercise the team.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from backends.llvm import jit, parallel
+from backends.llvm.kernels.reduce import BLOCK_WORK, MAX_BLOCKS
+from graphc import scalar
+
+ROOT = Path(__file__).resolve().parents[1]
+TEAMS = (1, 2, 3, 4)
+RNG = np.random.default_rng(11)
+
+needs_team = pytest.mark.skipif(not parallel.available(),
+                                reason=f"{parallel.LIBGOMP} cannot be loaded here: no team")
+
+
+def by_team(function, *feeds, min_work: int | None = 0) -> list:
+    """function(*feeds) run with each team size of TEAMS (every kernel shared when
+    min_work is 0)."""
+    results = []
+    for threads in TEAMS:
+        with parallel.settings(threads=threads, min_work=min_work):
+            results.append(function(*feeds))
+    return results
+
+
+def assert_same_bits(results: list) -> None:
+    first = results[0]
+    for other in results[1:]:
+        assert other.dtype == first.dtype and other.shape == first.shape
+        assert first.tobytes() == other.tobytes()
+
+
+def assert_sum_close(got: np.ndarray, data: np.ndarray, axis) -> None:
+    """Within a few float32 roundings of the sum of magnitudes (what float32 sums promise)."""
+    want = data.sum(axis=axis, dtype=np.float64)
+    magnitude = np.abs(data).sum(axis=axis, dtype=np.float64)
+    assert np.all(np.abs(got - want) <= 4e-7 * magnitude + 1e-30)
+
+
+def w4(x):
+    return gc.sigmoid(x) * gc.tanh(0.5 * x + 1) + gc.softplus(x)
+
+
+def w4_reference(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.float64)
+    return 1 / (1 + np.exp(-x)) * np.tanh(0.5 * x + 1) + np.logaddexp(x, 0)
+
+
+@pytest.fixture(scope="module")
+def w4_native():
+    x = gc.placeholder((None,), "float32", name="x")
+    return gc.compile(inputs=[x], outputs=w4(x), backend="llvm")
+
+
+@needs_team
+def test_the_runtime_knows_its_team() -> None:
+    assert parallel.threads() >= 1
+    with parallel.settings(threads=3, min_work=5):
+        assert parallel.threads() == 3
+    with pytest.raises(ValueError, match="at least one thread"):
+        parallel.set_threads(0)
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 100, 4099, 50_000])
+def test_elementwise_bits_do_not_depend_on_the_team(w4_native, n: int) -> None:
+    assert sum(node.op == "fused" for node in w4_native.graph.nodes) == 1     # one loop
+    x = (RNG.standard_normal(n) * 6).astype(np.float32)
+    results = by_team(w4_native, x)
+    assert_same_bits(results)
+    np.testing.assert_allclose(results[0], w4_reference(x), rtol=5e-6, atol=1e-6)
+
+
+def test_sizes_around_the_threshold_share_one_compilation(w4_native) -> None:
+    """Sizes on both sides of the default threshold (decided at run time from the actual
+    size) run the same code, whose results never depend on the side."""
+    cost = 3                        # x + 1: a load, an add, a store
+    x = gc.placeholder((None,), "float32", name="x")
+    plus = gc.compile(inputs=[x], outputs=x + 1, backend="llvm")
+    compiled = jit.compile_count()
+    edge = parallel.MIN_WORK // cost
+    for n in (edge - 1, edge, edge + 1, 2 * edge + 3):
+        data = RNG.standard_normal(n).astype(np.float32)
+        results = by_team(plus, data, min_work=None)
+        assert_same_bits(results)
+        np.testing.assert_array_equal(results[0], data + np.float32(1))
+    assert jit.compile_count() == compiled
+
+
+def test_broadcasts_and_strided_operands_split_by_rows() -> None:
+    a = gc.placeholder((None, 37), "float32", name="a")
+    b = gc.placeholder((37,), "float32", name="b")
+    f = gc.compile(inputs=[a, b], outputs=[gc.exp(a * b), gc.transpose(a) - 1.0],
+                   backend="llvm")
+    rows = RNG.standard_normal((3001, 37)).astype(np.float32)
+    col = RNG.standard_normal(37).astype(np.float32)
+    results = by_team(f, rows, col)
+    for k in range(2):
+        assert_same_bits([r[k] for r in results])
+    np.testing.assert_allclose(results[0][0], np.exp(rows * col), rtol=3e-6)
+    np.testing.assert_array_equal(results[0][1], rows.T - np.float32(1))
+
+
+REDUCTIONS = [  # shape, axis, keepdims
+    ((100_003,), None, False),
+    ((1, 262_147), None, False),        # a leading 1 does not hide the long axis
+    ((3001, 67), 0, False),             # reduced outermost axis: blocks of rows
+    ((3001, 67), 1, True),              # kept outermost axis: rows of the output
+    ((67, 3001), (0, 1), False),
+    ((40, 50, 60), (0, 2), False),      # reduced, kept, reduced
+    ((40, 50, 60), 1, False),
+    ((120_000, 3), 0, False),
+    ((0, 5), 0, False),
+    ((5, 0), 1, False),
+    ((0,), None, False),
+]
+
+
+@pytest.mark.parametrize("op", ["sum", "prod", "max", "min", "mean"])
+@pytest.mark.parametrize("shape, axis, keepdims", REDUCTIONS)
+def test_reductions_give_the_same_bits_for_any_team(op: str, shape, axis, keepdims) -> None:
+    if op in ("max", "min") and 0 in shape:
+        pytest.skip("max or min of nothing is an error (tested with the reduce kernels)")
+    x = gc.placeholder((None,) * len(shape), "float32", name="x")
+    f = gc.compile(inputs=[x], outputs=getattr(gc, op)(x, axis=axis, keepdims=keepdims),
+                   backend="llvm")
+    scale = 1.0 if op != "prod" else 0.02
+    data = (1 + scale * RNG.standard_normal(shape)).astype(np.float32) if op == "prod" else \
+        RNG.standard_normal(shape).astype(np.float32)
+    results = by_team(f, data) + by_team(f, data)       # and run to run
+    assert_same_bits(results)
+    want = getattr(np, op)(data.astype(np.float64), axis=axis, keepdims=keepdims)
+    magnitude = getattr(np, op if op != "mean" else "sum")(
+        np.abs(data.astype(np.float64)), axis=axis, keepdims=keepdims)
+    if op == "mean":
+        magnitude = magnitude / max(1, data.size // max(1, want.size))
+    # NOTE: partial sums in float64 per run, float32 per block, float64 across blocks: the
+    # error stays within a few float32 roundings of the sum of magnitudes
+    np.testing.assert_allclose(results[0], want, rtol=2e-6 if op != "prod" else 4e-5,
+                               atol=0 if op in ("max", "min") else 1e-6 * magnitude.max(initial=1))
+
+
+@pytest.mark.parametrize("blocks", [1, 2, 3, MAX_BLOCKS, MAX_BLOCKS + 1])
+def test_a_sum_around_the_block_sizes_is_deterministic(blocks: int) -> None:
+    """A reduced outermost axis is cut into blocks by its size alone: one block, two, the
+    most there may be, one more; every team gives the same bits."""
+    x = gc.placeholder((None,), "float32", name="x")
+    f = gc.compile(inputs=[x], outputs=gc.sum(x), backend="llvm")
+    per_element = parallel.expression_cost([scalar.cast(scalar.arg(0), "float32")]) + 1
+    n = blocks * -(-BLOCK_WORK // per_element) - (1 if blocks == 2 else 0)
+    data = RNG.standard_normal(n).astype(np.float32)
+    results = by_team(f, data) + by_team(f, data, min_work=None)
+    assert_same_bits(results)
+    np.testing.assert_allclose(results[0], data.astype(np.float64).sum(), rtol=1e-6,
+                               atol=1e-6 * np.abs(data).sum())
+
+
+def test_an_integer_sum_is_exact_on_any_team() -> None:
+    x = gc.placeholder((None, 5), "int64", name="x")
+    f = gc.compile(inputs=[x], outputs=[gc.sum(x), gc.max(x, axis=0)], backend="llvm")
+    data = RNG.integers(-10**12, 10**12, (60_001, 5))
+    for total, top in by_team(f, data):
+        assert total == data.sum()
+        np.testing.assert_array_equal(top, data.max(axis=0))
+
+
+def test_symbolic_sizes_run_without_recompiling(w4_native) -> None:
+    y = gc.placeholder((None, None), "float32", name="y")
+    f = gc.compile(inputs=[y], outputs=[gc.sum(y, axis=0), gc.sum(y * 2.0, axis=1)],
+                   backend="llvm")
+    compiled = jit.compile_count()
+    for shape in [(0, 3), (3, 0), (1, 1), (9000, 13), (13, 9000), (257, 257)]:
+        data = RNG.standard_normal(shape).astype(np.float32)
+        for k, result in enumerate(zip(*by_team(f, data))):
+            assert_same_bits(list(result))
+        columns, rows = f(data)
+        assert_sum_close(columns, data, axis=0)
+        assert_sum_close(rows / 2, data, axis=1)
+    assert jit.compile_count() == compiled
+
+
+@needs_team
+def test_calls_from_several_python_threads_at_once(w4_native) -> None:
+    """Threads calling big kernels together: one of them has the team at a time, the others
+    run alone; every result is the one a lone call gives."""
+    x = gc.placeholder((None,), "float32", name="x")
+    total = gc.compile(inputs=[x], outputs=gc.sum(w4(x)), backend="llvm")
+    feeds = [(RNG.standard_normal(40_000 + 977 * i) * 5).astype(np.float32) for i in range(6)]
+    with parallel.settings(threads=1):
+        want = [(w4_native(f), total(f)) for f in feeds]
+    got: dict[int, list] = {}
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            got[i] = [(w4_native(feeds[i]), total(feeds[i])) for _ in range(5)]
+        except BaseException as exc:          # reported below, with the others
+            errors.append(exc)
+    with parallel.settings(threads=2, min_work=0):
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(len(feeds))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+    assert not errors and len(got) == len(feeds)
+    for i, runs in got.items():
+        for values, total_value in runs:
+            assert values.tobytes() == want[i][0].tobytes()
+            assert total_value.tobytes() == want[i][1].tobytes()
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_a_fused_reduction_stores_its_elementwise_values_once(axis: int) -> None:
+    """A prologue group (the sum reads exp(x)·2, which the graph also returns) stores the
+    elementwise values once per element, from whichever chunk folds it."""
+    x = gc.placeholder((None, 33), "float32", name="x")
+    y = gc.exp(x) * 2.0
+    f = gc.compile(inputs=[x], outputs=[gc.sum(y, axis=axis), y], backend="llvm")
+    assert any(n.op == "fused" and n.attrs["kind"] == "prologue" for n in f.graph.nodes)
+    data = RNG.standard_normal((4001, 33)).astype(np.float32)
+    results = by_team(f, data)
+    for k in range(2):
+        assert_same_bits([r[k] for r in results])
+    total, values = results[0]
+    np.testing.assert_allclose(values, np.exp(data.astype(np.float64)) * 2, rtol=3e-7)
+    assert_sum_close(total, values, axis)
+
+
+# A process where libgomp cannot be loaded: the same code (from the disk cache or compiled
+# afresh) runs on the calling thread and gives the same bits.
+WITHOUT_LIBGOMP = """
+import sys
+import numpy as np
+import graphc as gc
+from backends.llvm import parallel
+parallel.LIBGOMP = "libgomp-that-does-not-exist.so.1"
+assert not parallel.available() and parallel.threads() == 1
+x = gc.placeholder((None,), "float32", name="x")
+f = gc.compile(inputs=[x], outputs=[gc.sigmoid(x) * gc.tanh(0.5 * x + 1) + gc.softplus(x),
+                                    gc.sum(x)], backend="llvm")
+data = np.load(sys.argv[1])
+with parallel.settings(min_work=0):
+    values, total = f(data)
+np.save(sys.argv[2], values)
+np.save(sys.argv[3], total)
+"""
+
+
+def test_without_libgomp_kernels_run_on_the_caller(tmp_path: Path) -> None:
+    x = gc.placeholder((None,), "float32", name="x")
+    f = gc.compile(inputs=[x], outputs=[w4(x), gc.sum(x)], backend="llvm")
+    data = (RNG.standard_normal(300_001) * 4).astype(np.float32)
+    with parallel.settings(min_work=0):
+        values, total = f(data)
+    paths = [tmp_path / name for name in ("in.npy", "values.npy", "total.npy")]
+    np.save(paths[0], data)
+    run = subprocess.run([sys.executable, "-c", WITHOUT_LIBGOMP, *map(str, paths)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert np.load(paths[1]).tobytes() == values.tobytes()
+    assert np.load(paths[2]).tobytes() == total.tobytes()
+
+
+@needs_team
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_child_runs_alone_instead_of_waiting_for_lost_threads(w4_native) -> None:
+    data = (RNG.standard_normal(200_000) * 4).astype(np.float32)
+    with parallel.settings(threads=2, min_work=0):
+        want = w4_native(data)              # the parent's pool now has a thread
+        child = os.fork()
+        if child == 0:                      # pragma: no cover (the child reports by status)
+            import signal
+            signal.alarm(60)
+            same = w4_native(data).tobytes() == want.tobytes() and parallel.threads() == 1
+            os._exit(0 if same else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_the_generated_code_reaches_the_team_only_through_the_runtime_record() -> None:
+    x = gc.placeholder((None,), "float32", name="x")
+    f = gc.compile(inputs=[x], outputs=gc.exp(x), backend="llvm")
+    text = f.llvm_ir(optimized=False)
+    assert f'@"{parallel.RUNTIME_SYMBOL}" = external global' in text
+    assert "GOMP" not in text and "omp_" not in text
+    assert ".chunk.worker" in text
+
+
+@needs_team
+def test_the_team_runs_big_kernels_and_leaves_small_ones_to_the_caller() -> None:
+    x = gc.placeholder((None,), "float32", name="x")
+    f = gc.compile(inputs=[x], outputs=gc.exp(x), backend="llvm")      # one kernel
+    data = RNG.standard_normal(20_000).astype(np.float32)
+    with parallel.settings(threads=2):
+        before = parallel.team_runs()
+        f(data[:10])
+        assert parallel.team_runs() == before
+        with parallel.settings(min_work=0):
+            f(data)
+        assert parallel.team_runs() == before + 1
+
+
+def test_blas_gets_the_team_for_big_products_and_one_thread_for_small_ones() -> None:
+    from backends.llvm import blas, call
+    from tests.llvm_modules import gemm_module
+
+    if blas.blas_threads() is None:
+        pytest.skip("scipy's BLAS offers no thread control")
+    library = jit.load_object(jit.compile_object(
+        gemm_module(np.float32, False, False, 1.0, 0.0)), ["entry"])
+    run = call.EntryFunction(library["entry"], inputs=2, variables=0, outputs=1, dims=6,
+                             context=blas.context_address(), keepalive=library)
+    big = int(round((parallel.BLAS_MIN_FLOPS / 2) ** (1 / 3))) + 1
+
+    def threads_used(n: int) -> int:
+        a, b = (RNG.standard_normal((n, n)).astype(np.float32) for _ in range(2))
+        c = np.zeros((n, n), np.float32)
+        assert run([a, b], [], [c], None, [n, n, n, n, n, n]) == 0
+        np.testing.assert_allclose(c, a @ b, rtol=1e-4, atol=1e-3)
+        return blas.blas_threads()
+    with parallel.settings(threads=2):
+        assert threads_used(16) == 1
+        assert threads_used(big) == (2 if parallel.available() else 1)
+        assert threads_used(big - 2) == 1
+    with parallel.settings(threads=1):
+        assert threads_used(big) == 1
+
+
+def test_loops_bound_by_arithmetic_ask_for_the_hosts_widest_vectors() -> None:
+    import llvmlite.binding as llvm
+
+    x = gc.placeholder((None,), "float32", name="x")
+    heavy = gc.compile(inputs=[x], outputs=gc.tanh(x), backend="llvm").llvm_ir(optimized=False)
+    light = gc.compile(inputs=[x], outputs=x + 1, backend="llvm").llvm_ir(optimized=False)
+    wide = '"prefer-vector-width"="512"'
+    assert (wide in heavy) == bool(llvm.get_host_cpu_features().get("avx512f"))
+    assert wide not in light
