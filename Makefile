@@ -39,8 +39,20 @@ EXAMPLES := xor digits_mlp perceptron knn_digits linear_classifiers optimizers_d
 examples: venv
 	@for e in $(EXAMPLES); do echo "== examples/$$e.py"; $(PY) examples/$$e.py || exit 1; done
 
+# `make bench BENCH_FLAGS="--only W4 --quick"`; peers that are not installed are skipped.
+BENCH_FLAGS ?=
+
 bench: venv
-	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.run $(BENCH_FLAGS)
+
+# The peers, into .venv only (never core dependencies): the CPU build of torch that the machine
+# image ships as a wheel file (pip's default torch pulls gigabytes of CUDA), and JAX for the CPU.
+bench-peers: venv
+	@wheel=$$(find / -path /proc -prune -o -name 'torch-*+cpu-*.whl' -print 2>/dev/null \
+	  | sort | tail -n 1); \
+	if [ -n "$$wheel" ]; then echo "installing $$wheel"; $(PY) -m pip install --quiet "$$wheel"; \
+	else echo "no CPU torch wheel (torch-*+cpu-*.whl) on this machine: torch will be skipped"; fi
+	$(PY) -m pip install --quiet 'jax[cpu]'
 
 # onnx's backend conformance suite against every graphc backend (minutes; not part of `test`,
 # which runs a fixed subset of it).

@@ -9,14 +9,15 @@ from functools import partial
 
 import numpy as np
 
+from benchmarks import peers
 from benchmarks.harness import Problem, Runner, register, sgd_runner
 
 LR = 0.5
 NAMES = ("W1", "b1", "W2", "b2")
 
 
-def make_problem(seed: int) -> Problem:
-    """The four XOR points and a seeded N(0, 1) initialization."""
+def make_problem(seed: int, small: bool = False) -> Problem:
+    """The four XOR points and a seeded N(0, 1) initialization (already small)."""
     rng = np.random.default_rng(seed)
     params = {
         "W1": rng.standard_normal((2, 8), dtype=np.float32),
@@ -68,6 +69,33 @@ def build_graphc(problem: Problem, backend: str) -> Runner:
     return sgd_runner([x, y], loss, {k: v[k] for k in NAMES}, LR, problem, backend)
 
 
+def build_torch(problem: Problem) -> Runner:
+    """The same step in eager PyTorch: autograd for the backward pass, SGD in place."""
+    t = peers.torch()
+    p = peers.torch_tensors(problem.params)
+    x, y = (t.from_numpy(a) for a in problem.data)
+
+    def loss():
+        h = t.tanh(t.addmm(p["b1"], x, p["W1"]))
+        return t.mean((t.sigmoid(t.addmm(p["b2"], h, p["W2"])) - y) ** 2)
+
+    return peers.torch_sgd_runner(p, loss, LR)
+
+
+def build_jax(problem: Problem) -> Runner:
+    """The same step as one jitted JAX function."""
+    j = peers.jax()
+
+    def loss(p, x, y):
+        h = j.numpy.tanh(x @ p["W1"] + p["b1"])
+        return j.numpy.mean((j.nn.sigmoid(h @ p["W2"] + p["b2"]) - y) ** 2)
+
+    return peers.jax_sgd_runner(problem, loss, LR)
+
+
 WORKLOAD = register("W1-xor-mlp", "XOR MLP 2-8-1 tanh/sigmoid, MSE, SGD", 4, make_problem)
 WORKLOAD.add("numpy", build_numpy)
+WORKLOAD.add("torch", build_torch)
+WORKLOAD.add("jax", build_jax)
 WORKLOAD.add("graphc-numpy", partial(build_graphc, backend="numpy"))
+WORKLOAD.add("graphc-llvm", partial(build_graphc, backend="llvm"))

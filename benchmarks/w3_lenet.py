@@ -11,17 +11,19 @@ from functools import partial
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from benchmarks import peers
 from benchmarks.harness import Problem, Runner, register, sgd_runner
 
 LR = 0.01
-BATCH = 64
+BATCH, SMALL_BATCH = 64, 8
 CONVS = {"C1": (6, 1, 5, 5), "C2": (16, 6, 5, 5)}
 DENSE = (16 * 5 * 5, 120, 84, 10)
 NAMES = ("C1", "c1", "C2", "c2", "W3", "b3", "W4", "b4", "W5", "b5")
 
 
-def make_problem(seed: int) -> Problem:
+def make_problem(seed: int, small: bool = False) -> Problem:
     """He-initialized weights and one random batch (standard-normal pixels, int64 labels)."""
+    batch = SMALL_BATCH if small else BATCH
     rng = np.random.default_rng(seed)
     params: dict[str, np.ndarray] = {}
     for (name, shape), bias in zip(CONVS.items(), ("c1", "c2")):
@@ -33,8 +35,8 @@ def make_problem(seed: int) -> Problem:
         w = rng.standard_normal((fan_in, fan_out), dtype=np.float32)
         params[f"W{i}"] = w * np.float32(np.sqrt(2.0 / fan_in))
         params[f"b{i}"] = np.zeros(fan_out, np.float32)
-    x = rng.standard_normal((BATCH, 1, 28, 28), dtype=np.float32)
-    y = rng.integers(0, DENSE[-1], BATCH, dtype=np.int64)
+    x = rng.standard_normal((batch, 1, 28, 28), dtype=np.float32)
+    y = rng.integers(0, DENSE[-1], batch, dtype=np.int64)
     return Problem(params, (x, y))
 
 
@@ -164,7 +166,51 @@ def build_graphc(problem: Problem, backend: str) -> Runner:
     return sgd_runner([x, y], loss, {k: v[k] for k in NAMES}, LR, problem, backend)
 
 
+def build_torch(problem: Problem) -> Runner:
+    """The same step in eager PyTorch: F.conv2d and F.max_pool2d, autograd, SGD in place."""
+    t = peers.torch()
+    F = t.nn.functional
+    p = peers.torch_tensors(problem.params)
+    x, y = (t.from_numpy(a) for a in problem.data)
+
+    def loss():
+        h = F.max_pool2d(t.relu(F.conv2d(x, p["C1"], p["c1"], padding=2)), 2)
+        h = F.max_pool2d(t.relu(F.conv2d(h, p["C2"], p["c2"])), 2).flatten(1)
+        h = t.relu(t.addmm(p["b3"], h, p["W3"]))
+        h = t.relu(t.addmm(p["b4"], h, p["W4"]))
+        return F.cross_entropy(t.addmm(p["b5"], h, p["W5"]), y)
+
+    return peers.torch_sgd_runner(p, loss, LR)
+
+
+def build_jax(problem: Problem) -> Runner:
+    """The same step as one jitted JAX function (lax convolutions and reduce_window)."""
+    j = peers.jax()
+    jnp, lax, relu = j.numpy, j.lax, j.nn.relu
+
+    def conv(x, w, b, pad):
+        y = lax.conv_general_dilated(x, w, (1, 1), [(pad, pad)] * 2,
+                                     dimension_numbers=("NCHW", "OIHW", "NCHW"))
+        return y + b[None, :, None, None]
+
+    def pool(x):
+        return lax.reduce_window(x, -jnp.inf, lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")
+
+    def loss(p, x, y):
+        h = pool(relu(conv(x, p["C1"], p["c1"], 2)))
+        h = pool(relu(conv(h, p["C2"], p["c2"], 0))).reshape(x.shape[0], -1)
+        h = relu(h @ p["W3"] + p["b3"])
+        h = relu(h @ p["W4"] + p["b4"])
+        logp = j.nn.log_softmax(h @ p["W5"] + p["b5"])
+        return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+
+    return peers.jax_sgd_runner(problem, loss, LR)
+
+
 WORKLOAD = register("W3-lenet", "LeNet-5 28x28, conv/maxpool/dense, cross-entropy, SGD", BATCH,
                     make_problem)
 WORKLOAD.add("numpy", build_numpy)
+WORKLOAD.add("torch", build_torch)
+WORKLOAD.add("jax", build_jax)
 WORKLOAD.add("graphc-numpy", partial(build_graphc, backend="numpy"))
+WORKLOAD.add("graphc-llvm", partial(build_graphc, backend="llvm"))

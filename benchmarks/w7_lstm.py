@@ -11,14 +11,16 @@ from functools import partial
 
 import numpy as np
 
+from benchmarks import peers
 from benchmarks.harness import Problem, Runner, register, sgd_runner
 
 LR = 0.01
 SEQ, BATCH, INPUT, HIDDEN = 32, 32, 64, 128
+SMALL_SEQ = 4
 NAMES = ("W_ih", "W_hh", "b", "W_out", "b_out")
 
 
-def make_problem(seed: int) -> Problem:
+def make_problem(seed: int, small: bool = False) -> Problem:
     """Scaled-normal weights, forget-gate bias 1, and one random batch of sequences."""
     rng = np.random.default_rng(seed)
     b = np.zeros(4 * HIDDEN, np.float32)
@@ -30,7 +32,7 @@ def make_problem(seed: int) -> Problem:
         "W_out": rng.standard_normal((HIDDEN, 1), dtype=np.float32) / np.sqrt(HIDDEN),
         "b_out": np.zeros(1, np.float32),
     }
-    x = rng.standard_normal((BATCH, SEQ, INPUT), dtype=np.float32)
+    x = rng.standard_normal((BATCH, SMALL_SEQ if small else SEQ, INPUT), dtype=np.float32)
     y = rng.standard_normal((BATCH, 1), dtype=np.float32)
     return Problem({k: v.astype(np.float32) for k, v in params.items()}, (x, y))
 
@@ -93,7 +95,7 @@ def build_graphc(problem: Problem, backend: str, unroll: bool) -> Runner:
     """gc.nn.LSTM (unrolled or scanned) and gc.nn.Dense, gc.grad, SGD as updates."""
     import graphc as gc
 
-    x = gc.placeholder((None, SEQ, INPUT), "float32", name="x")
+    x = gc.placeholder((None, problem.data[0].shape[1], INPUT), "float32", name="x")
     y = gc.placeholder((None, 1), "float32", name="y")
     lstm = gc.nn.LSTM(INPUT, HIDDEN, unroll=unroll, seed=0)
     head = gc.nn.Dense(HIDDEN, 1, seed=0)
@@ -104,8 +106,64 @@ def build_graphc(problem: Problem, backend: str, unroll: bool) -> Runner:
     return sgd_runner([x, y], loss, {k: v[k] for k in NAMES}, LR, problem, backend)
 
 
+def build_torch(problem: Problem) -> Runner:
+    """torch.nn.LSTM (its fused CPU kernel) and a dense head, eager autograd, SGD in place.
+
+    NOTE: nn.LSTM has two biases that add up; the second is held at zero and frozen, so the
+    one trained bias takes the same step as the reference's `b`.
+    """
+    t = peers.torch()
+    x, y = (t.from_numpy(a) for a in problem.data)
+    lstm = t.nn.LSTM(INPUT, HIDDEN, batch_first=True)
+    with t.no_grad():
+        lstm.weight_ih_l0.copy_(t.from_numpy(problem.params["W_ih"].T))
+        lstm.weight_hh_l0.copy_(t.from_numpy(problem.params["W_hh"].T))
+        lstm.bias_ih_l0.copy_(t.from_numpy(problem.params["b"]))
+        lstm.bias_hh_l0.zero_()
+    lstm.bias_hh_l0.requires_grad_(False)
+    head = peers.torch_tensors({k: problem.params[k] for k in ("W_out", "b_out")})
+    params = {"W_ih": lstm.weight_ih_l0, "W_hh": lstm.weight_hh_l0, "b": lstm.bias_ih_l0,
+              **head}
+
+    def loss():
+        out, _ = lstm(x)
+        return t.mean((t.addmm(head["b_out"], out[:, -1], head["W_out"]) - y) ** 2)
+
+    def exported() -> dict[str, np.ndarray]:
+        transposed = {"W_ih", "W_hh"}
+        return {k: (p.detach().T if k in transposed else p.detach()).numpy().copy()
+                for k, p in params.items()}
+
+    return peers.torch_sgd_runner(params, loss, LR, exported)
+
+
+def build_jax(problem: Problem) -> Runner:
+    """The same step as one jitted JAX function, the recurrence a lax.scan over time."""
+    j = peers.jax()
+    jnp, sigmoid = j.numpy, j.nn.sigmoid
+
+    def loss(p, x, y):
+        z = jnp.swapaxes(x @ p["W_ih"] + p["b"], 0, 1)  # (time, batch, 4H)
+
+        def cell(carry, z_t):
+            h, c = carry
+            i, f, g, o = jnp.split(z_t + h @ p["W_hh"], 4, axis=1)
+            c = sigmoid(f) * c + sigmoid(i) * jnp.tanh(g)
+            return (sigmoid(o) * jnp.tanh(c), c), None
+
+        zeros = jnp.zeros((x.shape[0], HIDDEN), x.dtype)
+        (h, _), _ = j.lax.scan(cell, (zeros, zeros), z)
+        return jnp.mean((h @ p["W_out"] + p["b_out"] - y) ** 2)
+
+    return peers.jax_sgd_runner(problem, loss, LR)
+
+
 WORKLOAD = register("W7-lstm", "LSTM seq 32, in 64, hidden 128, last h -> dense 1, MSE, SGD",
                     BATCH, make_problem)
 WORKLOAD.add("numpy", build_numpy)
+WORKLOAD.add("torch", build_torch)
+WORKLOAD.add("jax", build_jax)
 WORKLOAD.add("graphc-numpy", partial(build_graphc, backend="numpy", unroll=True))
 WORKLOAD.add("graphc-numpy-scan", partial(build_graphc, backend="numpy", unroll=False))
+WORKLOAD.add("graphc-llvm", partial(build_graphc, backend="llvm", unroll=True))
+WORKLOAD.add("graphc-llvm-scan", partial(build_graphc, backend="llvm", unroll=False))
