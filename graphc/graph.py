@@ -25,7 +25,15 @@ def topological_order(roots: Iterable[Tensor]) -> list[Tensor]:
         for inp in node.inputs:
             dag.add_edge(inp, node)
             stack.append(inp)
-    return list(nx.lexicographical_topological_sort(dag, key=lambda n: n.serial))
+    # NOTE: constants are shared by every graph using their value (hash-consing), so their
+    # creation order says when some earlier graph first made one; each is ordered just before
+    # its first user instead, so that equal graphs built at different times list (print,
+    # cache-key, schedule) their nodes alike.
+    def order(node: Tensor) -> float:
+        if node.op != "constant":
+            return node.serial
+        return min((user.serial for user in dag.successors(node)), default=node.serial) - 0.5
+    return list(nx.lexicographical_topological_sort(dag, key=order))
 
 
 class Graph:

@@ -285,3 +285,25 @@ def test_unwritable_cache_warns_and_still_works(tmp_path: Path,
         loaded = cache.load_or_build("unwritable", Builder(), ["entry"])
     assert cache.stats().disk_write_errors == stats.disk_write_errors + 1
     run_add(loaded["entry"], loaded)
+
+
+def test_the_same_model_built_again_compiles_nothing(cache_dir: Path) -> None:
+    """A model rebuilt in the same process (new variables, shared constants made earlier)
+    hits the cache: its key does not depend on when a shared constant was first made."""
+    import numpy as np
+
+    import graphc as gc
+
+    def build_step():
+        x = gc.placeholder((None, 3), "float32", name="x")
+        W = gc.variable(np.ones((3, 2), np.float32), name="W")
+        loss = gc.mean(gc.square(x @ W)) * 0.5
+        return gc.compile([x], loss, updates=gc.optim.SGD(0.1).updates(loss, [W]),
+                          backend="llvm")
+
+    gc.constant(np.float32(0.5))            # made long before the second build uses it
+    build_step()
+    compilations = jit.compile_count()
+    step = build_step()
+    assert jit.compile_count() == compilations
+    assert float(step(np.ones((2, 3), np.float32))) == 4.5
