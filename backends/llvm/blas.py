@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import importlib.machinery
+import importlib.util
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from llvmlite import ir
@@ -32,11 +35,30 @@ _capsule_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c
     ("PyCapsule_GetPointer", ctypes.pythonapi))
 
 
+@functools.cache
+def _cython_blas():
+    """scipy's cython_blas extension module.
+
+    NOTE: loaded from its file where it is found, because `import scipy.linalg.cython_blas`
+    first imports all of scipy.linalg (~0.15-0.3 s, most of a cached model's load time).
+    """
+    import scipy
+
+    directory = Path(scipy.__file__).parent / "linalg"
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = directory / f"cython_blas{suffix}"
+        if path.is_file():
+            spec = importlib.util.spec_from_file_location("scipy.linalg.cython_blas", path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return module
+    from scipy.linalg import cython_blas
+    return cython_blas
+
+
 def function_pointer(name: str) -> int:
     """The address of scipy's Fortran BLAS routine `name` (for example "sgemm")."""
-    from scipy.linalg import cython_blas
-
-    capsule = cython_blas.__pyx_capi__[name]
+    capsule = _cython_blas().__pyx_capi__[name]
     return _capsule_pointer(capsule, _capsule_name(capsule))
 
 
@@ -166,11 +188,9 @@ _THREAD_CONTROLS = (("scipy_openblas_set_num_threads", "scipy_openblas_get_num_t
 @functools.cache
 def _thread_control() -> tuple[Callable[[int], None], Callable[[], int]] | None:
     """The BLAS library's thread-count setter and getter, if it has any we know."""
-    from scipy.linalg import cython_blas
-
     # NOTE: dlsym on cython_blas's own handle also searches the libraries it links, so this
     # finds the BLAS that scipy's pointers call, not NumPy's separately bundled OpenBLAS.
-    library = ctypes.CDLL(cython_blas.__file__)
+    library = ctypes.CDLL(_cython_blas().__file__)
     for setter, getter in _THREAD_CONTROLS:
         try:
             set_threads, get_threads = getattr(library, setter), getattr(library, getter)
