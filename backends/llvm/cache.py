@@ -4,14 +4,15 @@
 still loaded in this process, the object code compiled earlier in this process, and the disk
 cache. The disk cache is `~/.cache/graphc`; `GRAPHC_CACHE_DIR` moves it and `GRAPHC_CACHE_DIR=""`
 or `off` disables it. An entry is one file named by the full key (the caller's key hashed with
-the host fingerprint and CODEGEN_VERSION); its header (magic, format version, full key, payload
-length, payload sha256) is checked before the object code is used, so a corrupt, truncated,
-stale or misplaced entry is ignored and rebuilt. Writers rename a complete temporary file into
-place, so concurrent writers (threads or processes) never leave a partial entry.
+the host fingerprint and the code generator's source digest); its header (magic, format
+version, full key, payload length, payload sha256) is checked before the object code is used,
+so a corrupt, truncated, stale or misplaced entry is ignored and rebuilt. Writers rename a
+complete temporary file into place, so concurrent writers (threads or processes) never leave a partial entry.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import os
 import struct
@@ -28,9 +29,12 @@ from llvmlite import ir
 from backends.llvm import jit
 from backends.llvm.target import host_fingerprint
 
-# NOTE: bump CODEGEN_VERSION whenever the lowering may emit different code for the same key;
-# old entries then simply stop matching. FORMAT_VERSION is the layout of an entry file.
-CODEGEN_VERSION = 2
+# NOTE: the code generator is identified by its own source (backends/llvm and the core whose
+# op semantics it lowers): any edit to it makes old entries simply stop matching, where a
+# version number to bump by hand was forgotten once (a stale threshold ran for a session).
+# FORMAT_VERSION is the layout of an entry file.
+GENERATOR_SOURCES = (Path(__file__).resolve().parent,
+                     Path(__file__).resolve().parents[2] / "graphc")
 FORMAT_VERSION = 1
 MAGIC = b"GRAPHCO\x00"
 HEADER = struct.Struct("<8sI32sQ32s")  # magic, format version, full key, length, sha256
@@ -97,9 +101,19 @@ def cache_dir() -> Path | None:
     return Path(configured).expanduser()
 
 
+@functools.cache
+def codegen_version() -> str:
+    """A digest of the code generator's source files."""
+    digest = hashlib.sha256()
+    for root in GENERATOR_SOURCES:
+        for path in sorted(root.rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 def full_key(key: str, pipeline: jit.Pipeline = jit.DEFAULT_PIPELINE) -> str:
     """The caller's key bound to this host, this code generator and the pipeline (hex sha256)."""
-    text = (f"graphc object code\ncodegen={CODEGEN_VERSION}\n{host_fingerprint()}\n"
+    text = (f"graphc object code\ncodegen={codegen_version()}\n{host_fingerprint()}\n"
             f"pipeline={pipeline.tag()}\nkey={key}")
     return hashlib.sha256(text.encode()).hexdigest()
 

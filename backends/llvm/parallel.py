@@ -46,8 +46,10 @@ RUNTIME_TYPE = ir.LiteralStructType([_PTR, _PTR, _I64, _I64, _I32, _I32, _I32, _
 MAX_BACKOFF = 63
 # NOTE: OpenBLAS splits products from ~64^3 on; on 2 shared cores a split product waits at its
 # barriers for a descheduled thread (n=128: 30-40 ms instead of 0.08 ms under load, measured
-# by benchmarks/llvm_threads.py --blas), so below ~2·256^3 flops it gets one thread.
-BLAS_MIN_FLOPS = 1 << 25
+# by benchmarks/llvm_threads.py --blas). W2's step (products of ~2^25.6 flops) took 3.3 ms with
+# split products and 1.2 ms without, at a load of 1.3 from other machines' work, so only
+# products from ~2^30 flops (1024x1024x512) get the team's threads.
+BLAS_MIN_FLOPS = 1 << 30
 CHUNK_ARGS = (_I64, _I64, _I64, _PTR)      # lo, hi, chunk index, scratch
 _GOMP_PARALLEL = ir.FunctionType(ir.VoidType(), [_PTR, _PTR, _I32, _I32])
 
