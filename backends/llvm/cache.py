@@ -7,7 +7,8 @@ or `off` disables it. An entry is one file named by the full key (the caller's k
 the host fingerprint and the code generator's source digest); its header (magic, format
 version, full key, payload length, payload sha256) is checked before the object code is used,
 so a corrupt, truncated, stale or misplaced entry is ignored and rebuilt. Writers rename a
-complete temporary file into place, so concurrent writers (threads or processes) never leave a partial entry.
+complete temporary file into place, so concurrent writers (threads or processes) never leave a
+partial entry.
 """
 from __future__ import annotations
 
