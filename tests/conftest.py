@@ -15,6 +15,14 @@ def backend(request) -> str:
     return request.param
 
 
+@pytest.fixture
+def scripts_backend(backend: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """`backend`, set as GRAPHC_BACKEND: for code (the examples) that picks its backend as a
+    user's script does."""
+    monkeypatch.setenv("GRAPHC_BACKEND", backend)
+    return backend
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _session_cache_dir(tmp_path_factory):
     mp = pytest.MonkeyPatch()

@@ -18,13 +18,13 @@ def load_example(name: str) -> ModuleType:
     return module
 
 
-def test_xor_needs_a_hidden_layer() -> None:
+def test_xor_needs_a_hidden_layer(scripts_backend) -> None:
     results = load_example("xor").main(epochs=300, seed=0)
     assert results["perceptron"]["accuracy"] < 1.0
     assert results["mlp"]["accuracy"] == 1.0
 
 
-def test_digits_mlp_reaches_95_percent() -> None:
+def test_digits_mlp_reaches_95_percent(scripts_backend) -> None:
     results = load_example("digits_mlp").main(epochs=30, seed=0)
     assert results["mlp"]["test_accuracy"] >= 0.95
     assert results["softmax"]["test_accuracy"] >= 0.90

@@ -4,7 +4,7 @@ from __future__ import annotations
 from tests.test_examples import load_example
 
 
-def test_autoencoders_reconstruct_digits() -> None:
+def test_autoencoders_reconstruct_digits(scripts_backend) -> None:
     results = load_example("autoencoder").main(epochs=10, seed=0)
     ae, vae = results["autoencoder"], results["vae"]
     assert ae["error_after"] < 0.25 * ae["error_before"]

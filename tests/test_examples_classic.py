@@ -4,7 +4,7 @@ from __future__ import annotations
 from tests.test_examples import load_example
 
 
-def test_perceptron_converges_on_separable_data_and_fails_on_xor() -> None:
+def test_perceptron_converges_on_separable_data_and_fails_on_xor(scripts_backend) -> None:
     results = load_example("perceptron").main(epochs=50, seed=0, n=100)
     separable, xor = results["separable"], results["xor"]
     assert separable["converged"] and separable["accuracy"] == 1.0
@@ -12,20 +12,20 @@ def test_perceptron_converges_on_separable_data_and_fails_on_xor() -> None:
     assert not xor["converged"] and xor["best_accuracy"] <= 0.75
 
 
-def test_knn_with_l1_and_l2_distances() -> None:
+def test_knn_with_l1_and_l2_distances(scripts_backend) -> None:
     results = load_example("knn_digits").main(k=3, seed=0, n_test=120)
     assert results["l2_accuracy"] >= 0.96
     assert results["l1_accuracy"] >= 0.95
 
 
-def test_linear_classifiers_hinge_and_softmax() -> None:
+def test_linear_classifiers_hinge_and_softmax(scripts_backend) -> None:
     results = load_example("linear_classifiers").main(epochs=8, seed=0)
     assert results["hinge"]["test_accuracy"] >= 0.93
     assert results["softmax"]["test_accuracy"] >= 0.93
     assert results["softmax"]["confusion"].sum() == 359
 
 
-def test_optimizers_comparison_and_plot(tmp_path) -> None:
+def test_optimizers_comparison_and_plot(tmp_path, scripts_backend) -> None:
     out = load_example("optimizers_digits").main(epochs=3, seed=0, out=tmp_path / "opt.png")
     results = out["results"]
     assert set(results) == {"SGD", "momentum", "Nesterov", "Adagrad", "RMSProp", "Adam"}
@@ -37,7 +37,7 @@ def test_optimizers_comparison_and_plot(tmp_path) -> None:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
-def test_gan_moves_generated_samples_towards_the_ring(tmp_path) -> None:
+def test_gan_moves_generated_samples_towards_the_ring(tmp_path, scripts_backend) -> None:
     result = load_example("gan_2d").main(epochs=1500, seed=0, report_every=500,
                                          out=tmp_path / "gan.png")
     distances = [p["energy_distance"] for p in result["progress"]]
