@@ -4,7 +4,7 @@ Every call must either succeed or raise a gc.GraphcError. A failed call leaves e
 as it was; a call never writes a feed, and never returns an array sharing memory with a
 feed or a variable; a valid feed always succeeds, with the outputs and new values NumPy
 computes. `fuzz` returns the counts the issue asks for (cases / GraphcError / anything else).
-The functions run on the NumPy interpreter (the native backend lacks some of their kernels).
+The functions run on both backends.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ class Target:
     index_ranges: dict            # input position -> the integer range a valid feed draws from
 
 
-def linear_softmax(rng) -> Target:
+def linear_softmax(rng, backend: str) -> Target:
     x = gc.placeholder((None, 4), "float32", name="x")
     y = gc.placeholder((None,), "int64", name="y")
     W = gc.variable(rng.standard_normal((4, 3)).astype(np.float32), name="fz_W")
@@ -40,7 +40,7 @@ def linear_softmax(rng) -> Target:
     loss = gc.mean(gc.losses.cross_entropy(logits, y))
     gW, gb = gc.grad(loss, [W, b])
     fn = gc.compile([x, y], [loss, logits], updates=[(W, W - 0.1 * gW), (b, b - 0.1 * gb)],
-                    backend="numpy")
+                    backend=backend)
 
     def reference(feeds, v):
         xs, ys = (f.astype(np.float64) for f in feeds)
@@ -53,30 +53,30 @@ def linear_softmax(rng) -> Target:
     return Target("linear_softmax", [x, y], fn, [W, b], reference, {1: (0, 3)})
 
 
-def alias(rng) -> Target:
+def alias(rng, backend: str) -> Target:
     a = gc.placeholder((3,), "float64", name="a")
     W = gc.variable(rng.standard_normal(3), name="fz_A")
-    fn = gc.compile([a], gc.sum(a * W), updates=[(W, W + a)], backend="numpy")
+    fn = gc.compile([a], gc.sum(a * W), updates=[(W, W + a)], backend=backend)
     return Target("alias", [a], fn, [W], lambda f, v: ([np.sum(f[0] * v["fz_A"])],
                                                        [v["fz_A"] + f[0]]), {})
 
 
-def gather(rng) -> Target:
+def gather(rng, backend: str) -> Target:
     ids = gc.placeholder((None, 2), "int32", name="ids")
     s = gc.placeholder((), "float32", name="s")
     T = gc.variable(rng.standard_normal((5, 2)).astype(np.float32), name="fz_T")
     fn = gc.compile([ids, s], gc.take(T, ids, negative_from_end=False) * s,
-                    updates=[(T, T * 0.5)], backend="numpy")
+                    updates=[(T, T * 0.5)], backend=backend)
     return Target("gather", [ids, s], fn, [T],
                   lambda f, v: ([v["fz_T"][f[0]] * f[1]], [v["fz_T"] * 0.5]), {0: (0, 5)})
 
 
-def named_dims(rng) -> Target:
+def named_dims(rng, backend: str) -> Target:
     a = gc.placeholder(("Nfz", 3), "float32", name="a")
     m = gc.placeholder(("Nfz",), "bool", name="m")
     count = gc.variable(np.zeros((), np.int64), name="fz_count")
     fn = gc.compile([a, m], gc.sum(gc.where(gc.expand_dims(m, 1), a, 0.0), axis=1),
-                    updates=[(count, count + 1)], backend="numpy")
+                    updates=[(count, count + 1)], backend=backend)
     return Target("named_dims", [a, m], fn, [count],
                   lambda f, v: ([np.where(f[1][:, None], f[0], 0).sum(1)],
                                 [v["fz_count"] + 1]), {})
@@ -146,10 +146,10 @@ def same(a: np.ndarray, b: np.ndarray) -> bool:
     return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
-def fuzz(seed: int, cases: int) -> tuple[Counter, list[str]]:
+def fuzz(seed: int, cases: int, backend: str) -> tuple[Counter, list[str]]:
     """Run `cases` random calls; the outcome counts and a description of every broken rule."""
     rng = np.random.default_rng(seed)
-    targets = [make(rng) for make in (linear_softmax, alias, gather, named_dims)]
+    targets = [make(rng, backend) for make in (linear_softmax, alias, gather, named_dims)]
     variables = [v for t in targets for v in t.updated]
     initial = {v.name: v.value.copy() for v in variables}
     maker, counts, broken = FeedMaker(rng, variables), Counter(), []
@@ -219,8 +219,8 @@ def _short(feed) -> str:
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")    # NaN and inf feeds, by design
-def test_feed_fuzz() -> None:
-    counts, broken = fuzz(seed=0, cases=3000)
+def test_feed_fuzz(backend) -> None:
+    counts, broken = fuzz(seed=0, cases=3000, backend=backend)
     print(f"feed fuzz: {dict(counts)}")
     assert broken == [], "\n".join(broken[:20])
     assert counts["other"] == 0
@@ -231,8 +231,8 @@ def test_feed_fuzz() -> None:
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 @pytest.mark.parametrize("seed", range(1, 11))
-def test_feed_fuzz_long(seed) -> None:
-    counts, broken = fuzz(seed=seed, cases=10_000)
+def test_feed_fuzz_long(seed, backend) -> None:
+    counts, broken = fuzz(seed=seed, cases=10_000, backend=backend)
     print(f"feed fuzz seed {seed}: {dict(counts)}")
     assert broken == [], "\n".join(broken[:20])
     assert counts["other"] == 0
