@@ -43,15 +43,20 @@ def compile(inputs: Graph | Sequence[Tensor] = (), outputs: Sequence[Tensor] | T
         single = isinstance(outputs, Tensor)
     if backend not in BACKENDS:
         raise CompileError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+    lowered = graph
     if optimize is not False:
         from graphc.passes import optimize as run_pipeline
         passes = None if optimize is True else list(optimize)
         graph, _ = run_pipeline(graph, passes, verify=verify)
+        lowered = graph
         if optimize is True and BACKEND_PASSES.get(backend):
-            graph, _ = run_pipeline(graph, BACKEND_PASSES[backend], verify=verify)
+            lowered, _ = run_pipeline(graph, BACKEND_PASSES[backend], verify=verify)
     module = importlib.import_module(BACKENDS[backend])
     if not check_finite:
-        return module.compile_graph(graph, single_output=single)
-    if "check_finite" not in inspect.signature(module.compile_graph).parameters:
-        raise CompileError(f"the {backend} backend cannot check_finite; use backend='numpy'")
-    return module.compile_graph(graph, single_output=single, check_finite=True)
+        return module.compile_graph(lowered, single_output=single)
+    if "check_finite" in inspect.signature(module.compile_graph).parameters:
+        return module.compile_graph(lowered, single_output=single, check_finite=True)
+    # NOTE: a backend without per-node checks has its results checked, and the interpreter
+    # names the node, on the graph before the backend's own passes (fusion), as users wrote it.
+    guard = importlib.import_module("backends.numpy.finite").ResultGuard
+    return guard(module.compile_graph(lowered, single_output=single), graph, single)

@@ -13,6 +13,7 @@ import numpy as np
 from graphc.dtypes import FLOATS, SHORT
 from graphc.errors import NonFiniteError
 from graphc.graph import Graph
+from graphc.ops.leaves import UPDATING
 from graphc.printing import node_line, value_names
 from graphc.registry import OPS, Kind
 from graphc.tensor import Tensor
@@ -74,3 +75,50 @@ def summary(a: np.ndarray) -> str:
     if a.dtype.kind == "f" and finite.size < a.size:
         parts.append(_bad_counts(a).removesuffix(f" among its {a.size} values"))
     return f"{head}: " + ", ".join(parts)
+
+
+class ResultGuard:
+    """check_finite for a backend without per-node checks (native code), as JAX's debug_nans
+    does it: a call's float outputs and new values are checked; a bad one undoes the call's
+    commit (a backend's steps give variables new arrays, so the old ones are intact) and runs
+    the same call here, guarded node by node, which names the node. A NaN hidden inside the
+    graph (masked by a where) is seen only by the interpreter's own guard."""
+
+    def __init__(self, function, graph: Graph, single_output: bool):
+        self.function, self.graph, self.single_output = function, graph, single_output
+        self._targets = [var.attrs["var"] for var, _ in graph.updates]
+        self._interpreter = None
+
+    def __call__(self, *args, **named):
+        with UPDATING:      # no other call may commit between this one and its undoing
+            before = [var._value for var in self._targets]
+            result = self.function(*args, **named)
+            outputs = [result] if self.single_output else list(result)
+            if all(map(_all_finite, [*outputs, *(var._value for var in self._targets)])):
+                return result
+            self._undo(before)
+            self._locate(args, named)
+
+    def _undo(self, values: list) -> None:
+        for var, value in zip(self._targets, values):
+            var._value = value
+
+    def _locate(self, args: tuple, named: dict) -> None:
+        """Raise the interpreter's NonFiniteError for this call (leaving variables as before)."""
+        if self._interpreter is None:
+            from backends.numpy.executor import compile_graph
+            self._interpreter = compile_graph(self.graph, self.single_output, check_finite=True)
+        before = [var._value for var in self._targets]
+        self._interpreter(*args, **named)
+        self._undo(before)
+        raise NonFiniteError("check_finite: the native code's results hold NaN or infinity, but "
+                             "the interpreter's node-by-node guard found none on this call (a "
+                             "difference in rounding between the backends)")
+
+    def __getattr__(self, name: str):
+        return getattr(self.function, name)      # llvm_ir(), asm(), ...
+
+
+def _all_finite(array) -> bool:
+    array = np.asarray(array)
+    return array.dtype.kind != "f" or bool(np.isfinite(array).all())
