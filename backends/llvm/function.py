@@ -2,8 +2,9 @@
 
 Per call, only the feeds are checked (gc.FeedError before any native code runs), the dim
 signature's values and the output and arena sizes computed, the outputs allocated (they are
-the caller's), and one native call made with the GIL released. A nonzero status becomes a
-GraphcError naming the node and the user's line; variables are then unchanged, because the
+the caller's), and one native call made with the GIL released. A nonzero status becomes the
+error the interpreter raises there (gc.IndexRangeError for a bad index), naming the node and
+the user's line; variables are then unchanged, because the
 native code assigns them only after every kernel succeeded. Calls are serialized per
 function (they share the arena and update the same variables).
 
@@ -27,10 +28,6 @@ from backends.llvm.lower import Plan
 from graphc.errors import FeedError, GraphcError
 from graphc.feeds import FeedChecker, arrange_feeds
 from graphc.ops.leaves import UPDATING
-
-
-class NativeRunError(GraphcError, IndexError):
-    """Native code stopped on a bad value (an index out of range), naming the node."""
 
 
 class NativeFunction:
@@ -114,8 +111,8 @@ def _failure(plan: Plan) -> Callable:
         if status == native_call.OUT_OF_MEMORY:
             raise MemoryError("cannot allocate the native code's scratch memory (arena) for "
                               "these feeds")
-        step, message = plan.error(status)
-        raise NativeRunError(f"{step.what}: {message}")
+        step, failure = plan.error(status)
+        raise failure.error(f"{step.what}: {failure.message}")
     return failed
 
 

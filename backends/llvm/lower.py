@@ -20,11 +20,11 @@ from llvmlite import ir
 
 from backends.llvm.access import Access, Buffer, is_contiguous, view, whole
 from backends.llvm.irutil import I8, I32, PTR, SIZES, DimValues, const, i64, ir_type
-from backends.llvm.kernels import CONTIGUOUS, EXPANDERS, KERNELS, MESSAGES, SCRATCH
+from backends.llvm.kernels import CONTIGUOUS, EXPANDERS, KERNELS, MESSAGES, SCRATCH, Failure
 from backends.llvm.kernels.elementwise import copy
 from graphc import dims as D
 from graphc.dims import Dim
-from graphc.errors import CompileError
+from graphc.errors import CompileError, GraphcError
 from graphc.graph import Graph
 from graphc.registry import OPS, Kind, Trait
 from graphc.tensor import Tensor
@@ -198,11 +198,12 @@ class Plan:
             block[2] = dies
             self.arena.append((buffer, block[0]))
 
-    def error(self, status: int) -> tuple[Step, str]:
-        """The step and message a nonzero status from the entry function stands for."""
+    def error(self, status: int) -> tuple[Step, Failure]:
+        """The step and failure a nonzero status from the entry function stands for."""
         step = self.steps[status // 256 - 1]
         op = step.node.op if step.node is not None else "copy"
-        return step, MESSAGES.get(op, {}).get(status % 256, f"error code {status % 256}")
+        unknown = Failure(GraphcError, f"error code {status % 256}")
+        return step, MESSAGES.get(op, {}).get(status % 256, unknown)
 
 
 def updates_as_outputs(graph: Graph) -> Graph:

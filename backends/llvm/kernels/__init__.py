@@ -1,17 +1,25 @@
 """KERNELS[op](lowering, node, out, ins) -> Kernel: the native implementation of each op.
 
 Elementwise ops need no entry: their scalar formula is their kernel. MESSAGES[op][code] says
-what a nonzero status code from an op's kernel means; CONTIGUOUS holds the ops whose operands
+what a nonzero status code from an op's kernel means (the error to raise, as the interpreter
+raises it, and the message); CONTIGUOUS holds the ops whose operands
 the plan copies to contiguous buffers first (a kernel calling BLAS, say).
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from backends.llvm.kernels.elementwise import elementwise
 
+
+class Failure(NamedTuple):
+    """What a kernel's nonzero status code stands for."""
+    error: type[Exception]          # a GraphcError but for running out of memory
+    message: str
+
+
 KERNELS: dict[str, Callable] = {"<elementwise>": elementwise}
-MESSAGES: dict[str, dict[int, str]] = {}
+MESSAGES: dict[str, dict[int, Failure]] = {}
 CONTIGUOUS: set[str] = set()
 # op -> (plan, node, ins, results) -> {name: Access or anything the emitter needs}, where
 # results maps result index -> Access for composites; scratch slots come from plan.scratch()
@@ -21,7 +29,7 @@ SCRATCH: dict[str, Callable] = {}
 EXPANDERS: dict[str, Callable] = {}
 
 
-def register(*ops: str, messages: dict[int, str] | None = None, contiguous: bool = False,
+def register(*ops: str, messages: dict[int, Failure] | None = None, contiguous: bool = False,
              scratch: Callable | None = None):
     """Decorate an emitter `(lowering, node, out, ins) -> Kernel` as the kernel of ops.
 

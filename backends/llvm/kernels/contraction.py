@@ -22,16 +22,18 @@ from llvmlite import ir
 from backends.llvm import blas
 from backends.llvm.access import Access, broadcast, row_major
 from backends.llvm.irutil import I1, const, i64, ir_type, is_float, loop
-from backends.llvm.kernels import register
+from backends.llvm.kernels import Failure, register
 from backends.llvm.kernels.base import Kernel
 from backends.llvm.kernels.elementwise import collapse
 from graphc import dims as D
 from graphc.dimenv import DimEnv
 from graphc.dims import Dim
+from graphc.errors import ShapeError
 from graphc.tensor import Tensor
 
 INT32_MAX = 2 ** 31 - 1
-TOO_LARGE = {1: "a matrix dimension exceeds the 2^31 - 1 elements BLAS can address"}
+TOO_LARGE = {1: Failure(ShapeError, "a matrix dimension exceeds the 2^31 - 1 elements BLAS "
+                                   "can address")}
 # NOTE: below this many multiply-adds (static shapes only) a generated loop beats a BLAS call,
 # whose fixed cost is ~1 µs; measured by benchmarks/llvm_matmul.py.
 LOOP_FLOPS = 4096

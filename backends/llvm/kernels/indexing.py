@@ -11,11 +11,12 @@ from llvmlite import ir
 
 from backends.llvm.access import Access
 from backends.llvm.irutil import I64, const, i64, is_float, loop
-from backends.llvm.kernels import register
+from backends.llvm.kernels import Failure, register
 from backends.llvm.kernels.base import Kernel
+from graphc.errors import IndexRangeError
 from graphc.tensor import Tensor
 
-OUT_OF_RANGE = {1: "an index is out of range"}
+OUT_OF_RANGE = {1: Failure(IndexRangeError, "an index is out of range")}
 
 
 def _index(k: Kernel, raw: ir.Value, n: ir.Value, negative_from_end: bool) -> ir.Value:

@@ -14,12 +14,13 @@ from llvmlite import ir
 from backends.llvm import parallel
 from backends.llvm.access import Access, Buffer, broadcast
 from backends.llvm.irutil import F64, I64, PTR, SIZES, const, i64, ir_type, is_float, loop
-from backends.llvm.kernels import register
+from backends.llvm.kernels import Failure, register
 from backends.llvm.kernels.base import Kernel
 from backends.llvm.kernels.elementwise import collapse
 from backends.llvm.parallel import ceil_div, larger
 from backends.llvm.scalar_emit import ScalarEmitter
 from graphc import scalar
+from graphc.errors import ShapeError
 from graphc.tensor import Tensor
 
 _IDENTITY = {"sum": 0, "prod": 1, "max": float("-inf"), "min": float("inf")}
@@ -48,8 +49,11 @@ def _kept_access(out: Access, node: Tensor, x: Access) -> Access:
 
 
 OUT_OF_MEMORY = 2
-REDUCE_MESSAGES = {1: "zero-size array to a reduction without identity (max or min of nothing)",
-                   OUT_OF_MEMORY: "out of memory for the partial results of a big reduction"}
+REDUCE_MESSAGES = {
+    1: Failure(ShapeError, "zero-size array to a reduction without identity (max or min of "
+                           "nothing)"),
+    OUT_OF_MEMORY: Failure(MemoryError, "out of memory for the partial results of a big "
+                                        "reduction")}
 
 
 @register("sum", "prod", "max", "min", messages=REDUCE_MESSAGES)
@@ -272,7 +276,8 @@ def _fold(b: ir.IRBuilder, op: str, total: ir.Value, value: ir.Value, dtype: str
     return result
 
 
-@register("argmax", "argmin", messages={1: "argmax or argmin of an empty sequence"})
+@register("argmax", "argmin",
+          messages={1: Failure(ShapeError, "argmax or argmin of an empty sequence")})
 def arg_extremum(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel:
     """The index of the first maximum (minimum) along an axis, or of the flat array; a NaN
     counts as the extremum, as in NumPy."""

@@ -14,8 +14,9 @@ from llvmlite import ir
 
 from backends.llvm.access import Access
 from backends.llvm.irutil import I1, I32, I64, PTR, SIZES, i64, loop
-from backends.llvm.kernels import register
+from backends.llvm.kernels import Failure, register
 from backends.llvm.kernels.base import Kernel
+from graphc.errors import IndexRangeError
 from graphc.graph import Graph
 from graphc.ops.scan import residual_base, step_nodes
 from graphc.tensor import Tensor
@@ -47,7 +48,8 @@ def _scratch(plan, node: Tensor, ins: list[Access], results: dict) -> dict:
 
 
 @register("scan", contiguous=True, scratch=_scratch,
-          messages={1: "an op inside the scan's body failed (an index out of range)"})
+          messages={1: Failure(IndexRangeError,
+                               "an op inside the scan's body failed (an index out of range)")})
 def scan(low, node: Tensor, out: dict, ins: list[Access]) -> Kernel:
     from backends.llvm.lower import Lowering
     sc = low.step.scratch
