@@ -43,7 +43,19 @@ def _reduce_ref(node, dims):
     if node.op in ("sum", "prod"):
         dtype = np.dtype(node.dtype)
         return lambda x: reducer(x, axis=axes, dtype=dtype, keepdims=keepdims)
-    return lambda x: reducer(x, axis=axes, keepdims=keepdims)
+
+    def extremum(x):
+        _check_not_empty(node, x, axes)
+        return reducer(x, axis=axes, keepdims=keepdims)
+    return extremum
+
+
+def _check_not_empty(node, x: np.ndarray, axes: tuple[int, ...]) -> None:
+    """max, min, argmax and argmin of nothing have no value (NumPy raises a bare ValueError)."""
+    if math.prod(x.shape[a] for a in axes) == 0:
+        built = f" (built at {node.loc})" if node.loc else ""
+        raise ShapeError(f"{node.op}: the axes {axes} of an array of shape {x.shape} have no "
+                         f"element to take the {node.op} of{built}")
 
 
 def _keepdims_shape(x: Tensor, out: Tensor) -> tuple:
@@ -116,7 +128,11 @@ def _arg_rule(types, attrs):
 
 def _arg_ref(node, dims):
     fn, axis, keepdims = getattr(np, node.op), node.attrs["axis"], node.attrs["keepdims"]
-    return lambda x: fn(x, axis=axis, keepdims=keepdims)
+
+    def arg_extremum(x):
+        _check_not_empty(node, x, tuple(range(x.ndim)) if axis is None else (axis,))
+        return fn(x, axis=axis, keepdims=keepdims)
+    return arg_extremum
 
 
 for _name in ("argmax", "argmin"):

@@ -80,11 +80,8 @@ def reduce_expression(low, name: str, node: Tensor, out: Access, shape: tuple,
     ins = [broadcast(a, shape, env) for a in ins]
     targets = [broadcast(a, shape, env) for a, _ in stores]
     k = Kernel(low.module, name, [out, *ins, *targets], env)
-    if op in ("max", "min"):
-        reduced = k.size([shape[a] for a in axes])
-        outputs = k.size(out.shape)
-        k.fail_if(k.b.and_(k.b.icmp_signed("==", reduced, i64(0)),
-                           k.b.icmp_signed(">", outputs, i64(0))), 1)
+    if op in ("max", "min"):      # NOTE: even when nothing is kept (NumPy's rule)
+        k.fail_if(k.b.icmp_signed("==", k.size([shape[a] for a in axes]), i64(0)), 1)
     acc = _kept_access(out, node, Access(out.buffer, shape, (0,) * len(shape)))
     flat_shape, strides, kinds = collapse([acc, *ins, *targets], env,
                                           [a in axes for a in range(len(shape))])
