@@ -44,16 +44,19 @@ def expand(plan, node: Tensor, ins: list[Access], results: dict, where: str) -> 
                    and OPS[n.op].kind is not Kind.ELEMENTWISE), None)
     outputs = {k: t for k, t in enumerate(body.outputs) if k in results}
     name = f"fused_{kind}"
-    if anchor is not None and anchor.op not in KERNELS:
-        raise CompileError(f"the llvm backend has no kernel for op {anchor.op}"
-                           + (f" (built at {anchor.loc})" if anchor.loc else ""))
+    if anchor is not None:
+        if anchor.op not in KERNELS:
+            raise CompileError(f"the llvm backend has no kernel for op {anchor.op}"
+                               + (f" (built at {anchor.loc})" if anchor.loc else ""))
+        # the anchor's steps are its own, so that a failure names it where the user built it
+        what = f"{anchor.op} {anchor.type}" + (f" at {anchor.loc}" if anchor.loc else "")
     if kind == "epilogue":
         position = next((k for k, t in outputs.items() if t is anchor), None)
         target = results[position] if position is not None else plan.scratch(anchor.dtype,
                                                                               anchor.shape)
         position = {id(p): k for k, p in enumerate(body.inputs)}
         anchor_ins = plan.operands(anchor.op, [ins[position[id(i)]] for i in anchor.inputs])
-        plan.add_step(anchor.op, anchor, target, anchor_ins, KERNELS[anchor.op], where)
+        plan.add_step(anchor.op, anchor, target, anchor_ins, KERNELS[anchor.op], what)
         leaves[id(anchor)] = scalar.arg(len(operands))
         operands.append(target)
     exprs = _compose(body, leaves)
@@ -63,14 +66,14 @@ def expand(plan, node: Tensor, ins: list[Access], results: dict, where: str) -> 
         out = results[next(k for k, t in enumerate(body.outputs) if t is anchor)]
         if anchor.op in ARG_REDUCTIONS:
             _searched_prologue(plan, node, anchor, out, exprs[id(source)], stores, operands,
-                               where)
+                               where, what)
             return
 
         def emit_prologue(low, _node, _out, _ins):
             return reduce_expression(low, low.name(anchor), anchor, out, source.shape,
                                      operands, exprs[id(source)], stores)
-        plan.add_step(name, node, out, operands + [a for a, _ in stores], emit_prologue,
-                      where)
+        plan.add_step(name, anchor, out, operands + [a for a, _ in stores], emit_prologue,
+                      what)
         return
     tail = {k: t for k, t in outputs.items() if t is not anchor}
     if not tail:
@@ -85,7 +88,7 @@ def expand(plan, node: Tensor, ins: list[Access], results: dict, where: str) -> 
 
 def _searched_prologue(plan, node: Tensor, anchor: Tensor, out: Access, source: Scalar,
                        stores: list[tuple[Access, Scalar]], operands: list[Access],
-                       where: str) -> None:
+                       where: str, what: str) -> None:
     """An argmax/argmin prologue: one loop writes the searched values (and the stores) to the
     arena, then the anchor's own kernel searches them."""
     values = plan.scratch(anchor.inputs[0].dtype, anchor.inputs[0].shape)
@@ -96,7 +99,7 @@ def _searched_prologue(plan, node: Tensor, anchor: Tensor, out: Access, source: 
         return loop_kernel(low.module, low.env, low.name(node), targets, roots, used)
     plan.add_step(f"fused_{node.attrs['kind']}", node, values, used + targets[1:], emit_values,
                   where)
-    plan.add_step(anchor.op, anchor, out, [values], KERNELS[anchor.op], where)
+    plan.add_step(anchor.op, anchor, out, [values], KERNELS[anchor.op], what)
 
 
 def _used(roots: list[Scalar], operands: list[Access]) -> tuple[list[Scalar], list[Access]]:
