@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
+from hypothesis import HealthCheck
 from hypothesis import strategies as st
 
 import graphc as gc
@@ -53,6 +54,10 @@ from tests.randgraph_spans import (
 
 CALLS = 2              # each compiled case is called this many times (updates carry over)
 RTOL = {"float32": 2e-5, "float64": 1e-10}
+# hypothesis settings for properties over random cases: the same examples on every run
+PROFILE = dict(derandomize=True, database=None, deadline=None, print_blob=False,
+               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                      HealthCheck.large_base_example])
 
 
 # ---- decisions ------------------------------------------------------------------------------
@@ -704,7 +709,8 @@ def computed_in(t: gc.Tensor) -> str:
     return "float64"
 
 
-def differs(expected: np.ndarray, actual: np.ndarray, precision: str) -> str | None:
+def differs(expected: np.ndarray, actual: np.ndarray, precision: str,
+            rtol: dict[str, float] = RTOL) -> str | None:
     """Why two results differ (None if they agree): NaN equals NaN; floats to a tight rtol."""
     if expected.dtype != actual.dtype or expected.shape != actual.shape:
         return f"expected {expected.dtype}{list(expected.shape)}, " \
@@ -713,11 +719,11 @@ def differs(expected: np.ndarray, actual: np.ndarray, precision: str) -> str | N
         bad = ~((expected == actual) | (np.isnan(expected) & np.isnan(actual))
                 if expected.dtype.kind == "f" else expected == actual)
     else:
-        rtol = RTOL[precision]
+        tolerance = rtol[precision]
         finite = np.abs(expected[np.isfinite(expected)])
         scale = max(1.0, float(finite.max())) if finite.size else 1.0
         with np.errstate(all="ignore"):
-            close = np.abs(expected - actual) <= rtol * (scale + np.abs(expected))
+            close = np.abs(expected - actual) <= tolerance * (scale + np.abs(expected))
         bad = ~(close | (expected == actual) | (np.isnan(expected) & np.isnan(actual)))
     if not bad.any():
         return None

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 
 import graphc as gc
 from graphc.graph import Graph
@@ -27,6 +27,7 @@ from graphc.printing import node_line, value_names
 from graphc.registry import OPS
 from graphc.tensor import Tensor, fresh_nodes, make
 from tests.randgraph import (
+    PROFILE,
     Culprit,
     GraphCase,
     Mismatch,
@@ -112,11 +113,6 @@ def _report(case: GraphCase, label: str, found: Mismatch, culprit: Culprit | Non
 
 
 # ---- the properties -----------------------------------------------------------------------------
-
-PROFILE = dict(derandomize=True, database=None, deadline=None, print_blob=False,
-               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                      HealthCheck.large_base_example])
-
 
 # NOTE: hypothesis draws small values more often (good at edges, and it shrinks failures);
 # plain seeded cases add the uniform breadth (bigger graphs, more scans and gradients).
