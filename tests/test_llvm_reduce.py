@@ -30,3 +30,18 @@ def test_extremum_keeping_nothing_of_something(backend, name: str) -> None:
             f(np.zeros((3, 0), "float32"))
     else:
         assert f(np.zeros((3, 0), "float32")).shape == (0,)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name, fn", [("sum of x - x", lambda x: gc.sum(x - x, axis=1)),
+                                      ("prod of x / x", lambda x: gc.prod(x / x, axis=1))])
+def test_nan_from_a_fused_operand_reaches_the_sum(dtype: str, name: str, fn) -> None:
+    """The accumulation's fast-math flags let LLVM fold sum(x - x) to 0 for float64, NaN and
+    infinities in x notwithstanding (reassoc with nsz: acc + (x - x) -> acc); reassoc alone
+    still vectorizes the sum."""
+    x = gc.placeholder((2, 4), dtype)
+    feed = np.array([[1, np.nan, 2, 0], [3, 4, np.inf, 5]], dtype)
+    with np.errstate(all="ignore"):
+        expected = gc.compile([x], fn(x))(feed)
+    np.testing.assert_array_equal(gc.compile([x], fn(x), backend="llvm")(feed), expected)
+    assert np.isnan(expected).all()

@@ -266,7 +266,8 @@ def _fold(b: ir.IRBuilder, op: str, total: ir.Value, value: ir.Value, dtype: str
     if op in ("sum", "prod"):
         if is_float(dtype):
             fn = b.fadd if op == "sum" else b.fmul
-            return fn(total, value, flags=[] if in_order else ["reassoc", "nsz"])
+            # NOTE: not nsz: with reassoc it lets LLVM fold acc + (x - x) to acc, x NaN or not
+            return fn(total, value, flags=[] if in_order else ["reassoc"])
         return (b.add if op == "sum" else b.mul)(total, value)
     (result,) = ScalarEmitter(b, [_COMBINE[op](scalar.arg(0), scalar.arg(1))],
                               [dtype, dtype], [dtype]).emit([total, value])
