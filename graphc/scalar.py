@@ -211,6 +211,38 @@ def dtypes(root: Scalar, arg_dtypes: Sequence[str], out_dtype: str) -> dict[int,
     return result
 
 
+def typed(root: Scalar, arg_dtypes: Sequence[str], out_dtype: str) -> Scalar:
+    """The expression with each weak constant made the dtype its context gives it.
+
+    NOTE: nodes are shared, so one weak constant (the 1 of 1 / sqrt(x) and of sign(y)) may
+    meet float32 in one place and float64 in another, as in a fused group's composed formulas;
+    `dtypes` gives a node one dtype, so typing an expression first gives each place its own.
+    """
+    memo: dict[tuple[int, str], Scalar] = {}
+
+    def visit(e: Scalar, want: str) -> Scalar:
+        key = (id(e), want)
+        if key in memo:
+            return memo[key]
+        if e.prim == "arg":
+            new = e
+        elif e.prim == "const":
+            new = e if e.value[1] else const(e.value[0], want)
+        elif e.prim == "cast":
+            new = cast(visit(e.args[0], _strong(e.args[0], arg_dtypes) or e.value), e.value)
+        elif e.prim in COMPARISONS or e.prim in LOGIC or e.prim == "select":
+            operands = e.args[1:] if e.prim == "select" else e.args
+            inner = _common(operands, arg_dtypes) or ("bool" if e.prim in LOGIC else want)
+            condition = [visit(e.args[0], "bool")] if e.prim == "select" else []
+            new = _node(e.prim, tuple(condition + [visit(a, inner) for a in operands]))
+        else:
+            dtype = _common(e.args, arg_dtypes) or want
+            new = _node(e.prim, tuple(visit(a, dtype) for a in e.args))
+        memo[key] = new
+        return new
+    return visit(root, out_dtype)
+
+
 def _strong(e: Scalar, arg_dtypes: Sequence[str]) -> str | None:
     """The dtype an expression has by itself, or None when only weak constants decide it."""
     if e.prim == "arg":
@@ -250,6 +282,7 @@ NUMPY: dict[str, Callable] = {
 
 def evaluate(root: Scalar, args: Sequence[np.ndarray], out_dtype: str) -> np.ndarray:
     """The expression's value on NumPy arrays (broadcast together), in out_dtype."""
+    root = typed(root, [str(a.dtype) for a in args], out_dtype)
     types = dtypes(root, [str(a.dtype) for a in args], out_dtype)
     values: dict[int, np.ndarray] = {}
 

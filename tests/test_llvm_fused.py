@@ -31,3 +31,13 @@ def test_prologue_failure_names_its_reduction(op: str) -> None:
     f = gc.compile([x], getattr(gc, op)(gc.sin(x) + 1, axis=0), backend="llvm")
     with pytest.raises(gc.ShapeError, match=f"^{op} "):
         f(np.zeros((0, 3), "float32"))
+
+
+def test_group_mixing_dtypes_around_a_shared_constant() -> None:
+    """rsqrt (1 / sqrt(x), float32) and sign (selecting 1, float64) fused in one loop share
+    the weak constant 1: the group used to fail to build (select of float and double)."""
+    a, b = gc.placeholder((3,), "float32"), gc.placeholder((3,), "float64")
+    y = gc.cast(gc.rsqrt(a), "float64") + gc.sign(b)
+    feeds = np.array([1, 4, 9], "float32"), np.array([-2.0, 0.0, 3.0])
+    np.testing.assert_array_equal(gc.compile([a, b], y, backend="llvm")(*feeds),
+                                  gc.compile([a, b], y)(*feeds))

@@ -149,3 +149,15 @@ def test_constant_folding_goes_through_the_formulas() -> None:
     (folded,) = gc.optimize(gc.Graph([x], [x + c]))[0].outputs[0].inputs[1:]
     assert folded.op == "constant"
     np.testing.assert_array_equal(folded.value, [0.0, 0.5, 1.0])
+
+
+def test_a_shared_weak_constant_takes_each_context_dtype() -> None:
+    """The weak 1 of a float32 1 / x and of a float64 select is one node: each place gets its
+    own dtype (typing it once gave both float32, and native code failed to build)."""
+    a, b = scalar.arg(0), scalar.arg(1)
+    root = scalar.cast(1 / a, "float64") + scalar.apply("select", b > 0, 1, b)
+    typed = scalar.typed(root, ["float32", "float64"], "float64")
+    consts = {e.value for e in scalar.nodes([typed]) if e.prim == "const"}
+    assert {(1, "float32"), (1, "float64")} <= consts
+    got = scalar.evaluate(root, [np.float32([4.0]), np.array([-2.0])], "float64")
+    np.testing.assert_array_equal(got, [-1.75])

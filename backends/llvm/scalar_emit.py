@@ -27,9 +27,9 @@ class ScalarEmitter:
                  out_dtypes: Sequence[str]):
         self.b = builder
         self.types: dict[int, str] = {}
-        for root, out in zip(roots, out_dtypes):
+        self.roots = [scalar.typed(r, arg_dtypes, out) for r, out in zip(roots, out_dtypes)]
+        for root, out in zip(self.roots, out_dtypes):
             self.types.update(scalar.dtypes(root, arg_dtypes, out))
-        self.roots = roots
 
     def emit(self, args: Sequence[ir.Value]) -> list[ir.Value]:
         """The roots' values for operand values `args` (one per arg index)."""
