@@ -18,12 +18,14 @@ is wrong given its own operands, or if the native results depend on how it fused
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from llvmlite import ir
 
 import graphc as gc
 from graphc.compile import BACKEND_PASSES
@@ -117,7 +119,7 @@ def _value_mismatch(case: GraphCase, expected: Call, actual: Call) -> str | None
     if expected.outputs is not None:
         pairs += [(f"output {i}", precision, e, a) for i, (precision, e, a) in
                   enumerate(zip(case.precision, expected.outputs, actual.outputs))]
-    pairs += [(f"variable {case.graph.variables[i].name!r}", precision, e, a) for i, (
+    pairs += [(f"variable {case.graph.variables[i].name or i!r}", precision, e, a) for i, (
         precision, e, a) in enumerate(zip(case.variable_precision, expected.variables,
                                           actual.variables))]
     for what, precision, e, a in pairs:
@@ -187,7 +189,7 @@ def test_native_matches_interpreter(case: GraphCase) -> None:
 
 
 def test_seeded_cases_match_interpreter() -> None:
-    _check_seeds(range(200), max_steps=12)
+    _check_seeds(range(350), max_steps=12)
 
 
 @pytest.mark.slow
@@ -211,3 +213,87 @@ def _check_seeds(seeds: range, max_steps: int) -> None:
         except AssertionError as exc:
             failures.append(f"seed {seed}: {str(exc).splitlines()[0]}")
     assert not failures, f"{len(failures)} failing cases:\n" + "\n".join(failures)
+
+
+# ---- the check has teeth: wrong native code is caught, amplified rounding is not ------------
+
+@pytest.fixture
+def fresh_native_code(monkeypatch: pytest.MonkeyPatch):
+    """Native code compiled anew (a patched emitter must not hit code cached before or after)."""
+    from backends.llvm import cache
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", "")
+    cache.clear_memory()
+    yield
+    cache.clear_memory()
+
+
+def _off_tanh(emit):
+    def wrong(b, x):
+        return b.fmul(emit(b, x), ir.Constant(x.type, 1 + 2 ** -12))
+    return wrong
+
+
+def _nan_blind_extremum(self, prim, ops, floating):
+    x, y = ops
+    compare = self.b.fcmp_ordered if floating else self.b.icmp_signed
+    return self.b.select(compare(">" if prim == "max" else "<", x, y), x, y)
+
+
+# (what is wrong, the attribute patched, its wrong value, the op that shows it, wild cases)
+WRONG_CODE = [
+    ("tanh 2^-12 too large", "backends.llvm.vmath.EMITTERS", "tanh", _off_tanh, "tanh", None),
+    ("max ignores NaN", "backends.llvm.scalar_emit.ScalarEmitter", "_extremum",
+     lambda _: _nan_blind_extremum, "maximum", True),
+]
+
+
+@pytest.mark.parametrize("what, target, name, wrong, op, wild", WRONG_CODE,
+                         ids=[w[0] for w in WRONG_CODE])
+def test_check_catches_wrong_native_code(fresh_native_code, monkeypatch, what, target, name,
+                                         wrong, op, wild) -> None:
+    """Native code with a bug fails the check on one of the first cases holding the op."""
+    import importlib
+    module, _, attr = target.rpartition(".")
+    owner = getattr(importlib.import_module(module), attr)
+    if isinstance(owner, dict):
+        monkeypatch.setitem(owner, name, wrong(owner[name]))
+    else:
+        monkeypatch.setattr(owner, name, wrong(getattr(owner, name)))
+    cases = (case_from_seed(seed, max_steps=10, wild=wild) for seed in range(200))
+    for case in (c for c in cases if any(n.op == op for n in c.graph.nodes)):
+        try:
+            check(case)
+        except AssertionError as exc:
+            assert op in str(exc).split("optimized graph:")[0], str(exc)
+            return
+    pytest.fail(f"no case caught native code where {what}")
+
+
+def _tanh_chain() -> Graph:
+    x = gc.placeholder((4,), "float32")
+    t = gc.tanh(x)
+    return Graph([x], [t, (1 - t * t) * 1e5])
+
+
+def _chain_values(t: np.ndarray) -> list[np.ndarray]:
+    square = t * t
+    return [t, square, 1 - square, (1 - square) * np.float32(1e5)]
+
+
+def test_local_check_accepts_amplified_rounding() -> None:
+    """1 - tanh(x)^2 near tanh(x) = 1 turns an ulp of tanh into a large relative difference,
+    which the end-to-end comparison sees and the node-local check explains."""
+    feeds = [np.array([4.0, 5.0, 6.0, 7.0], "float32")]
+    t = np.tanh(feeds[0])
+    t_off = np.nextafter(t, np.float32(2))          # an ulp more: a native tanh might do that
+    values = _chain_values(t_off)
+    assert differs(_chain_values(t)[-1], values[-1], "float32", RTOL)   # amplified past RTOL
+    assert local_divergence(_tanh_chain(), feeds, values) is None
+
+
+def test_local_check_finds_the_wrong_node() -> None:
+    feeds = [np.array([0.5, 1.0, 1.5, 2.0], "float32")]
+    values = _chain_values(np.tanh(feeds[0]))
+    values[1] = values[1] * np.float32(1.001)
+    found = local_divergence(_tanh_chain(), feeds, values)
+    assert found is not None and re.match(r"%\d+ = multiply\((%\d+), \1\)", found), found
