@@ -28,6 +28,8 @@ def const(dtype: str, value) -> ir.Constant:
     """A constant of a graphc dtype (floats exactly, bools as 0/1 bytes)."""
     if is_float(dtype):
         return ir.Constant(TYPES[dtype], float(value))
+    if dtype == "bool":
+        return ir.Constant(TYPES[dtype], int(bool(value)))      # -1.0 is True: 1, not 255
     return ir.Constant(TYPES[dtype], int(value))
 
 

@@ -8,7 +8,7 @@ from graphc.assumptions import same_dim
 from graphc.attrs import AXIS, FLOAT, PADS, SHAPE, SLICES, Spec
 from graphc.dims import Dim
 from graphc.dtypes import promote
-from graphc.errors import ShapeError
+from graphc.errors import DTypeError, ShapeError
 from graphc.ops import elementwise as ew
 from graphc.ops.leaves import as_tensor
 from graphc.ops.shapes import normalize_axes, normalize_axis, same_dtype
@@ -388,6 +388,10 @@ def _pad_rule(types, attrs):
     (x,) = types
     if len(attrs["pads"]) != x.ndim:
         raise ShapeError(f"{len(attrs['pads'])} pad pairs for a tensor of rank {x.ndim}")
+    if x.dtype in ("int32", "int64"):
+        value, limits = attrs["value"], np.iinfo(x.dtype)
+        if not limits.min <= value <= limits.max:           # NaN fails too
+            raise DTypeError(f"pad value {value} does not fit the {x.dtype} elements it pads")
     return TensorType(x.dtype, tuple(dims.add(d, lo + hi)
                                      for d, (lo, hi) in zip(x.shape, attrs["pads"])))
 
