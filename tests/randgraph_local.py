@@ -46,10 +46,11 @@ def probe_nodes(graph: Graph) -> list[Tensor]:
     return [n for n in graph.nodes if n.op not in LEAVES and n.op != "scan"]
 
 
-def local_divergence(graph: Graph, feeds: Sequence[np.ndarray],
-                     values: Sequence[np.ndarray]) -> str | None:
+def local_divergence(graph: Graph, feeds: Sequence[np.ndarray], values: Sequence[np.ndarray],
+                     results: Sequence[tuple[Tensor, np.ndarray]] = ()) -> str | None:
     """The first node of `graph` whose value in `values` (one per probe_nodes(graph), computed
-    from `feeds` and the variables' current values) its operands' values do not explain."""
+    from `feeds` and the variables' current values) its operands' values do not explain; then
+    the first of `results` (a node and another value for it) they do not explain."""
     nodes = probe_nodes(graph)
     known: dict[int, object] = {id(n): v for n, v in zip(nodes, values)}
     for t, a in zip(graph.inputs, feeds):
@@ -65,11 +66,14 @@ def local_divergence(graph: Graph, feeds: Sequence[np.ndarray],
         for node in graph.nodes:
             if node.op == "scan":       # the interpreter's scan of the other's operands
                 known[id(node)] = _kernel(node, binder)(*(known[id(i)] for i in node.inputs))
-        for node in nodes:
+        checks = [(n, known[id(n)], "") for n in nodes] + [
+            (n, value, " (as computed with fewer outputs)") for n, value in results
+            if n.op not in LEAVES]
+        for node, value, how in checks:
             operands = [known[id(i)] for i in node.inputs]
-            why = _differs(node, operands, known[id(node)], binder)
+            why = _differs(node, operands, value, binder)
             if why:
-                return f"{node_line(node, names).strip()}: {why}"
+                return f"{node_line(node, names).strip()}{how}: {why}"
     return None
 
 
