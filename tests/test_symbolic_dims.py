@@ -44,3 +44,14 @@ def test_concatenate_takes_the_static_dim_a_symbol_meets():
     np.testing.assert_array_equal(value, np.c_[np.ones((3, 3)), np.arange(6.0).reshape(3, 2)])
     np.testing.assert_array_equal(dx, np.full((3, 3), 2.0))
     np.testing.assert_array_equal(dv, np.full((3, 2), 2.0))
+
+
+def test_reshape_to_one_derived_dim() -> None:
+    """A single dim expression (n + 2) is a one-dim shape, as an int or a name is (random
+    graphs found `x.reshape(d)` raising TypeError: 'DimExpr' object is not iterable)."""
+    x = gc.placeholder((None,), "float32")
+    padded = gc.pad(x, 1)
+    flat = gc.reshape(gc.expand_dims(padded, 0), padded.shape[0])
+    assert flat.shape == padded.shape
+    np.testing.assert_array_equal(gc.compile([x], flat)(np.ones(3, "float32")),
+                                  np.pad(np.ones(3, "float32"), 1))

@@ -66,7 +66,7 @@ defgrad("reshape", lambda g, out, x: reshape(g, x.shape))
 def reshape(x, shape) -> Tensor:
     """Same elements, new shape; one dim may be -1. Symbolic dims may be named in `shape`."""
     x = as_tensor(x)
-    if isinstance(shape, (int, str)):
+    if isinstance(shape, (int, str, dims.DimExpr)):      # one dim
         shape = (shape,)
     shape = infer_reshape(x.shape, tuple(shape))
     return x if shape == x.shape else make("reshape", [x], {"shape": shape})
