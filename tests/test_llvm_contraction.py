@@ -323,3 +323,17 @@ def test_max_pool_gradient_follows_y_even_when_it_is_not_the_maximum() -> None:
     want, got = _both([x, y, g], out, feeds)
     np.testing.assert_array_equal(got, [[[10, 0, 0, 0]]])
     np.testing.assert_array_equal(got, want)
+
+
+def test_conv_of_a_single_output_element() -> None:
+    """Every axis of the result is 1, so the copy into it has no axis left once size-1 axes
+    are dropped: building it failed (IndexError) in conv and conv_weight_grad."""
+    x = gc.placeholder((1, 1, 6, 5), "float64")
+    w = gc.variable(np.arange(9.0).reshape(1, 1, 3, 3))
+    y = gc.conv2d(x, w, stride=2, dilation=2)
+    assert y.shape == (1, 1, 1, 1)
+    outputs = [y, *gc.grad(gc.sum(y * y), [x, w])]
+    feed = np.linspace(-1, 1, 30).reshape(1, 1, 6, 5)
+    for got, want in zip(gc.compile([x], outputs, backend="llvm")(feed),
+                         gc.compile([x], outputs)(feed)):
+        np.testing.assert_allclose(got, want, rtol=1e-12)

@@ -225,14 +225,19 @@ def _move(k: Kernel, dst: Access, src: Access, add: bool = False) -> None:
     dst, src = (Access(x.buffer, shape, s, x.offset) for x, s in zip((dst, src), strides))
     floating = is_float(dst.dtype)
 
+    def move(indices: list) -> None:
+        value = k.load(src, indices)
+        if add:
+            old = k.load(dst, indices)
+            value = k.b.fadd(old, value) if floating else k.b.add(old, value)
+        k.store(dst, indices, value)
+
     def inner(outer: list) -> None:
         with loop(k.b, k.dims(shape[-1]), name="m") as i:
-            indices = outer + [i]
-            value = k.load(src, indices)
-            if add:
-                old = k.load(dst, indices)
-                value = k.b.fadd(old, value) if floating else k.b.add(old, value)
-            k.store(dst, indices, value)
+            move(outer + [i])
+    if not shape:           # every axis of size 1 (collapse drops them): one element
+        move([])
+        return
     over_flat(k, shape[:-1], inner)
 
 
