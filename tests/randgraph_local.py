@@ -13,7 +13,8 @@ only a node that differs from that by more than its own op can explain is wrong:
   result moves when each transcendental is off by ULPS ulps (its own rounding amplified by
   the formula, as 1 + erf(x) does for x < -3), plus ULPS ulps of the result;
 - sums of products (sum, prod, matmul, conv and their gradients, pooling): by ULPS n ulps of
-  the op applied to the operands' magnitudes (n the number of terms, bounded by the sizes);
+  the op applied to the operands' magnitudes (n, for the number of terms: one plus the
+  operands' elements per result element);
 - a scan's results: its body's rounding accumulates over steps, so SCAN_RTOL of their scale.
 """
 from __future__ import annotations
