@@ -199,7 +199,9 @@ def check(case: GraphCase) -> None:
 
 # ---- the properties -----------------------------------------------------------------------------
 # NOTE: the default run checks ~510 distinct graphs (hypothesis repeats some of its small
-# ones); native compilation is most of its cost, ~0.15 s of CPU per graph.
+# ones); native compilation is most of its cost, ~0.15 s of CPU per graph, whatever its size
+# (fewer steps per seeded case save little; one compile of several cases' graphs costs more
+# than compiling them apart). The slow variants take bigger graphs.
 
 @settings(max_examples=300, **PROFILE)
 @given(graph_cases(max_steps=12))
