@@ -268,9 +268,18 @@ def _common(args: Sequence[Scalar], arg_dtypes: Sequence[str]) -> str | None:
 
 _erf = np.frompyfunc(math.erf, 1, 1)
 
+
+def ieee_power(a, b) -> np.ndarray:
+    """np.power, but IEEE pow where NumPy takes a square root for a scalar exponent 0.5:
+    pow(-inf, 0.5) is inf and pow(-0.0, 0.5) is +0.0 (sqrt gives nan and -0.0)."""
+    result = np.power(a, b)
+    if result.dtype.kind == "f" and np.size(b) == 1 and np.asarray(b).item() == 0.5:
+        result = np.where(np.isneginf(a), np.inf, result) + 0.0     # NOTE: -0.0 + 0.0 is +0.0
+    return result
+
 NUMPY: dict[str, Callable] = {
     "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
-    "pow": np.power, "max": np.maximum, "min": np.minimum, "neg": np.negative,
+    "pow": ieee_power, "max": np.maximum, "min": np.minimum, "neg": np.negative,
     "abs": np.abs, "floor": np.floor, "ceil": np.ceil, "sqrt": np.sqrt, "exp": np.exp,
     "log": np.log, "log1p": np.log1p, "expm1": np.expm1, "sin": np.sin, "cos": np.cos,
     "tanh": np.tanh,

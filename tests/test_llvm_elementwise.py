@@ -18,3 +18,17 @@ def test_int_to_a_negative_power_is_a_graphc_error(backend_name: str) -> None:
     f = gc.compile([x, y], x ** y, backend=backend_name)
     with pytest.raises(gc.GraphcError, match="power"):
         f(np.array([2, 3, 4], "int32"), np.array([1, -1, 2], "int32"))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("exponent", ["scalar", "array"])
+def test_power_one_half_of_minus_inf_and_minus_zero(backend, dtype: str, exponent: str) -> None:
+    """IEEE pow: inf and +0.0. NumPy's power takes a square root for a scalar exponent 0.5
+    (nan and -0.0), which the interpreter used to return, unlike native code."""
+    x = gc.placeholder((4,), dtype)
+    half = 0.5 if exponent == "scalar" else gc.constant(np.full(4, 0.5, dtype))
+    f = gc.compile([x], gc.power(x, half), backend=backend)
+    with np.errstate(invalid="ignore"):
+        got = f(np.array([-np.inf, -0.0, 4.0, -4.0], dtype))
+    np.testing.assert_array_equal(got, np.array([np.inf, 0.0, 2.0, np.nan], dtype))
+    assert not np.signbit(got[1])

@@ -12,6 +12,7 @@ from typing import Callable
 import numpy as np
 import scipy.special
 
+from graphc import scalar
 from graphc.reference import has_reference, reference_kernel
 from graphc.registry import OPS
 
@@ -39,7 +40,7 @@ UFUNCS: dict[str, Kernel] = {
     "erf": scipy.special.erf, "floor": np.floor, "ceil": np.ceil,
     "logical_not": np.logical_not, "sigmoid": scipy.special.expit,
     "add": np.add, "subtract": np.subtract, "multiply": np.multiply, "divide": np.divide,
-    "power": np.power, "maximum": np.maximum, "minimum": np.minimum, "equal": np.equal,
+    "power": scalar.ieee_power, "maximum": np.maximum, "minimum": np.minimum, "equal": np.equal,
     "not_equal": np.not_equal, "less": np.less, "less_equal": np.less_equal,
     "greater": np.greater, "greater_equal": np.greater_equal,
     "logical_and": np.logical_and, "logical_or": np.logical_or, "where": np.where,
