@@ -15,7 +15,9 @@ only a node that differs from that by more than its own op can explain is wrong:
 - sums of products (sum, prod, matmul, conv and their gradients, pooling): by ULPS n ulps of
   the op applied to the operands' magnitudes (n, for the number of terms: one plus the
   operands' elements per result element);
-- a scan's results: its body's rounding accumulates over steps, so SCAN_RTOL of their scale.
+- a scan's results: its body's rounding grows over the steps, as much as the interpreter's
+  results move when the scan's float operands move by ULPS ulps (times SPREAD), plus
+  SCAN_RTOL of their scale.
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ from graphc.tensor import Tensor
 
 ULPS = 4            # how far a backend's transcendental may be from NumPy's, in ulps
 SCAN_RTOL = {"float32": 1e-4, "float64": 1e-12}
+SPREAD = 4
 # op -> the operands it is linear in: the op of their magnitudes bounds its rounding error
 LINEAR = {"sum": (0,), "prod": (0,), "matmul": (0, 1), "conv": (0, 1),
           "conv_input_grad": (0, 1), "conv_weight_grad": (0, 1), "avg_pool": (0,),
@@ -63,16 +66,20 @@ def local_divergence(graph: Graph, feeds: Sequence[np.ndarray], values: Sequence
     binder = DimBinder(graph.dims)
     binder.bindings = FeedChecker(graph.inputs, graph.dims)(list(feeds))[1]
     names = value_names(graph)
+    spreads: dict[int, list] = {}
     with np.errstate(all="ignore"):
         for node in graph.nodes:
             if node.op == "scan":       # the interpreter's scan of the other's operands
-                known[id(node)] = _kernel(node, binder)(*(known[id(i)] for i in node.inputs))
+                known[id(node)], spreads[id(node)] = _scan(
+                    node, [known[id(i)] for i in node.inputs], binder)
         checks = [(n, known[id(n)], "") for n in nodes] + [
             (n, value, " (as computed with fewer outputs)") for n, value in results
             if n.op not in LEAVES]
         for node, value, how in checks:
             operands = [known[id(i)] for i in node.inputs]
-            why = _differs(node, operands, value, binder)
+            spread = spreads[id(node.inputs[0])][node.attrs["index"]] \
+                if node.op == "scan_result" else 0.0
+            why = _differs(node, operands, value, binder, spread)
             if why:
                 return f"{node_line(node, names).strip()}{how}: {why}"
     return None
@@ -82,7 +89,22 @@ def _kernel(node: Tensor, binder: DimBinder) -> Callable[..., np.ndarray]:
     return factory(node.op)(node, binder)
 
 
-def _differs(node: Tensor, operands: list, actual: np.ndarray, binder) -> str | None:
+def _scan(node: Tensor, operands: list, binder: DimBinder) -> tuple[tuple, list]:
+    """The interpreter's scan results, and how far each moves when every float operand moves
+    by ULPS ulps, either way."""
+    run = _kernel(node, binder)
+    results = run(*operands)
+    spread: list = [0.0] * len(results)
+    for sign in (1, -1):
+        moved = run(*(a * a.dtype.type(1 + sign * ULPS * np.finfo(a.dtype).eps)
+                      if a.dtype.kind == "f" else a for a in map(np.asarray, operands)))
+        spread = [np.fmax(s, np.abs(np.asarray(m, np.float64) - r)) if r.dtype.kind == "f"
+                  else s for s, m, r in zip(spread, moved, map(np.asarray, results))]
+    return results, spread
+
+
+def _differs(node: Tensor, operands: list, actual: np.ndarray, binder,
+             spread: np.ndarray | float = 0.0) -> str | None:
     expected = np.asarray(_kernel(node, binder)(*operands), node.dtype)
     if expected.shape != actual.shape:
         return f"shape {actual.shape}, expected {expected.shape}"
@@ -91,7 +113,7 @@ def _differs(node: Tensor, operands: list, actual: np.ndarray, binder) -> str | 
     if same.all():
         return None
     if expected.dtype.kind == "f":
-        tol = _tolerance(node, operands, expected, binder)
+        tol = _tolerance(node, operands, expected, binder) + SPREAD * spread
         close = np.isfinite(expected) & (np.abs(expected - actual) <= tol)
         same |= close
         if same.all():
