@@ -135,18 +135,6 @@ def gemm_module(dtype, trans_a: bool, trans_b: bool, alpha: float, beta: float) 
     return module
 
 
-def gemv_module(dtype, trans_a: bool) -> ir.Module:
-    """y = op(A)·x for a row-major m×n matrix A; dims are m, n, lda."""
-    module = ir.Module("gemv")
-    builder, (inputs, _, outputs, _, dims, context) = entry_function(module)
-    m, n, lda = (dim(builder, dims, i) for i in range(3))
-    a, x = table_entry(builder, inputs, 0), table_entry(builder, inputs, 1)
-    y = table_entry(builder, outputs, 0)
-    blas.emit_gemv(builder, context, dtype, trans_a, m, n, 1.0, a, lda, x, 1, 0.0, y, 1)
-    builder.ret(I32(0))
-    return module
-
-
 def batched_gemm_module(dtype) -> ir.Module:
     """C[b] = A[b]·B[b] for dims (batch, m, n, k): a GEMM call inside a loop."""
     module = ir.Module("batched")

@@ -1,4 +1,5 @@
-"""GEMM and GEMV called from generated code through the context table, checked against NumPy."""
+"""GEMM called from generated code through the context table (one-row or one-column
+products as GEMV), checked against NumPy."""
 from __future__ import annotations
 
 import ctypes
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from backends.llvm import blas, call, jit
-from tests.llvm_modules import batched_gemm_module, entry_function, gemm_module, gemv_module
+from tests.llvm_modules import batched_gemm_module, entry_function, gemm_module
 
 TOLERANCE = {np.float32: 2e-5, np.float64: 1e-12}
 
@@ -52,19 +53,42 @@ def test_gemm_on_submatrices_uses_the_row_strides(dtype) -> None:
     np.testing.assert_array_equal(wide_c[:, 5:], 0)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("trans_a", [False, True])
-def test_row_major_gemv(dtype, trans_a: bool) -> None:
-    rng = np.random.default_rng(1)
-    a = rng.standard_normal((7, 5)).astype(dtype)
-    x = rng.standard_normal(7 if trans_a else 5).astype(dtype)
-    y = np.zeros(5 if trans_a else 7, dtype)
-    library = jit.load_object(jit.compile_object(gemv_module(dtype, trans_a)), ["entry"])
-    run = call.EntryFunction(library["entry"], inputs=2, variables=0, outputs=1, dims=3,
-                             context=blas.context_address(), keepalive=library)
-    assert run([a, x], [], [y], None, [7, 5, 5]) == 0
-    np.testing.assert_allclose(y, (a.T if trans_a else a) @ x, rtol=TOLERANCE[dtype],
-                               atol=TOLERANCE[dtype])
+@pytest.mark.parametrize("trans_a, trans_b", [(False, False), (True, False), (False, True),
+                                              (True, True)])
+@pytest.mark.parametrize("m, n, k", [(1, 5, 4), (6, 1, 3), (1, 1, 4), (1, 5, 0), (6, 1, 0)])
+def test_one_row_or_column_products_on_submatrices(trans_a: bool, trans_b: bool, m: int,
+                                                   n: int, k: int) -> None:
+    """The GEMV paths: vectors that step by a leading dimension, outputs inside wider arrays."""
+    rng = np.random.default_rng(m * 100 + n * 10 + k + 4 * trans_a + 2 * trans_b)
+
+    def inside_wider(rows: int, cols: int) -> np.ndarray:
+        return rng.standard_normal((rows, cols + 3))[:, 1:cols + 1]
+    a = inside_wider(*((k, m) if trans_a else (m, k)))
+    b = inside_wider(*((n, k) if trans_b else (k, n)))
+    wide_c = np.full((m, n + 2), 7.0)
+    c = wide_c[:, :n]
+    expected = 2.0 * ((a.T if trans_a else a) @ (b.T if trans_b else b)) + 0.5 * c
+    # NOTE: the row strides of the wider arrays (NumPy reports 0 for an empty view's strides)
+    lds = [a.shape[1] + 3, b.shape[1] + 3, n + 2]
+    status = gemm_entry(np.float64, trans_a, trans_b, 2.0, 0.5)([a, b], [], [c], None,
+                                                               [m, n, k, *lds])
+    assert status == 0
+    np.testing.assert_allclose(c, expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(wide_c[:, n:], 7.0)
+
+
+@pytest.mark.parametrize("m, n, routine", [(1, 8, "sgemv"), (8, 1, "sgemv"), (8, 8, "sgemm")])
+def test_a_static_vector_product_calls_gemv_alone(m: int, n: int, routine: str) -> None:
+    """OpenBLAS's GEMM packs all of B even for one row of A: one row or column goes to GEMV."""
+    from llvmlite import ir
+
+    module = ir.Module()
+    builder, (_, _, _, _, _, context) = entry_function(module)
+    null = ir.PointerType()(None)
+    blas.emit_gemm(builder, context, np.float32, False, False, m, n, 4, 1.0, null, 4, null, n,
+                   0.0, null, n)
+    calls = {name for name in ("sgemm", "sgemv") if f"%\"{name}\" = load" in str(module)}
+    assert calls == {routine}
 
 
 def test_gemm_inside_a_loop() -> None:
