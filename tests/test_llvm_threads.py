@@ -314,30 +314,39 @@ def test_the_team_runs_big_kernels_and_leaves_small_ones_to_the_caller() -> None
         assert parallel.team_runs() == before + 1
 
 
-def test_blas_gets_the_team_for_big_products_and_one_thread_for_small_ones() -> None:
-    from backends.llvm import blas, call
-    from tests.llvm_modules import gemm_module
+@pytest.mark.parametrize("m, n, k", [(200, 72, 40), (24, 300, 33), (1, 520, 9)])
+@pytest.mark.parametrize("transposes", [(False, False), (True, True)])
+def test_big_products_are_split_into_pieces_the_team_shares(m: int, n: int, k: int,
+                                                            transposes) -> None:
+    """Pieces along C's longer side (rows, columns, one-row GEMVs), each one BLAS call on one
+    thread; the pieces depend on sizes only, so the team's result and the caller's alone are
+    the same bits."""
+    from backends.llvm import blas
 
-    if blas.blas_threads() is None:
-        pytest.skip("scipy's BLAS offers no thread control")
-    library = jit.load_object(jit.compile_object(
-        gemm_module(np.float32, False, False, 1.0, 0.0)), ["entry"])
-    run = call.EntryFunction(library["entry"], inputs=2, variables=0, outputs=1, dims=6,
-                             context=blas.context_address(), keepalive=library)
-    big = int(round((parallel.BLAS_MIN_FLOPS / 2) ** (1 / 3))) + 1
-
-    def threads_used(n: int) -> int:
-        a, b = (RNG.standard_normal((n, n)).astype(np.float32) for _ in range(2))
-        c = np.zeros((n, n), np.float32)
-        assert run([a, b], [], [c], None, [n, n, n, n, n, n]) == 0
-        np.testing.assert_allclose(c, a @ b, rtol=1e-4, atol=1e-3)
-        return blas.blas_threads()
-    with parallel.settings(threads=2):
-        assert threads_used(16) == 1
-        assert threads_used(big) == (2 if parallel.available() else 1)
-        assert threads_used(big - 2) == 1
-    with parallel.settings(threads=1):
-        assert threads_used(big) == 1
+    trans_a, trans_b = transposes
+    # NOTE: symbolic sizes: a product whose static size is below the default min_work has no
+    # pieces to offer, whatever min_work is set to at run time
+    a = gc.placeholder((None, None), "float32")
+    b = gc.placeholder((None, None), "float32")
+    f = gc.compile([a, b], (a.T if trans_a else a) @ (b.T if trans_b else b), backend="llvm")
+    x = RNG.standard_normal((k, m) if trans_a else (m, k)).astype(np.float32)
+    y = RNG.standard_normal((n, k) if trans_b else (k, n)).astype(np.float32)
+    expected = (x.T if trans_a else x) @ (y.T if trans_b else y)
+    results = {}
+    for threads in (1, 2):
+        with parallel.settings(threads=threads, min_work=0):
+            before = parallel.team_runs()
+            results[threads] = f(x, y)
+            ran = parallel.team_runs() - before
+        assert ran == (1 if threads == 2 and parallel.available() else 0)
+        np.testing.assert_allclose(results[threads], expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(results[1], results[2])
+    if blas.blas_threads() is not None:
+        assert blas.blas_threads() == 1       # BLAS's own threads never split a product
+    with parallel.settings(threads=2):        # the default min_work: one call, no team
+        before = parallel.team_runs()
+        np.testing.assert_allclose(f(x, y), expected, rtol=1e-4, atol=1e-4)
+        assert parallel.team_runs() == before
 
 
 def test_loops_bound_by_arithmetic_ask_for_the_hosts_widest_vectors() -> None:

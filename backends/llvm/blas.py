@@ -5,6 +5,12 @@ the library loads elsewhere): the entry function receives `void **context`, whos
 `SLOTS.index(name)` holds the function pointer, filled in by this process at call time. The
 functions come from `scipy.linalg.cython_blas` (the Fortran interface: column-major, 32-bit
 ints, every argument by pointer), so a row-major product C = A·B is computed as Cᵀ = Bᵀ·Aᵀ.
+
+BLAS runs on one thread; a big product is cut into pieces along the longer side of C, which
+the thread team shares (parallel.py). OpenBLAS's own threads split a product statically and
+wait at barriers for each other: on 2 shared cores a descheduled one made a 128³ product
+take 30-40 ms instead of 0.08 ms. Team threads claim pieces, so a core another process holds
+takes fewer, and the pieces depend on the sizes only, so the results do not depend on timing.
 """
 from __future__ import annotations
 
@@ -65,15 +71,23 @@ def function_pointer(name: str) -> int:
 @functools.cache
 def context_table() -> ctypes.Array:
     """The process's context table: one function pointer per entry of SLOTS (kept alive)."""
-    control = _thread_control()
-    if control is not None:        # generated code picks the thread count of each product
-        parallel.control_blas_threads(ctypes.cast(control[0], ctypes.c_void_p).value)
+    set_blas_threads(1)        # the team splits big products (see the module's docstring)
     return (ctypes.c_void_p * len(SLOTS))(*map(function_pointer, SLOTS))
 
 
 def context_address() -> int:
     """The address to pass as the entry function's `context` argument."""
     return ctypes.addressof(context_table())
+
+
+# NOTE: a product of at least the runtime's min_work multiply-adds is cut into SPLIT_PIECES
+# pieces (each at least MIN_PIECE wide, a multiple of PIECE_ALIGN): 2 per thread of a 2-core
+# team, so one a busy core gives up goes to the other, and each still a product BLAS runs at
+# full speed (every piece packs the whole of the operand it shares with the others).
+SPLIT_PIECES = 4
+MIN_PIECE = 32
+PIECE_ALIGN = 16
+_SCALARS = (ir.FloatType(), ir.DoubleType())
 
 
 def emit_gemm(builder: ir.IRBuilder, context: ir.Value, dtype, trans_a: bool, trans_b: bool,
@@ -84,41 +98,140 @@ def emit_gemm(builder: ir.IRBuilder, context: ir.Value, dtype, trans_a: bool, tr
     C is m×n, op(A) m×k and op(B) k×n; lda, ldb and ldc are row strides in elements. Sizes
     and strides are IR integers of any width or Python ints; alpha and beta are IR floats of
     `dtype` or Python floats. The caller guarantees that sizes fit in 32 bits.
-
-    A product with one row or one column (known only at run time when m or n is symbolic)
-    runs as GEMV: OpenBLAS's GEMM packs all of op(B) even for one row of A, ~10x the time of
-    the matrix-vector product (72 µs against 7 µs for 1×784 by 784×256).
     """
     prefix, scalar = _float_type(dtype)
-    parallel.emit_blas_threads(builder, _product(builder, [2, m, n, k]))
-    alpha, beta = (_scalar(builder, scalar, v) for v in (alpha, beta))
+    sizes = [_as_i64(builder, v) for v in (m, n, k, lda, ldb, ldc)]
+    alpha, beta = (scalar(v) if isinstance(v, (int, float)) else v for v in (alpha, beta))
+    product = _Product(prefix, trans_a, trans_b, a, b, c, *sizes, alpha, beta)
+    work = _mul(builder, _mul(builder, sizes[0], sizes[1]), sizes[2])
+    if _static(work) is not None and work.constant < parallel.MIN_WORK:   # never for the team
+        product.emit(builder, context)
+        return
+    with builder.if_else(builder.icmp_signed(">=", work, parallel.min_work(builder)),
+                         likely=False) as (big, small):
+        with big:
+            _emit_split(builder, context, product)
+        with small:
+            product.emit(builder, context)
 
-    def gemm() -> None:
-        # NOTE: in column-major terms C is the n×m matrix Cᵀ = op(B)ᵀ·op(A)ᵀ, and a row-major
-        # matrix is its own transpose in column-major: the flags carry over, operands swap.
-        _call(builder, context, prefix + "gemm",
-              [_char(builder, "T" if trans_b else "N"), _char(builder, "T" if trans_a else "N"),
-               _int(builder, n), _int(builder, m), _int(builder, k), alpha, b,
-               _leading(builder, ldb), a, _leading(builder, lda), beta, c,
-               _leading(builder, ldc)])
 
-    def one_row() -> None:
-        # c[0, :] = op(B)ᵀ·(a's row); that row steps by lda when A is stored transposed.
-        stored = (False, n, k) if trans_b else (True, k, n)
-        _gemv(builder, context, prefix, stored, b, ldb, a, lda if trans_a else 1, alpha,
-              beta, c, 1)
+class _Product:
+    """One BLAS product's operands as IR values (sizes and strides i64)."""
 
-    def one_column() -> None:
-        # c[:, 0] = op(A)·(b's column), which steps by ldb unless B is stored transposed.
-        stored = (True, k, m) if trans_a else (False, m, k)
-        _gemv(builder, context, prefix, stored, a, lda, b, 1 if trans_b else ldb, alpha,
-              beta, c, ldc)
+    FIELDS = ("a", "b", "c", "m", "n", "k", "lda", "ldb", "ldc", "alpha", "beta")
 
-    # NOTE: GEMV returns at once when the inner size k is 0, leaving y as it was; GEMM scales C
-    # by beta (zeroing it), so an empty inner product stays with GEMM.
-    inner = _compare(builder, k, "!=", 0)
-    _choose(builder, [(_both(builder, _compare(builder, m, "==", 1), inner), one_row),
-                      (_both(builder, _compare(builder, n, "==", 1), inner), one_column)], gemm)
+    def __init__(self, prefix: str, trans_a: bool, trans_b: bool, *values: ir.Value):
+        self.prefix, self.trans_a, self.trans_b = prefix, trans_a, trans_b
+        self.values = dict(zip(self.FIELDS, values))
+
+    def record_type(self) -> ir.LiteralStructType:
+        return ir.LiteralStructType([v.type for v in self.values.values()])
+
+    def piece(self, builder: ir.IRBuilder, rows: bool, lo: ir.Value, hi: ir.Value) -> _Product:
+        """The product of C's rows (or columns) [lo, hi): the same call on shifted pointers."""
+        v = dict(self.values)
+        scalar = _SCALARS[self.prefix == "d"]
+
+        def shifted(pointer: ir.Value, step: ir.Value) -> ir.Value:
+            return builder.gep(pointer, [builder.mul(lo, step)], inbounds=True,
+                               source_etype=scalar)
+        one, size = _I64(1), builder.sub(hi, lo)
+        if rows:      # rows of C and of op(A)
+            v["a"] = shifted(v["a"], one if self.trans_a else v["lda"])
+            v["c"], v["m"] = shifted(v["c"], v["ldc"]), size
+        else:         # columns of C and of op(B)
+            v["b"] = shifted(v["b"], v["ldb"] if self.trans_b else one)
+            v["c"], v["n"] = shifted(v["c"], one), size
+        return _Product(self.prefix, self.trans_a, self.trans_b, *v.values())
+
+    def emit(self, builder: ir.IRBuilder, context: ir.Value) -> None:
+        """The BLAS call. A product with one row or one column (known only at run time when
+        m or n is symbolic) runs as GEMV: OpenBLAS's GEMM packs all of op(B) even for one row
+        of A, ~10x the time of the matrix-vector product (72 µs against 7 µs for 1×784 by
+        784×256)."""
+        v, prefix, trans_a, trans_b = self.values, self.prefix, self.trans_a, self.trans_b
+        m, n, k, lda, ldb, ldc = (v[f] for f in ("m", "n", "k", "lda", "ldb", "ldc"))
+        a, b, c, alpha, beta = (_by_pointer(builder, v[f]) if f in ("alpha", "beta") else v[f]
+                                for f in ("a", "b", "c", "alpha", "beta"))
+
+        def gemm() -> None:
+            # NOTE: in column-major terms C is the n×m matrix Cᵀ = op(B)ᵀ·op(A)ᵀ, and a
+            # row-major matrix is its own transpose in column-major: the flags carry over,
+            # operands swap.
+            _call(builder, context, prefix + "gemm",
+                  [_char(builder, "T" if trans_b else "N"),
+                   _char(builder, "T" if trans_a else "N"), _int(builder, n), _int(builder, m),
+                   _int(builder, k), alpha, b, _leading(builder, ldb), a,
+                   _leading(builder, lda), beta, c, _leading(builder, ldc)])
+
+        def one_row() -> None:
+            # c[0, :] = op(B)ᵀ·(a's row); that row steps by lda when A is stored transposed.
+            stored = (False, n, k) if trans_b else (True, k, n)
+            _gemv(builder, context, prefix, stored, b, ldb, a, lda if trans_a else 1, alpha,
+                  beta, c, 1)
+
+        def one_column() -> None:
+            # c[:, 0] = op(A)·(b's column), which steps by ldb unless B is stored transposed.
+            stored = (True, k, m) if trans_a else (False, m, k)
+            _gemv(builder, context, prefix, stored, a, lda, b, 1 if trans_b else ldb, alpha,
+                  beta, c, ldc)
+
+        # NOTE: GEMV returns at once when the inner size k is 0, leaving y as it was; GEMM
+        # scales C by beta (zeroing it), so an empty inner product stays with GEMM.
+        inner = _compare(builder, k, "!=", 0)
+        _choose(builder, [(_both(builder, _compare(builder, m, "==", 1), inner), one_row),
+                          (_both(builder, _compare(builder, n, "==", 1), inner), one_column)],
+                gemm)
+
+
+def _emit_split(builder: ir.IRBuilder, context: ir.Value, product: _Product) -> None:
+    """The product in pieces along C's longer side, on the team or in order on this thread."""
+    v = product.values
+    m, n, inner = v["m"], v["n"], v["k"]
+    rows = builder.icmp_signed(">=", m, n)
+    extent = builder.select(rows, m, n)
+    pieces = parallel.ceil_div(builder, extent, _I64(SPLIT_PIECES))
+    aligned = builder.mul(parallel.ceil_div(builder, pieces, _I64(PIECE_ALIGN)),
+                          _I64(PIECE_ALIGN))
+    chunk = parallel.larger(builder, aligned, _I64(MIN_PIECE))
+    record_type = product.record_type()
+    record = _entry_alloca(builder, record_type)
+    for i, value in enumerate(v.values()):
+        builder.store(value, builder.gep(record, [_I32(0), _I32(i)], inbounds=True))
+    by_rows = _entry_alloca(builder, ir.IntType(1))      # read by the pieces through the record
+    builder.store(rows, by_rows)
+    item_work = builder.mul(builder.select(rows, n, m), inner)
+    chunk_fn = _piece_function(builder.module, product, record_type)
+    parallel.run_pieces(builder, lambda ty: _entry_alloca(builder, ty), chunk_fn,
+                        [record, by_rows, context], extent, item_work, chunk)
+
+
+def _piece_function(module: ir.Module, product: _Product,
+                    record_type: ir.LiteralStructType) -> ir.Function:
+    """i32 piece(record, by_rows, context, lo, hi, index, scratch): one piece of a product of
+    this kind (made once per module)."""
+    name = (f"graphc.blas.{product.prefix}gemm.{'T' if product.trans_a else 'N'}"
+            f"{'T' if product.trans_b else 'N'}.piece")
+    existing = module.globals.get(name)
+    if existing is not None:
+        return existing
+    fn = ir.Function(module, ir.FunctionType(_I32, [_PTR, _PTR, _PTR, *parallel.CHUNK_ARGS]),
+                     name=name)
+    fn.linkage = "internal"
+    fn.attributes.add("nounwind")
+    record, by_rows, context, lo, hi = fn.args[:5]
+    b = ir.IRBuilder(fn.append_basic_block("start"))
+    loaded = [b.load(b.gep(record, [_I32(0), _I32(i)], inbounds=True, source_etype=record_type),
+                     typ=t) for i, t in enumerate(record_type.elements)]
+    whole = _Product(product.prefix, product.trans_a, product.trans_b, *loaded)
+    rows = b.load(by_rows, typ=ir.IntType(1))
+    with b.if_else(rows) as (along_rows, along_columns):
+        with along_rows:
+            whole.piece(b, True, lo, hi).emit(b, context)
+        with along_columns:
+            whole.piece(b, False, lo, hi).emit(b, context)
+    b.ret(_I32(0))
+    return fn
 
 
 def _gemv(builder: ir.IRBuilder, context: ir.Value, prefix: str, stored: tuple, a: ir.Value,
@@ -132,10 +245,11 @@ def _gemv(builder: ir.IRBuilder, context: ir.Value, prefix: str, stored: tuple, 
            _leading(builder, incy)])
 
 
-def _compare(builder: ir.IRBuilder, size, op: str, value: int) -> ir.Value | bool:
-    """size op value, as a Python bool when size is a Python int."""
-    if isinstance(size, int):
-        return size == value if op == "==" else size != value
+def _compare(builder: ir.IRBuilder, size: ir.Value, op: str, value: int) -> ir.Value | bool:
+    """size op value (an i64), as a Python bool when size is a constant."""
+    known = _static(size)
+    if known is not None:
+        return known == value if op == "==" else known != value
     return builder.icmp_signed(op, size, ir.Constant(size.type, value))
 
 
@@ -182,32 +296,44 @@ def _call(builder: ir.IRBuilder, context: ir.Value, name: str, args: list[ir.Val
     builder.call(routine, args)
 
 
-def _product(builder: ir.IRBuilder, factors: list) -> ir.Value:
-    """The product of Python ints and IR integers, as an i64."""
-    total = _I64(1)
-    for f in factors:
-        if isinstance(f, int):
-            f = _I64(f)
-        elif f.type.width < 64:
-            f = builder.sext(f, _I64)
-        total = builder.mul(total, f)
-    return total
+def _as_i64(builder: ir.IRBuilder, value) -> ir.Value:
+    """A Python int or an IR integer as an i64."""
+    if isinstance(value, int) or _static(value) is not None:
+        return _I64(value if isinstance(value, int) else value.constant)
+    return builder.sext(value, _I64) if value.type.width < 64 else value
+
+
+def _static(value: ir.Value) -> int | None:
+    """The value of an IR integer constant, else None."""
+    return value.constant if isinstance(value, ir.Constant) else None
+
+
+def _mul(builder: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+    """x·y of i64s, folded when both are constants (llvmlite's builder does not fold)."""
+    if _static(x) is not None and _static(y) is not None:
+        return _I64(x.constant * y.constant)
+    return builder.mul(x, y)
 
 
 def _by_pointer(builder: ir.IRBuilder, value: ir.Value) -> ir.Value:
     """A stack slot holding `value` (Fortran takes every argument by reference)."""
-    # NOTE: the slot lives in the entry block, so a call inside a loop does not grow the stack.
-    # From another block it goes at the top of the entry block, through a builder of its own:
-    # llvmlite's builder keeps its position as an index, which an insertion before it shifts.
-    entry_block = builder.function.entry_basic_block
-    if builder.block is entry_block:
-        slot = builder.alloca(value.type)
-    else:
-        entry = ir.IRBuilder()
-        entry.position_at_start(entry_block)
-        slot = entry.alloca(value.type)
+    slot = _entry_alloca(builder, value.type)
     builder.store(value, slot)
     return slot
+
+
+def _entry_alloca(builder: ir.IRBuilder, ty: ir.Type) -> ir.Value:
+    """A stack slot made in the entry block, so that a call inside a loop does not grow the
+    stack."""
+    # NOTE: from another block it goes at the top of the entry block, through a builder of its
+    # own: llvmlite's builder keeps its position as an index, which an insertion before it
+    # shifts.
+    entry_block = builder.function.entry_basic_block
+    if builder.block is entry_block:
+        return builder.alloca(ty)
+    entry = ir.IRBuilder()
+    entry.position_at_start(entry_block)
+    return entry.alloca(ty)
 
 
 def _char(builder: ir.IRBuilder, flag: str) -> ir.Value:

@@ -14,8 +14,9 @@ loaded, so cached object code holds no address and runs (on one thread) where li
 missing. One team runs at a time: a kernel that finds it busy (another Python thread's call)
 runs alone, and so does one offered while the team backs off after a run in which a thread
 was descheduled (a loaded machine). Elementwise results do not depend on who runs which
-chunk; reductions make their chunks depend on sizes only (see reduce.py), so results are
-the same for any number of threads and any timing.
+chunk; reductions make their chunks depend on sizes only (see reduce.py), and so do big
+BLAS products, cut into pieces along one side (see blas.py): results are the same for any
+number of threads and any timing.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import contextlib
 import ctypes
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from llvmlite import ir
 
@@ -40,16 +41,9 @@ CHUNKS_PER_THREAD = 8         # chunks claimed dynamically: a stalled core takes
 MIN_CHUNK_WORK = 1 << 14      # and none so small that claiming it costs more than running it
 
 _I32, _I64, _PTR = ir.IntType(32), ir.IntType(64), ir.PointerType()
-RUNTIME_TYPE = ir.LiteralStructType([_PTR, _PTR, _I64, _I64, _I32, _I32, _I32, _I32, _I32])
-(_PARALLEL, _BLAS_SET_THREADS, _MIN_WORK, _REGIONS, _THREADS, _BUSY, _SKIP, _PENALTY,
- _BLAS_THREADS) = range(9)
+RUNTIME_TYPE = ir.LiteralStructType([_PTR, _I64, _I64, _I32, _I32, _I32, _I32])
+_PARALLEL, _MIN_WORK, _REGIONS, _THREADS, _BUSY, _SKIP, _PENALTY = range(7)
 MAX_BACKOFF = 63
-# NOTE: OpenBLAS splits products from ~64^3 on; on 2 shared cores a split product waits at its
-# barriers for a descheduled thread (n=128: 30-40 ms instead of 0.08 ms under load, measured
-# by benchmarks/llvm_threads.py --blas). W2's step (products of ~2^25.6 flops) took 3.3 ms with
-# split products and 1.2 ms without, at a load of 1.3 from other machines' work, so only
-# products from ~2^30 flops (1024x1024x512) get the team's threads.
-BLAS_MIN_FLOPS = 1 << 30
 CHUNK_ARGS = (_I64, _I64, _I64, _PTR)      # lo, hi, chunk index, scratch
 _GOMP_PARALLEL = ir.FunctionType(ir.VoidType(), [_PTR, _PTR, _I32, _I32])
 
@@ -58,17 +52,15 @@ class _Runtime(ctypes.Structure):
     """What generated code reads about the team (its layout is RUNTIME_TYPE's)."""
 
     _fields_ = [("parallel", ctypes.c_void_p),    # GOMP_parallel, or NULL: one thread only
-                ("blas_set_threads", ctypes.c_void_p),   # scipy's BLAS's, or NULL
                 ("min_work", ctypes.c_int64),     # less work than this runs on the caller
                 ("regions", ctypes.c_int64),      # how many kernels the team has run
                 ("threads", ctypes.c_int32),      # the team's size (1: never use the team)
                 ("busy", ctypes.c_int32),         # 1 while a team runs
                 ("skip", ctypes.c_int32),         # offers to decline (backing off)
-                ("penalty", ctypes.c_int32),      # the current back-off's length
-                ("blas_threads", ctypes.c_int32)]  # what BLAS was last told (0: nothing)
+                ("penalty", ctypes.c_int32)]      # the current back-off's length
 
 
-_runtime = _Runtime(None, None, MIN_WORK, 0, 1, 0, 0, 0, 0)
+_runtime = _Runtime(None, MIN_WORK, 0, 1, 0, 0, 0)
 _loaded = False
 _load_lock = threading.Lock()
 
@@ -124,12 +116,6 @@ def runtime_address() -> int:
     return ctypes.addressof(_runtime)
 
 
-def control_blas_threads(setter: int) -> None:
-    """Let generated code set BLAS's thread count through `setter` (a C `void f(int)`)."""
-    _runtime.blas_set_threads = setter
-    _runtime.blas_threads = 0
-
-
 def available() -> bool:
     """Whether a thread team can run kernels in this process."""
     _load()
@@ -148,7 +134,7 @@ def team_runs() -> int:
 
 
 def set_threads(count: int) -> None:
-    """Use `count` threads for big kernels and big BLAS products from now on (1: one thread)."""
+    """Use `count` threads for big kernels and big products from now on (1: one thread)."""
     if count < 1:
         raise ValueError(f"set_threads: need at least one thread, got {count}")
     _load()
@@ -230,33 +216,50 @@ def run_chunks(k, chunk_fn: ir.Function, extent: ir.Value, item_work: ir.Value,
     b = k.b
     scratch = scratch if scratch is not None else ir.Constant(_PTR, None)
     args = list(k.function.args)
+    if chunk is not None:
+        return run_pieces(b, k.alloca, chunk_fn, args, extent, item_work, chunk, scratch)
     worker = _worker(b.module, chunk_fn, len(args))
-    if chunk is None:
-        min_work = b.load(_field(b, _runtime_record(b.module), _MIN_WORK), typ=_I64)
-        big = b.icmp_signed(">=", b.mul(extent, item_work), min_work)
-        with b.if_else(big, likely=False) as (offer, small):
-            with offer:
-                closure = _closure(k, args, extent, _I64(0), scratch)
-                by_team = b.call(_team_function(b.module), [worker, closure, item_work])
-                offered_status = _status_after(k, by_team, closure, len(args), lambda: b.call(
-                    chunk_fn, args + [_I64(0), extent, _I64(0), scratch]))
-                offered = b.block
-            with small:
-                small_status = b.call(chunk_fn, args + [_I64(0), extent, _I64(0), scratch])
-                alone = b.block
-        status = b.phi(_I32)
-        status.add_incoming(offered_status, offered)
-        status.add_incoming(small_status, alone)
-        return status
-    closure = _closure(k, args, extent, larger(b, chunk, _I64(1)), scratch)
+    big = b.icmp_signed(">=", b.mul(extent, item_work), min_work(b))
+    with b.if_else(big, likely=False) as (offer, small):
+        with offer:
+            closure = _closure(b, k.alloca, args, extent, _I64(0), scratch)
+            by_team = b.call(_team_function(b.module), [worker, closure, item_work])
+            offered_status = _status_after(b, by_team, closure, len(args), lambda: b.call(
+                chunk_fn, args + [_I64(0), extent, _I64(0), scratch]))
+            offered = b.block
+        with small:
+            small_status = b.call(chunk_fn, args + [_I64(0), extent, _I64(0), scratch])
+            alone = b.block
+    status = b.phi(_I32)
+    status.add_incoming(offered_status, offered)
+    status.add_incoming(small_status, alone)
+    return status
+
+
+def run_pieces(b: ir.IRBuilder, alloca: Callable[[ir.Type], ir.Value], chunk_fn: ir.Function,
+               args: list[ir.Value], extent: ir.Value, item_work: ir.Value, chunk: ir.Value,
+               scratch: ir.Value | None = None) -> ir.Value:
+    """Emit chunk_fn(*args, lo, hi, index, scratch) over [0, extent) in pieces of `chunk`, on
+    the team or (see run_chunks) by the caller alone in index order; return the status.
+
+    `alloca` makes a stack slot in the calling function's first block.
+    """
+    scratch = scratch if scratch is not None else ir.Constant(_PTR, None)
+    worker = _worker(b.module, chunk_fn, len(args))
+    closure = _closure(b, alloca, args, extent, larger(b, chunk, _I64(1)), scratch)
     by_team = b.call(_team_function(b.module), [worker, closure, item_work])
-    return _status_after(k, by_team, closure, len(args), lambda: b.call(worker, [closure]))
+    return _status_after(b, by_team, closure, len(args), lambda: b.call(worker, [closure]))
 
 
-def _status_after(k, by_team: ir.Value, closure: ir.Value, nargs: int, alone) -> ir.Value:
+def min_work(b: ir.IRBuilder) -> ir.Value:
+    """The runtime's min_work (i64): less work than this runs on the caller."""
+    return b.load(_field(b, _runtime_record(b.module), _MIN_WORK), typ=_I64)
+
+
+def _status_after(b: ir.IRBuilder, by_team: ir.Value, closure: ir.Value, nargs: int,
+                  alone) -> ir.Value:
     """The chunks' status: from the closure when the team ran them, else after running
     them alone (`alone()` emits that and returns the status, or nothing for the worker)."""
-    b = k.b
     with b.if_then(b.not_(by_team)):
         result = alone()
         if result.type == _I32:
@@ -303,12 +306,11 @@ def _member(b: ir.IRBuilder, closure: ir.Value, nargs: int | None, *indices: int
                  source_etype=None if typed else _closure_type(nargs))
 
 
-def _closure(k, args: list[ir.Value], extent: ir.Value, chunk: ir.Value,
-             scratch: ir.Value) -> ir.Value:
-    """A closure on k's stack: what the worker needs, its counter and status at zero (chunk
-    0: the team decides)."""
-    b = k.b
-    closure = k.alloca(_closure_type(len(args)))
+def _closure(b: ir.IRBuilder, alloca: Callable[[ir.Type], ir.Value], args: list[ir.Value],
+             extent: ir.Value, chunk: ir.Value, scratch: ir.Value) -> ir.Value:
+    """A closure on the caller's stack: what the worker needs, its counter and status at zero
+    (chunk 0: the team decides)."""
+    closure = alloca(_closure_type(len(args)))
     for i, arg in enumerate(args):
         b.store(arg, _member(b, closure, len(args), _ARGS, i))
     for index, value in ((_EXTENT, extent), (_CHUNK, chunk), (_NEXT, _I64(0)),
@@ -434,23 +436,3 @@ def _team_function(module: ir.Module) -> ir.Function:
     b.store_atomic(_I32(0), _field(b, record, _BUSY), "release", 4)
     b.ret(ir.Constant(ir.IntType(1), 1))
     return team
-
-
-def emit_blas_threads(b: ir.IRBuilder, flops: ir.Value) -> None:
-    """Before a BLAS call of `flops` (i64): tell BLAS to use the team's thread count for a big
-    product while the team is idle and not backing off, else one thread (a call into BLAS
-    only when the count changes)."""
-    record = _runtime_record(b.module)
-    setter_type = ir.FunctionType(ir.VoidType(), [_I32]).as_pointer()
-    setter = b.load(_field(b, record, _BLAS_SET_THREADS), typ=setter_type)
-    with b.if_then(b.icmp_unsigned("!=", setter, ir.Constant(setter_type, None))):
-        threads = b.load(_field(b, record, _THREADS), typ=_I32)
-        skip, busy = (b.load_atomic(_field(b, record, f), "monotonic", 4, typ=_I32)
-                      for f in (_SKIP, _BUSY))
-        calm = b.and_(b.icmp_signed("==", skip, _I32(0)), b.icmp_signed("==", busy, _I32(0)))
-        big = b.icmp_signed(">=", flops, _I64(BLAS_MIN_FLOPS))
-        wanted = b.select(b.and_(big, calm), threads, _I32(1))
-        told = _field(b, record, _BLAS_THREADS)
-        with b.if_then(b.icmp_signed("!=", wanted, b.load(told, typ=_I32))):
-            b.call(setter, [wanted])
-            b.store(wanted, told)
