@@ -80,10 +80,15 @@ def context_address() -> int:
     return ctypes.addressof(context_table())
 
 
-# NOTE: a product of at least the runtime's min_work multiply-adds is cut into SPLIT_PIECES
-# pieces (each at least MIN_PIECE wide, a multiple of PIECE_ALIGN): 2 per thread of a 2-core
-# team, so one a busy core gives up goes to the other, and each still a product BLAS runs at
-# full speed (every piece packs the whole of the operand it shares with the others).
+# NOTE: work is counted as for loops (parallel.expression_cost units) at MACS_PER_UNIT
+# multiply-adds per unit, so with the default min_work only products of ~2^23 multiply-adds
+# and more (~0.1 ms on one core) are cut: each piece packs the whole of the operand the pieces
+# share, a BLAS call has a fixed cost, and a team run costs its wake-up and barrier. Under
+# load (2.6 on 2 cores) a 32x128x512 product ran 8x slower on the team than alone.
+# A big product is cut into SPLIT_PIECES pieces (each at least MIN_PIECE wide, a multiple of
+# PIECE_ALIGN): 2 per thread of a 2-core team, so a piece a busy core gives up goes to the
+# other, and each still a product BLAS runs at full speed.
+MACS_PER_UNIT = 8
 SPLIT_PIECES = 4
 MIN_PIECE = 32
 PIECE_ALIGN = 16
@@ -103,10 +108,11 @@ def emit_gemm(builder: ir.IRBuilder, context: ir.Value, dtype, trans_a: bool, tr
     sizes = [_as_i64(builder, v) for v in (m, n, k, lda, ldb, ldc)]
     alpha, beta = (scalar(v) if isinstance(v, (int, float)) else v for v in (alpha, beta))
     product = _Product(prefix, trans_a, trans_b, a, b, c, *sizes, alpha, beta)
-    work = _mul(builder, _mul(builder, sizes[0], sizes[1]), sizes[2])
-    if _static(work) is not None and work.constant < parallel.MIN_WORK:   # never for the team
+    macs = _mul(builder, _mul(builder, sizes[0], sizes[1]), sizes[2])
+    if _static(macs) is not None and macs.constant < parallel.MIN_WORK * MACS_PER_UNIT:
         product.emit(builder, context)
         return
+    work = builder.udiv(macs, _I64(MACS_PER_UNIT))
     with builder.if_else(builder.icmp_signed(">=", work, parallel.min_work(builder)),
                          likely=False) as (big, small):
         with big:
@@ -200,7 +206,7 @@ def _emit_split(builder: ir.IRBuilder, context: ir.Value, product: _Product) -> 
         builder.store(value, builder.gep(record, [_I32(0), _I32(i)], inbounds=True))
     by_rows = _entry_alloca(builder, ir.IntType(1))      # read by the pieces through the record
     builder.store(rows, by_rows)
-    item_work = builder.mul(builder.select(rows, n, m), inner)
+    item_work = builder.udiv(builder.mul(builder.select(rows, n, m), inner), _I64(MACS_PER_UNIT))
     chunk_fn = _piece_function(builder.module, product, record_type)
     parallel.run_pieces(builder, lambda ty: _entry_alloca(builder, ty), chunk_fn,
                         [record, by_rows, context], extent, item_work, chunk)

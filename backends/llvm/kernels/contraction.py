@@ -25,6 +25,7 @@ from backends.llvm.irutil import I1, const, i64, ir_type, is_float, loop
 from backends.llvm.kernels import Failure, register
 from backends.llvm.kernels.base import Kernel
 from backends.llvm.kernels.elementwise import collapse
+from backends.llvm.kernels.moves import move
 from graphc import dims as D
 from graphc.dimenv import DimEnv
 from graphc.dims import Dim
@@ -218,50 +219,6 @@ def _loop_product(k: Kernel, out: Access, a: Access, b: Access) -> None:
 
 # ---- copies between views of one shape --------------------------------------------------------
 
-def _move(k: Kernel, dst: Access, src: Access, add: bool = False) -> None:
-    """dst[...] = src[...] (or += with add) for accesses of rank >= 1, axes merged where both
-    walk memory evenly; elements are visited in row-major order of the shape."""
-    shape, strides, _ = collapse([dst, src], k.env)
-    dst, src = (Access(x.buffer, shape, s, x.offset) for x, s in zip((dst, src), strides))
-    floating = is_float(dst.dtype)
-
-    def move(indices: list) -> None:
-        value = k.load(src, indices)
-        if add:
-            old = k.load(dst, indices)
-            value = k.b.fadd(old, value) if floating else k.b.add(old, value)
-        k.store(dst, indices, value)
-
-    def inner(outer: list) -> None:
-        with loop(k.b, k.dims(shape[-1]), name="m") as i:
-            move(outer + [i])
-    if not shape:           # every axis of size 1 (collapse drops them): one element
-        move([])
-        return
-    over_flat(k, shape[:-1], inner)
-
-
-def over_flat(k: Kernel, shape: tuple, body) -> None:
-    """body(indices) over a box in row-major order, as one flat loop whose index is split into
-    per-axis indices: a deep nest of short static loops would make LLVM unroll and analyse
-    each level (seconds of compile time for a 3-D window), for no speed."""
-    if len(shape) <= 1:
-        if shape:
-            with loop(k.b, k.dims(shape[0]), name="flat") as i:
-                body([i])
-        else:
-            body([])
-        return
-    b = k.b
-    with loop(b, k.size(shape), name="flat") as flat:
-        indices, rest = [], flat
-        for d in reversed(shape[1:]):
-            size = k.dims(d)
-            indices.append(b.urem(rest, size))
-            rest = b.udiv(rest, size)
-        body([rest] + indices[::-1])
-
-
 def _fill(k: Kernel, dst: Access, value: ir.Value) -> None:
     """Every element of a contiguous dst set to value."""
     with loop(k.b, k.size(dst.shape), name="fill") as i:
@@ -328,8 +285,8 @@ def im2col(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel:
         _fill(k, padded, const(node.dtype, 0))
     # c, n, spatial: reads of x run along its rows, writes stride by N
     order = (1, 0) + tuple(range(2, len(x.shape)))
-    _move(k, _permuted(_interior(padded, node, x.shape), order), _permuted(x, order))
-    _move(k, _as_windows(out, node), _windows(padded, node, out.shape[1:-1]))
+    move(k, _permuted(_interior(padded, node, x.shape), order), _permuted(x, order))
+    move(k, _as_windows(out, node), _windows(padded, node, out.shape[1:-1]))
     return k
 
 
@@ -341,9 +298,9 @@ def col2im(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel:
     padded = low.step.scratch["padded"]
     k = Kernel(low.module, low.name(node), [out, cols, padded], low.env)
     _fill(k, padded, const(node.dtype, 0))
-    _move(k, _windows(padded, node, cols.shape[1:-1]), _as_windows(cols, node), add=True)
+    move(k, _windows(padded, node, cols.shape[1:-1]), _as_windows(cols, node), add=True)
     order = (1, 0) + tuple(range(2, len(out.shape)))
-    _move(k, _permuted(out, order), _permuted(_interior(padded, node, out.shape), order))
+    move(k, _permuted(out, order), _permuted(_interior(padded, node, out.shape), order))
     return k
 
 
@@ -386,7 +343,7 @@ def conv(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel:
     groups, r, o, p = _geometry(node, cols.shape)
     _grouped_gemm(k, groups, (_matrix_at(rows, o, p), D.mul(o, p)), (_matrix_at(w, o, r), o * r),
                   (_matrix_at(cols, r, p), D.mul(r, p)))
-    _move(k, out, _permuted(rows, (len(out.shape) - 1,) + tuple(range(len(out.shape) - 1))))
+    move(k, out, _permuted(rows, (len(out.shape) - 1,) + tuple(range(len(out.shape) - 1))))
     return k
 
 
@@ -397,7 +354,7 @@ def conv_input_grad(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel
     g_last = low.step.scratch["g"]
     k = Kernel(low.module, low.name(node), [out, g, w, g_last], low.env)
     groups, r, o, p = _geometry(node, out.shape)
-    _move(k, g_last, _permuted(g, _batch_last(g)))
+    move(k, g_last, _permuted(g, _batch_last(g)))
     if o == 1:          # an outer product: BLAS does it ~10x slower than a loop
         _outer(k, groups, out, w, g_last, r, p)
         return k
@@ -426,7 +383,7 @@ def conv_weight_grad(low, node: Tensor, out: Access, ins: list[Access]) -> Kerne
     g_last = low.step.scratch["g"]
     k = Kernel(low.module, low.name(node), [out, cols, g, g_last], low.env)
     groups, r, o, p = _geometry(node, cols.shape)
-    _move(k, g_last, _permuted(g, _batch_last(g)))
+    move(k, g_last, _permuted(g, _batch_last(g)))
     _grouped_gemm(k, groups, (_matrix_at(out, o, r), o * r),
                   (_matrix_at(g_last, o, p), D.mul(o, p)),
                   (_matrix_at(cols, r, p, transposed=True), D.mul(r, p)))

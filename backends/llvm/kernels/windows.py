@@ -21,7 +21,7 @@ from backends.llvm.access import Access
 from backends.llvm.irutil import I1, I32, const, i64, ir_type, loop
 from backends.llvm.kernels import register
 from backends.llvm.kernels.base import Kernel
-from backends.llvm.kernels.contraction import over_flat
+from backends.llvm.kernels.moves import over_flat
 from backends.llvm.scalar_emit import ScalarEmitter
 from graphc import scalar
 from graphc.tensor import Tensor
