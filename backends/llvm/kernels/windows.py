@@ -5,12 +5,15 @@ the input loop over kernel positions outermost, and for each over the outputs wh
 puts that position inside the input (a range per axis, worked out from the geometry): no
 bounds test in the inner loop, which walks a row of the result, and each input pixel gathers
 its terms in kernel-position order, as the interpreter's kernels add them
-(backends/numpy/conv_kernels.py), so sums round alike. Max pooling's gradient goes to the
-first maximum of each window (PyTorch's rule for ties): a pass over each window finds it,
-reading padding as -inf through clamped, always in-bounds loads.
+(backends/numpy/conv_kernels.py), so sums round alike. Unpadded windows with few kernel
+positions go output by output instead, the positions unrolled in the same order (and max
+pooling's gradient, when no two windows share a pixel, window by window). Max pooling's
+gradient goes to the first maximum of each window (PyTorch's rule for ties): a pass over each
+window finds it, reading padding as -inf through clamped, always in-bounds loads.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Callable
 
@@ -93,6 +96,39 @@ def _geometry_of(node: Tensor, x: Access, y_shape: tuple) -> _Geometry:
     return _Geometry(node, x.shape[2:], y_shape[2:])
 
 
+# NOTE: up to this many kernel positions, a window whose pixels all lie inside the input (no
+# padding) is computed output by output, its positions unrolled: 3-4x faster than a pass over
+# the outputs per position (LeNet's 2x2 pooling of 28x28 maps), and the same values in the
+# same order.
+MAX_UNROLLED_TAPS = 27
+
+
+def _inside(geo: _Geometry) -> bool:
+    """Whether windows are done output by output: unpadded (each lies inside the input) and
+    with few enough kernel positions to unroll."""
+    return not geo.padded and geo.taps <= MAX_UNROLLED_TAPS
+
+
+def _covered(geo: _Geometry) -> bool:
+    """Whether the windows tile the input exactly (no pixel outside all of them)."""
+    return all(d == 1 and s == t and o * s == n for t, s, d, o, n in
+               zip(geo.kernel, geo.stride, geo.dilation, geo.out, geo.spatial))
+
+
+def _unrolled_taps(geo: _Geometry) -> list[list[ir.Value]]:
+    """Every kernel position, as constant indices, in row-major order."""
+    return [[i64(t) for t in taps] for taps in itertools.product(*map(range, geo.kernel))]
+
+
+def _over_rows(k: Kernel, shape: tuple, body: Callable[[list], None]) -> None:
+    """body(indices) over a box in row-major order, the last axis a loop of its own (which
+    LLVM can vectorize) inside one flat loop over the others."""
+    def row(outer: list) -> None:
+        with loop(k.b, i64(shape[-1]), name="row") as i:
+            body(outer + [i])
+    over_flat(k, shape[:-1], row)
+
+
 # ---- pooling ----------------------------------------------------------------------------------
 
 @register("max_pool", "avg_pool")
@@ -108,8 +144,19 @@ def pool(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel:
                                 else scalar.arg(0) + scalar.arg(1)], [dtype, dtype], [dtype])
     scale = const(dtype, float(_dtype_reciprocal(dtype, geo.taps)))
 
+    identity = const(dtype, float("-inf") if maximum else 0.0)
+
+    def window(nc: list, outs: list) -> None:
+        """One output from its window's pixels, met in kernel-position order in registers."""
+        acc = identity
+        for taps in _unrolled_taps(geo):
+            (acc,) = combine.emit([acc, k.load(x, nc + _input_index(b, geo, outs, taps))])
+        k.store(out, nc + outs, acc if maximum else b.fmul(acc, scale))
+
     def plane(nc: list) -> None:
-        identity = const(dtype, float("-inf") if maximum else 0.0)
+        if _inside(geo):
+            _over_rows(k, geo.out, lambda o: window(nc, o))
+            return
         over_flat(k, geo.out, lambda o: k.store(out, nc + o, identity))
 
         def tap(taps: list) -> None:
@@ -204,7 +251,25 @@ def max_pool_grad(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel:
         _scan_window(k, geo, x, nc, outs, k.load(y, nc + outs), note)
         k.store(first, nc + outs, b.load(where))
 
+    def route(nc: list, outs: list) -> None:
+        """A window whose pixels are its alone: g times (first maximum here) stored into each
+        of them, the first maximum found in registers, in kernel-position order."""
+        target, found, where = k.load(y, nc + outs), ir.Constant(I1, 0), ir.Constant(I32, -1)
+        pixels = [_input_index(b, geo, outs, taps) for taps in _unrolled_taps(geo)]
+        for flat, pixel in enumerate(pixels):
+            hit = b.and_(b.not_(found), b.fcmp_ordered("==", k.load(x, nc + pixel), target))
+            where, found = b.select(hit, ir.Constant(I32, flat), where), b.or_(found, hit)
+        share = k.load(g, nc + outs)
+        for flat, pixel in enumerate(pixels):
+            chosen = b.icmp_signed("==", where, ir.Constant(I32, flat))
+            k.store(out, nc + pixel, b.fmul(share, b.uitofp(chosen, ir_type(dtype))))
+
     def plane(nc: list) -> None:
+        if _inside(geo) and geo.disjoint:
+            if not _covered(geo):
+                over_flat(k, geo.spatial, lambda p: k.store(out, nc + p, const(dtype, 0)))
+            _over_rows(k, geo.out, lambda o: route(nc, o))
+            return
         over_flat(k, geo.out, lambda o: find(nc, o))
         over_flat(k, geo.spatial, lambda p: k.store(out, nc + p, const(dtype, 0)))
 
