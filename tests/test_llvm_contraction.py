@@ -106,11 +106,16 @@ def test_matmul_matches_the_interpreter(case: str, dtype: str, size: str) -> Non
     _assert_same(got, want, dtype)
 
 
-@pytest.mark.parametrize("path", ["blas", "loop"])
-@pytest.mark.parametrize("case", ["broadcast-both", "transposed-both", "strided-columns",
-                                  "reversed", "empty-inner", "matrix-vector"])
-def test_both_float_paths_agree_with_the_interpreter(case: str, path: str, fresh_code) -> None:
-    fresh_code.setattr(contraction, "LOOP_FLOPS", -1 if path == "blas" else 10 ** 9)
+@pytest.mark.parametrize("path", ["blas", "loop", "blocked"])
+@pytest.mark.parametrize("case", ["2d", "symbolic-rows", "broadcast-both", "transposed-both",
+                                  "strided-columns", "reversed", "empty-inner",
+                                  "matrix-vector"])
+def test_every_float_path_agrees_with_the_interpreter(case: str, path: str, fresh_code) -> None:
+    """BLAS, the small-product loop and the column-blocked loop (blocks of 3 columns here, so
+    that products have several and a part block)."""
+    fresh_code.setattr(contraction, "LOOP_FLOPS", 10 ** 9 if path == "loop" else -1)
+    fresh_code.setattr(contraction, "SKINNY", 10 ** 9 if path == "blocked" else -1)
+    fresh_code.setattr(contraction, "COLUMN_BLOCK", 3)
     inputs, out, feeds = _matmul_case(case, "float32", 1)
     want, got = _both(inputs, out, feeds)
     _assert_same(got, want, "float32")
