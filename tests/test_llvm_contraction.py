@@ -115,10 +115,38 @@ def test_every_float_path_agrees_with_the_interpreter(case: str, path: str, fres
     that products have several and a part block)."""
     fresh_code.setattr(contraction, "LOOP_FLOPS", 10 ** 9 if path == "loop" else -1)
     fresh_code.setattr(contraction, "SKINNY", 10 ** 9 if path == "blocked" else -1)
-    fresh_code.setattr(contraction, "COLUMN_BLOCK", 3)
     inputs, out, feeds = _matmul_case(case, "float32", 1)
     want, got = _both(inputs, out, feeds)
     _assert_same(got, want, "float32")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("rows", [1, 7])
+def test_blocked_products_tile_by_tile_and_the_columns_left_over(dtype: str, rows: int,
+                                                                 fresh_code) -> None:
+    """Several tiles, an odd row and columns left over; a column computed in a tile and the
+    same column left over give the same bits (every element is one chain of fused
+    multiply-adds), and operands may start inside their buffers (slices)."""
+    from backends.llvm.target import register_bits
+
+    fresh_code.setattr(contraction, "LOOP_FLOPS", -1)
+    width = register_bits() // (np.dtype(dtype).itemsize * 8) * contraction.TILE_VECTORS
+    n, inner = 2 * width + 5, 11
+    a = gc.placeholder((rows + 1, inner), dtype)
+    b = gc.placeholder((inner, n + 2), dtype)
+    f = gc.compile([a, b], a[1:] @ b[:, 2:], backend="llvm")
+    x, y = _random((rows + 1, inner), dtype), _random((inner, n + 2), dtype)
+    y[:, -1] = y[:, 3]                       # the last column left over repeats tile column 1
+    got = f(x, y)
+    assert _blocked(f)
+    np.testing.assert_allclose(got, x[1:] @ y[:, 2:], rtol=TOLERANCE[dtype],
+                               atol=TOLERANCE[dtype] * inner)
+    np.testing.assert_array_equal(got[:, -1], got[:, 1])
+
+
+def _blocked(f) -> bool:
+    """Whether f's product ran the blocked kernel (its tile loop is in the IR)."""
+    return "tile_col" in f.llvm_ir(optimized=False)
 
 
 def _matmul_step(f):

@@ -62,6 +62,13 @@ def _host_vector_bits() -> int | None:
     return 512 if llvm.get_host_cpu_features().get("avx512f") else None
 
 
+@functools.cache
+def register_bits() -> int:
+    """The width of the host's vector registers: 512 (AVX-512F), 256 (AVX) or 128."""
+    features = llvm.get_host_cpu_features()
+    return 512 if features.get("avx512f") else 256 if features.get("avx") else 128
+
+
 def prefer_wide_vectors(function: ir.Function) -> ir.Function:
     """Let the vectorizers use the host's widest useful vectors in `function`."""
     bits = VECTOR_BITS_OVERRIDE or _host_vector_bits()

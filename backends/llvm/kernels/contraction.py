@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from llvmlite import ir
 
 from backends.llvm import blas
@@ -26,6 +27,8 @@ from backends.llvm.kernels import Failure, register
 from backends.llvm.kernels.base import Kernel
 from backends.llvm.kernels.elementwise import collapse
 from backends.llvm.kernels.moves import move
+from backends.llvm.target import register_bits
+from backends.llvm.vmath.fir import declare, type_suffix
 from graphc import dims as D
 from graphc.dimenv import DimEnv
 from graphc.dims import Dim
@@ -169,59 +172,121 @@ def _copied(k: Kernel, scratch: Access, x: Access) -> Access:
 def _gemm(k: Kernel, c: Access, a: Access, b: Access, starts: list | None = None) -> None:
     """c = a @ b for 2-D accesses, starting at their offsets or at linear indices `starts`."""
     env, builder = k.env, k.b
-    if _skinny(c, a, b, env):
-        _blocked_product(k, c, a, b, starts or [k.dims(x.offset) for x in (c, a, b)])
-        return
+    starts = starts or [k.dims(x.offset) for x in (c, a, b)]
+    blocked = _blocked_suits(c, a, b, env)
+    if blocked is True:
+        _blocked_product(k, c, a, b, starts)
+    elif blocked is None:           # decided by the number of rows, known at run time
+        few = builder.icmp_signed("<=", k.dims(c.shape[0]), i64(SKINNY))
+        with builder.if_else(few) as (few_rows, many_rows):
+            with few_rows:
+                _blocked_product(k, c, a, b, starts)
+            with many_rows:
+                _blas_product(k, c, a, b, starts)
+    else:
+        _blas_product(k, c, a, b, starts)
+
+
+def _blas_product(k: Kernel, c: Access, a: Access, b: Access, starts: list) -> None:
+    """c = a @ b by one BLAS call (operands BLAS can read in place)."""
+    env, builder = k.env, k.b
     (trans_a, lda), (trans_b, ldb) = _layout(a, env), _layout(b, env)
     m, n, inner = (k.dims(d) for d in (c.shape[0], c.shape[1], a.shape[1]))
     lds = [k.dims(d) for d in (lda, ldb, c.shape[1])]
     big = [builder.icmp_signed(">", v, i64(INT32_MAX)) for v in [m, n, inner, *lds]]
     k.fail_if(_any(builder, big), 1)
-    starts = starts or [k.dims(x.offset) for x in (c, a, b)]
     pc, pa, pb = (k.address(x, s) for x, s in zip((c, a, b), starts))
     blas.emit_gemm(builder, k.context, c.dtype, trans_a, trans_b, m, n, inner, 1.0, pa,
                    lds[0], pb, lds[1], 0.0, pc, lds[2])
 
 
-# NOTE: a float product whose inner size is static and at most SKINNY, and whose b and
-# result have rows that are runs of memory, runs a generated loop however many rows and
-# columns it has: BLAS packs the whole of b first, which for convolution's products (LeNet's
-# 6 x 25 weights by 25 x 50176 columns: 520 -> 240 µs) costs more than the arithmetic. The
-# loop goes COLUMN_BLOCK columns at a time, so the block of b stays in cache while every row
-# of the result accumulates a[i, l] * b[l, block] over l.
+# NOTE: a float product with at most SKINNY rows or a static inner size of at most SKINNY,
+# whose b and result have rows that are runs of memory, runs a generated kernel: BLAS packs
+# the whole of b first, which for such products costs more than the arithmetic, and the
+# kernel's vectors are the host's widest (OpenBLAS's here: Haswell's). Measured on one core
+# (benchmarks/llvm_matmul.py), µs against scipy's BLAS: LeNet's 6x25 by 25x50176 157 vs 477,
+# 150x16 by 16x6400 141 vs 302, 16x150 by 150x6400 282 vs 472, an LSTM's 32x128 by 128x512
+# 33 vs 50; with more rows and a longer inner size BLAS wins (128x64 by 64x512 73 vs 88).
 SKINNY = 32
-COLUMN_BLOCK = 256
+TILE_ROWS, TILE_VECTORS = 2, 4     # a tile of the result: 2 rows of 4 vectors, 8 accumulators
 
 
-def _skinny(c: Access, a: Access, b: Access, env: DimEnv) -> bool:
-    inner = env.resolve(a.shape[1])
-    return (is_float(c.dtype) and isinstance(inner, int) and inner <= SKINNY
-            and env.resolve(b.strides[1]) == 1 and env.resolve(c.strides[1]) == 1)
+def _blocked_suits(c: Access, a: Access, b: Access, env: DimEnv) -> bool | None:
+    """Whether c = a @ b runs the blocked kernel; None: when c has at most SKINNY rows."""
+    if not (is_float(c.dtype) and env.resolve(b.strides[1]) == 1
+            and env.resolve(c.strides[1]) == 1):
+        return False
+    rows, inner = (env.resolve(d) for d in (c.shape[0], a.shape[1]))
+    if (isinstance(inner, int) and inner <= SKINNY) or (isinstance(rows, int)
+                                                        and rows <= SKINNY):
+        return True
+    return None if not isinstance(rows, int) else False
 
 
 def _blocked_product(k: Kernel, c: Access, a: Access, b: Access, starts: list) -> None:
-    """c = a @ b, 2-D accesses from linear indices `starts`, by blocks of columns (i-k-j)."""
-    bld, ty = k.b, ir_type(c.dtype)
+    """c = a @ b (2-D accesses from linear indices `starts`, rows of b and c contiguous) tile
+    by tile: a tile's accumulators stay in registers while the inner index runs, and a column
+    of tiles reads the same block of b, which stays in cache. Every element is the same chain
+    of fused multiply-adds over the inner index, in a tile or in the columns left over."""
+    bld, scalar, size = k.b, ir_type(c.dtype), np.dtype(c.dtype).itemsize
+    lanes = register_bits() // (size * 8)
+    vector = ir.VectorType(scalar, lanes)
+    width = lanes * TILE_VECTORS
     m, n, inner = (k.dims(d) for d in (c.shape[0], c.shape[1], a.shape[1]))
-    flags = ["contract"]
+    lda, ldb, ldc = (k.dims(x.strides[0]) for x in (a, b, c))
+    a_col = k.dims(a.strides[1])
+    fma = {t: declare(k.function.module, f"llvm.fma.{type_suffix(t)}",
+                      ir.FunctionType(t, [t] * 3)) for t in (scalar, vector)}
 
-    def at(x: Access, start: ir.Value, i: ir.Value, j: ir.Value) -> ir.Value:
-        rows, cols = (k.dims(s) for s in x.strides)
-        return k.address(x, bld.add(start, bld.add(bld.mul(i, rows), bld.mul(j, cols))))
-    width = i64(COLUMN_BLOCK)
-    with loop(bld, bld.sdiv(bld.add(n, i64(COLUMN_BLOCK - 1)), width), name="block") as block:
-        first = bld.mul(block, width)
-        end = bld.add(first, width)
-        stop = bld.select(bld.icmp_signed("<", end, n), end, n)
-        with loop(bld, m, name="i") as i:
-            with loop(bld, stop, start=first, name="zero") as j:
-                bld.store(const(c.dtype, 0), at(c, starts[0], i, j))
+    def address(x: Access, start: ir.Value, row: ir.Value, ld: ir.Value, col: ir.Value):
+        return k.address(x, bld.add(start, bld.add(bld.mul(row, ld), col)))
+
+    def a_at(row: ir.Value, l_: ir.Value) -> ir.Value:
+        return bld.load(address(a, starts[1], row, lda, bld.mul(l_, a_col)), typ=scalar)
+
+    def tile(first_row: ir.Value, rows: int, first_col: ir.Value) -> None:
+        slots = [[k.alloca(vector) for _ in range(TILE_VECTORS)] for _ in range(rows)]
+        for row in slots:
+            for slot in row:
+                bld.store(ir.Constant(vector, None), slot)
+        with loop(bld, inner, name="l") as l_:
+            bs = [bld.load(address(b, starts[2], l_, ldb, bld.add(first_col, i64(v * lanes))),
+                           typ=vector, align=size)
+                  for v in range(TILE_VECTORS)]
+            for r, row in enumerate(slots):
+                x = _splat(bld, a_at(bld.add(first_row, i64(r)), l_), vector)
+                for slot, y in zip(row, bs):
+                    bld.store(bld.call(fma[vector], [x, y, bld.load(slot, typ=vector)]), slot)
+        for r, row in enumerate(slots):
+            for v, slot in enumerate(row):
+                target = address(c, starts[0], bld.add(first_row, i64(r)), ldc,
+                                 bld.add(first_col, i64(v * lanes)))
+                bld.store(bld.load(slot, typ=vector), target, align=size)
+
+    full_cols = bld.mul(bld.sdiv(n, i64(width)), i64(width))
+    pairs = bld.sdiv(m, i64(TILE_ROWS))
+    with loop(bld, bld.sdiv(full_cols, i64(width)), name="tile_col") as t:
+        first_col = bld.mul(t, i64(width))
+        with loop(bld, pairs, name="tile_row") as p:
+            tile(bld.mul(p, i64(TILE_ROWS)), TILE_ROWS, first_col)
+        with loop(bld, m, start=bld.mul(pairs, i64(TILE_ROWS)), name="last_row") as r:
+            tile(r, 1, first_col)
+    with loop(bld, m, name="i") as i:          # the columns left over, one element at a time
+        with loop(bld, n, start=full_cols, name="j") as j:
+            slot = k.alloca(scalar)
+            bld.store(const(c.dtype, 0), slot)
             with loop(bld, inner, name="l") as l_:
-                x = bld.load(at(a, starts[1], i, l_), typ=ty)
-                with loop(bld, stop, start=first, name="j") as j:
-                    target = at(c, starts[0], i, j)
-                    product = bld.fmul(x, bld.load(at(b, starts[2], l_, j), typ=ty), flags=flags)
-                    bld.store(bld.fadd(bld.load(target, typ=ty), product, flags=flags), target)
+                y = bld.load(address(b, starts[2], l_, ldb, j), typ=scalar)
+                bld.store(bld.call(fma[scalar], [a_at(i, l_), y, bld.load(slot, typ=scalar)]),
+                          slot)
+            bld.store(bld.load(slot, typ=scalar), address(c, starts[0], i, ldc, j))
+
+
+def _splat(bld: ir.IRBuilder, x: ir.Value, vector: ir.VectorType) -> ir.Value:
+    """x in every lane."""
+    lanes = bld.insert_element(ir.Constant(vector, None), x, ir.IntType(32)(0))
+    return bld.shuffle_vector(lanes, ir.Constant(vector, None),
+                              ir.Constant(ir.VectorType(ir.IntType(32), vector.count), None))
 
 
 def _any(builder: ir.IRBuilder, conditions: list[ir.Value]) -> ir.Value:
