@@ -25,6 +25,7 @@ import numpy as np
 from llvmlite import ir
 
 from backends.llvm import parallel
+from backends.llvm.irutil import entry_alloca
 
 SLOTS = ("sgemm", "dgemm", "sgemv", "dgemv")  # the order of the context table
 
@@ -201,14 +202,14 @@ def _emit_split(builder: ir.IRBuilder, context: ir.Value, product: _Product) -> 
                           _I64(PIECE_ALIGN))
     chunk = parallel.larger(builder, aligned, _I64(MIN_PIECE))
     record_type = product.record_type()
-    record = _entry_alloca(builder, record_type)
+    record = entry_alloca(builder, record_type)
     for i, value in enumerate(v.values()):
         builder.store(value, builder.gep(record, [_I32(0), _I32(i)], inbounds=True))
-    by_rows = _entry_alloca(builder, ir.IntType(1))      # read by the pieces through the record
+    by_rows = entry_alloca(builder, ir.IntType(1))      # read by the pieces through the record
     builder.store(rows, by_rows)
     item_work = builder.udiv(builder.mul(builder.select(rows, n, m), inner), _I64(MACS_PER_UNIT))
     chunk_fn = _piece_function(builder.module, product, record_type)
-    parallel.run_pieces(builder, lambda ty: _entry_alloca(builder, ty), chunk_fn,
+    parallel.run_pieces(builder, lambda ty: entry_alloca(builder, ty), chunk_fn,
                         [record, by_rows, context], extent, item_work, chunk)
 
 
@@ -323,23 +324,9 @@ def _mul(builder: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
 
 def _by_pointer(builder: ir.IRBuilder, value: ir.Value) -> ir.Value:
     """A stack slot holding `value` (Fortran takes every argument by reference)."""
-    slot = _entry_alloca(builder, value.type)
+    slot = entry_alloca(builder, value.type)
     builder.store(value, slot)
     return slot
-
-
-def _entry_alloca(builder: ir.IRBuilder, ty: ir.Type) -> ir.Value:
-    """A stack slot made in the entry block, so that a call inside a loop does not grow the
-    stack."""
-    # NOTE: from another block it goes at the top of the entry block, through a builder of its
-    # own: llvmlite's builder keeps its position as an index, which an insertion before it
-    # shifts.
-    entry_block = builder.function.entry_basic_block
-    if builder.block is entry_block:
-        return builder.alloca(ty)
-    entry = ir.IRBuilder()
-    entry.position_at_start(entry_block)
-    return entry.alloca(ty)
 
 
 def _char(builder: ir.IRBuilder, flag: str) -> ir.Value:

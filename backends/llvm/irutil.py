@@ -37,6 +37,20 @@ def i64(value: int) -> ir.Constant:
     return ir.Constant(I64, int(value))
 
 
+def entry_alloca(builder: ir.IRBuilder, ty: ir.Type) -> ir.Value:
+    """A stack slot made in the function's entry block, so that code inside a loop does not
+    grow the stack."""
+    # NOTE: from another block it goes at the top of the entry block, through a builder of its
+    # own: llvmlite's builder keeps its position as an index, which an insertion before it
+    # shifts.
+    entry_block = builder.function.entry_basic_block
+    if builder.block is entry_block:
+        return builder.alloca(ty)
+    entry = ir.IRBuilder()
+    entry.position_at_start(entry_block)
+    return entry.alloca(ty)
+
+
 @contextlib.contextmanager
 def loop(builder: ir.IRBuilder, stop: ir.Value, start: ir.Value | int = 0,
          name: str = "i") -> Iterator[ir.Value]:

@@ -17,18 +17,15 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from llvmlite import ir
 
-from backends.llvm import blas
+from backends.llvm import blas, gemm
 from backends.llvm.access import Access, broadcast, row_major
 from backends.llvm.irutil import I1, const, i64, ir_type, is_float, loop
 from backends.llvm.kernels import Failure, register
 from backends.llvm.kernels.base import Kernel
 from backends.llvm.kernels.elementwise import collapse
 from backends.llvm.kernels.moves import move
-from backends.llvm.target import register_bits
-from backends.llvm.vmath.fir import declare, type_suffix
 from graphc import dims as D
 from graphc.dimenv import DimEnv
 from graphc.dims import Dim
@@ -208,7 +205,6 @@ def _blas_product(k: Kernel, c: Access, a: Access, b: Access, starts: list) -> N
 # 150x16 by 16x6400 141 vs 302, 16x150 by 150x6400 282 vs 472, an LSTM's 32x128 by 128x512
 # 33 vs 50; with more rows and a longer inner size BLAS wins (128x64 by 64x512 73 vs 88).
 SKINNY = 32
-TILE_ROWS, TILE_VECTORS = 2, 4     # a tile of the result: 2 rows of 4 vectors, 8 accumulators
 
 
 def _blocked_suits(c: Access, a: Access, b: Access, env: DimEnv) -> bool | None:
@@ -224,69 +220,13 @@ def _blocked_suits(c: Access, a: Access, b: Access, env: DimEnv) -> bool | None:
 
 
 def _blocked_product(k: Kernel, c: Access, a: Access, b: Access, starts: list) -> None:
-    """c = a @ b (2-D accesses from linear indices `starts`, rows of b and c contiguous) tile
-    by tile: a tile's accumulators stay in registers while the inner index runs, and a column
-    of tiles reads the same block of b, which stays in cache. Every element is the same chain
-    of fused multiply-adds over the inner index, in a tile or in the columns left over."""
-    bld, scalar, size = k.b, ir_type(c.dtype), np.dtype(c.dtype).itemsize
-    lanes = register_bits() // (size * 8)
-    vector = ir.VectorType(scalar, lanes)
-    width = lanes * TILE_VECTORS
-    m, n, inner = (k.dims(d) for d in (c.shape[0], c.shape[1], a.shape[1]))
-    lda, ldb, ldc = (k.dims(x.strides[0]) for x in (a, b, c))
-    a_col = k.dims(a.strides[1])
-    fma = {t: declare(k.function.module, f"llvm.fma.{type_suffix(t)}",
-                      ir.FunctionType(t, [t] * 3)) for t in (scalar, vector)}
-
-    def address(x: Access, start: ir.Value, row: ir.Value, ld: ir.Value, col: ir.Value):
-        return k.address(x, bld.add(start, bld.add(bld.mul(row, ld), col)))
-
-    def a_at(row: ir.Value, l_: ir.Value) -> ir.Value:
-        return bld.load(address(a, starts[1], row, lda, bld.mul(l_, a_col)), typ=scalar)
-
-    def tile(first_row: ir.Value, rows: int, first_col: ir.Value) -> None:
-        slots = [[k.alloca(vector) for _ in range(TILE_VECTORS)] for _ in range(rows)]
-        for row in slots:
-            for slot in row:
-                bld.store(ir.Constant(vector, None), slot)
-        with loop(bld, inner, name="l") as l_:
-            bs = [bld.load(address(b, starts[2], l_, ldb, bld.add(first_col, i64(v * lanes))),
-                           typ=vector, align=size)
-                  for v in range(TILE_VECTORS)]
-            for r, row in enumerate(slots):
-                x = _splat(bld, a_at(bld.add(first_row, i64(r)), l_), vector)
-                for slot, y in zip(row, bs):
-                    bld.store(bld.call(fma[vector], [x, y, bld.load(slot, typ=vector)]), slot)
-        for r, row in enumerate(slots):
-            for v, slot in enumerate(row):
-                target = address(c, starts[0], bld.add(first_row, i64(r)), ldc,
-                                 bld.add(first_col, i64(v * lanes)))
-                bld.store(bld.load(slot, typ=vector), target, align=size)
-
-    full_cols = bld.mul(bld.sdiv(n, i64(width)), i64(width))
-    pairs = bld.sdiv(m, i64(TILE_ROWS))
-    with loop(bld, bld.sdiv(full_cols, i64(width)), name="tile_col") as t:
-        first_col = bld.mul(t, i64(width))
-        with loop(bld, pairs, name="tile_row") as p:
-            tile(bld.mul(p, i64(TILE_ROWS)), TILE_ROWS, first_col)
-        with loop(bld, m, start=bld.mul(pairs, i64(TILE_ROWS)), name="last_row") as r:
-            tile(r, 1, first_col)
-    with loop(bld, m, name="i") as i:          # the columns left over, one element at a time
-        with loop(bld, n, start=full_cols, name="j") as j:
-            slot = k.alloca(scalar)
-            bld.store(const(c.dtype, 0), slot)
-            with loop(bld, inner, name="l") as l_:
-                y = bld.load(address(b, starts[2], l_, ldb, j), typ=scalar)
-                bld.store(bld.call(fma[scalar], [a_at(i, l_), y, bld.load(slot, typ=scalar)]),
-                          slot)
-            bld.store(bld.load(slot, typ=scalar), address(c, starts[0], i, ldc, j))
-
-
-def _splat(bld: ir.IRBuilder, x: ir.Value, vector: ir.VectorType) -> ir.Value:
-    """x in every lane."""
-    lanes = bld.insert_element(ir.Constant(vector, None), x, ir.IntType(32)(0))
-    return bld.shuffle_vector(lanes, ir.Constant(vector, None),
-                              ir.Constant(ir.VectorType(ir.IntType(32), vector.count), None))
+    """c = a @ b by the generated GEMM (2-D accesses from linear indices `starts`)."""
+    pointers = {name: k.address(x, s) for name, x, s in zip("cab", (c, a, b), starts)}
+    sizes = {name: k.dims(d) for name, d in (("m", c.shape[0]), ("n", c.shape[1]),
+                                             ("k", a.shape[1]), ("ldc", c.strides[0]),
+                                             ("lda", a.strides[0]), ("a_step", a.strides[1]),
+                                             ("ldb", b.strides[0]))}
+    gemm.emit_product(k.b, c.dtype, **pointers, **sizes)
 
 
 def _any(builder: ir.IRBuilder, conditions: list[ir.Value]) -> ir.Value:

@@ -1,0 +1,180 @@
+"""A generated GEMM for the float products BLAS does badly: few rows, or a short inner size.
+
+BLAS packs the whole of b before it multiplies, which for such products costs more than the
+arithmetic, and the scipy OpenBLAS this machine type gets runs Haswell's 256-bit kernels
+where the host has 512-bit vectors. This kernel goes tile by tile: a tile of the result,
+TILE_ROWS rows of TILE_VECTORS vectors, is accumulated in registers while the inner index
+runs, and a column of tiles reads the same block of b, which stays in cache. Every element of
+the result is one chain of fused multiply-adds over the inner index, in order, whether it lies
+in a tile or in the columns left over: its bits do not depend on where it lies.
+
+The code is a function, `columns(record, lo, hi, ...)`, which computes the column blocks
+[lo, hi) of the product the record describes (one per module, dtype and static sizes). A big
+product (parallel.py's min_work, counted like BLAS products in blas.MACS_PER_UNIT
+multiply-adds) is cut into pieces of column blocks that the thread team shares; the pieces
+depend on the sizes only.
+"""
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+
+from backends.llvm import blas, parallel
+from backends.llvm.irutil import entry_alloca, i64, ir_type, loop
+from backends.llvm.target import register_bits
+from backends.llvm.vmath.fir import declare, type_suffix
+
+TILE_ROWS, TILE_VECTORS = 2, 4     # 8 accumulators: enough to hide the latency of an FMA
+
+_I32, _PTR = ir.IntType(32), ir.PointerType()
+_I64 = ir.IntType(64)
+# the record a product hands its column function: pointers to c, a, b, then sizes and strides
+FIELDS = ("c", "a", "b", "m", "n", "k", "ldc", "lda", "a_step", "ldb")
+RECORD = ir.LiteralStructType([_PTR] * 3 + [_I64] * 7)
+
+
+def emit_product(builder: ir.IRBuilder, dtype, **operands: ir.Value) -> None:
+    """Emit c = a @ b: c (m × n) and b (k × n) rows of contiguous elements ldc and ldb apart,
+    a's element (i, l) at a + i·lda + l·a_step (pointers and i64 sizes, by FIELDS)."""
+    record = entry_alloca(builder, RECORD)
+    for i, name in enumerate(FIELDS):
+        builder.store(operands[name], builder.gep(record, [_I32(0), _I32(i)], inbounds=True))
+    known = {name: operands[name].constant for name in FIELDS[3:]
+             if isinstance(operands[name], ir.Constant)}
+    columns = _columns_function(builder.module, dtype, known)
+    width = i64(_tile_width(dtype))
+    blocks = parallel.ceil_div(builder, operands["n"], width)
+    args, null = [record], ir.Constant(_PTR, None)
+    sizes = [operands[d] for d in "mnk"]
+    if all(isinstance(d, ir.Constant) for d in sizes) and (
+            int(np.prod([d.constant for d in sizes], dtype=object))
+            < parallel.MIN_WORK * blas.MACS_PER_UNIT):       # never big enough for the team
+        builder.call(columns, args + [i64(0), blocks, i64(0), null])
+        return
+    macs = builder.mul(builder.mul(operands["m"], operands["n"]), operands["k"])
+    work = builder.udiv(macs, i64(blas.MACS_PER_UNIT))
+    with builder.if_else(builder.icmp_signed(">=", work, parallel.min_work(builder)),
+                         likely=False) as (big, small):
+        with big:
+            item_work = builder.udiv(builder.mul(builder.mul(operands["m"], width),
+                                                 operands["k"]), i64(blas.MACS_PER_UNIT))
+            chunk = parallel.ceil_div(builder, blocks, i64(blas.SPLIT_PIECES))
+            parallel.run_pieces(builder, lambda ty: entry_alloca(builder, ty), columns, args,
+                                blocks, item_work, chunk)
+        with small:
+            builder.call(columns, args + [i64(0), blocks, i64(0), null])
+
+
+def _tile_width(dtype) -> int:
+    """Columns in a tile: TILE_VECTORS of the host's widest vectors."""
+    return register_bits() // (np.dtype(dtype).itemsize * 8) * TILE_VECTORS
+
+
+def _columns_function(module: ir.Module, dtype, known: dict[str, int]) -> ir.Function:
+    """i32 columns(record, lo, hi, index, scratch): the product's column blocks [lo, hi).
+
+    Sizes and strides `known` when the code is generated are constants in it (one function
+    per module, dtype and known values): LLVM then unrolls the inner loop of a short product.
+    """
+    signature = ".".join(f"{key}{value}" for key, value in sorted(known.items()))
+    name = f"graphc.gemm.{np.dtype(dtype).name}.columns.{signature}"
+    existing = module.globals.get(name)
+    if existing is not None:
+        return existing
+    fn = ir.Function(module, ir.FunctionType(_I32, [_PTR, *parallel.CHUNK_ARGS]), name=name)
+    fn.linkage = "internal"
+    fn.attributes.add("nounwind")
+    record, lo, hi = fn.args[:3]
+    entry = ir.IRBuilder(fn.append_basic_block("entry"))
+    body = fn.append_basic_block("body")
+    bld = ir.IRBuilder(body)
+    fields = {f: i64(known[f]) if f in known else
+              bld.load(bld.gep(record, [_I32(0), _I32(i)], inbounds=True, source_etype=RECORD),
+                       typ=RECORD.elements[i])
+              for i, f in enumerate(FIELDS)}
+    _Columns(bld, entry, dtype, fields).emit(lo, hi)
+    bld.ret(_I32(0))
+    entry.branch(body)
+    return fn
+
+
+class _Columns:
+    """The tile code over one product's column blocks."""
+
+    def __init__(self, bld: ir.IRBuilder, entry: ir.IRBuilder, dtype, fields: dict):
+        self.bld, self.entry, self.f = bld, entry, fields
+        self.scalar, self.size = ir_type(np.dtype(dtype).name), np.dtype(dtype).itemsize
+        self.lanes = register_bits() // (self.size * 8)
+        self.vector = ir.VectorType(self.scalar, self.lanes)
+        self.width = self.lanes * TILE_VECTORS
+        module = bld.module
+        self.fma = {t: declare(module, f"llvm.fma.{type_suffix(t)}", ir.FunctionType(t, [t] * 3))
+                    for t in (self.scalar, self.vector)}
+
+    def emit(self, lo: ir.Value, hi: ir.Value) -> None:
+        bld, f = self.bld, self.f
+        pairs = bld.sdiv(f["m"], i64(TILE_ROWS))
+        with loop(bld, hi, start=lo, name="block") as block:
+            first = bld.mul(block, i64(self.width))
+            full = bld.icmp_signed("<=", bld.add(first, i64(self.width)), f["n"])
+            with bld.if_else(full) as (tiles, left_over):
+                with tiles:
+                    with loop(bld, pairs, name="tile_row") as p:
+                        self.tile(bld.mul(p, i64(TILE_ROWS)), TILE_ROWS, first)
+                    with loop(bld, f["m"], start=bld.mul(pairs, i64(TILE_ROWS)),
+                              name="last_row") as r:
+                        self.tile(r, 1, first)
+                with left_over:
+                    self.elements(first)
+
+    def at(self, name: str, row: ir.Value, ld: ir.Value, col: ir.Value) -> ir.Value:
+        bld = self.bld
+        return bld.gep(self.f[name], [bld.add(bld.mul(row, ld), col)], inbounds=True,
+                       source_etype=self.scalar)
+
+    def a_at(self, row: ir.Value, l_: ir.Value) -> ir.Value:
+        f = self.f
+        return self.bld.load(self.at("a", row, f["lda"], self.bld.mul(l_, f["a_step"])),
+                             typ=self.scalar)
+
+    def tile(self, first_row: ir.Value, rows: int, first_col: ir.Value) -> None:
+        """rows × TILE_VECTORS vectors of c from their accumulators."""
+        bld, f, vector = self.bld, self.f, self.vector
+        slots = [[self.entry.alloca(vector) for _ in range(TILE_VECTORS)] for _ in range(rows)]
+        for row in slots:
+            for slot in row:
+                bld.store(ir.Constant(vector, None), slot)
+        with loop(bld, f["k"], name="l") as l_:
+            bs = [bld.load(self.at("b", l_, f["ldb"], bld.add(first_col, i64(v * self.lanes))),
+                           typ=vector, align=self.size) for v in range(TILE_VECTORS)]
+            for r, row in enumerate(slots):
+                x = _splat(bld, self.a_at(bld.add(first_row, i64(r)), l_), vector)
+                for slot, y in zip(row, bs):
+                    bld.store(bld.call(self.fma[vector], [x, y, bld.load(slot, typ=vector)]),
+                              slot)
+        for r, row in enumerate(slots):
+            for v, slot in enumerate(row):
+                target = self.at("c", bld.add(first_row, i64(r)), f["ldc"],
+                                 bld.add(first_col, i64(v * self.lanes)))
+                bld.store(bld.load(slot, typ=vector), target, align=self.size)
+
+    def elements(self, first_col: ir.Value) -> None:
+        """The columns from first_col on (fewer than a tile), one element at a time."""
+        bld, f, scalar = self.bld, self.f, self.scalar
+        slot = self.entry.alloca(scalar)
+        with loop(bld, f["m"], name="i") as i:
+            with loop(bld, f["n"], start=first_col, name="j") as j:
+                bld.store(ir.Constant(scalar, 0), slot)
+                with loop(bld, f["k"], name="l") as l_:
+                    y = bld.load(self.at("b", l_, f["ldb"], j), typ=scalar)
+                    total = bld.call(self.fma[scalar], [self.a_at(i, l_), y,
+                                                        bld.load(slot, typ=scalar)])
+                    bld.store(total, slot)
+                bld.store(bld.load(slot, typ=scalar), self.at("c", i, f["ldc"], j))
+
+
+def _splat(bld: ir.IRBuilder, x: ir.Value, vector: ir.VectorType) -> ir.Value:
+    """x in every lane."""
+    lanes = bld.insert_element(ir.Constant(vector, None), x, _I32(0))
+    return bld.shuffle_vector(lanes, ir.Constant(vector, None),
+                              ir.Constant(ir.VectorType(_I32, vector.count), None))
