@@ -3,7 +3,7 @@
 BLAS packs the whole of b before it multiplies, which for such products costs more than the
 arithmetic, and the scipy OpenBLAS this machine type gets runs Haswell's 256-bit kernels
 where the host has 512-bit vectors. This kernel goes tile by tile: a tile of the result,
-TILE_ROWS rows of TILE_VECTORS vectors, is accumulated in registers while the inner index
+tile_rows() rows of TILE_VECTORS vectors, is accumulated in registers while the inner index
 runs, and a column of tiles reads the same block of b, which stays in cache. Every element of
 the result is one chain of fused multiply-adds over the inner index, in order, whether it lies
 in a tile or in the columns left over: its bits do not depend on where it lies.
@@ -24,7 +24,12 @@ from backends.llvm.irutil import entry_alloca, i64, ir_type, loop
 from backends.llvm.target import register_bits
 from backends.llvm.vmath.fir import declare, type_suffix
 
-TILE_ROWS, TILE_VECTORS = 2, 4     # 8 accumulators: enough to hide the latency of an FMA
+TILE_VECTORS = 4
+
+
+def tile_rows() -> int:
+    """Rows in a tile: 4 (16 accumulators) with AVX-512's 32 vector registers, else 2 (8)."""
+    return 4 if register_bits() == 512 else 2
 
 _I32, _PTR = ir.IntType(32), ir.PointerType()
 _I64 = ir.IntType(64)
@@ -113,19 +118,23 @@ class _Columns:
 
     def emit(self, lo: ir.Value, hi: ir.Value) -> None:
         bld, f = self.bld, self.f
-        pairs = bld.sdiv(f["m"], i64(TILE_ROWS))
         with loop(bld, hi, start=lo, name="block") as block:
             first = bld.mul(block, i64(self.width))
             full = bld.icmp_signed("<=", bld.add(first, i64(self.width)), f["n"])
             with bld.if_else(full) as (tiles, left_over):
                 with tiles:
-                    with loop(bld, pairs, name="tile_row") as p:
-                        self.tile(bld.mul(p, i64(TILE_ROWS)), TILE_ROWS, first)
-                    with loop(bld, f["m"], start=bld.mul(pairs, i64(TILE_ROWS)),
-                              name="last_row") as r:
-                        self.tile(r, 1, first)
+                    self.rows(first)
                 with left_over:
                     self.elements(first)
+
+    def rows(self, first_col: ir.Value) -> None:
+        """The tiles of one column block: rows by tile_rows(), the rest by halves."""
+        bld, start, rows = self.bld, i64(0), tile_rows()
+        while rows:
+            count = bld.sdiv(bld.sub(self.f["m"], start), i64(rows))
+            with loop(bld, count, name=f"rows{rows}") as p:
+                self.tile(bld.add(start, bld.mul(p, i64(rows))), rows, first_col)
+            start, rows = bld.add(start, bld.mul(count, i64(rows))), rows // 2
 
     def at(self, name: str, row: ir.Value, ld: ir.Value, col: ir.Value) -> ir.Value:
         bld = self.bld

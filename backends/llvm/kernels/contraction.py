@@ -26,6 +26,7 @@ from backends.llvm.kernels import Failure, register
 from backends.llvm.kernels.base import Kernel
 from backends.llvm.kernels.elementwise import collapse
 from backends.llvm.kernels.moves import move
+from backends.llvm.target import register_bits
 from graphc import dims as D
 from graphc.dimenv import DimEnv
 from graphc.dims import Dim
@@ -170,15 +171,14 @@ def _gemm(k: Kernel, c: Access, a: Access, b: Access, starts: list | None = None
     """c = a @ b for 2-D accesses, starting at their offsets or at linear indices `starts`."""
     env, builder = k.env, k.b
     starts = starts or [k.dims(x.offset) for x in (c, a, b)]
-    blocked = _blocked_suits(c, a, b, env)
-    if blocked is True:
+    generated = _generated_suits(c, a, b, env)
+    if generated is True:
         _blocked_product(k, c, a, b, starts)
-    elif blocked is None:           # decided by the number of rows, known at run time
-        few = builder.icmp_signed("<=", k.dims(c.shape[0]), i64(SKINNY))
-        with builder.if_else(few) as (few_rows, many_rows):
-            with few_rows:
+    elif generated is None:
+        with builder.if_else(_generated_at_run_time(k, c, a)) as (ours, theirs):
+            with ours:
                 _blocked_product(k, c, a, b, starts)
-            with many_rows:
+            with theirs:
                 _blas_product(k, c, a, b, starts)
     else:
         _blas_product(k, c, a, b, starts)
@@ -197,26 +197,40 @@ def _blas_product(k: Kernel, c: Access, a: Access, b: Access, starts: list) -> N
                    lds[0], pb, lds[1], 0.0, pc, lds[2])
 
 
-# NOTE: a float product with at most SKINNY rows or a static inner size of at most SKINNY,
-# whose b and result have rows that are runs of memory, runs a generated kernel: BLAS packs
-# the whole of b first, which for such products costs more than the arithmetic, and the
-# kernel's vectors are the host's widest (OpenBLAS's here: Haswell's). Measured on one core
-# (benchmarks/llvm_matmul.py), µs against scipy's BLAS: LeNet's 6x25 by 25x50176 157 vs 477,
-# 150x16 by 16x6400 141 vs 302, 16x150 by 150x6400 282 vs 472, an LSTM's 32x128 by 128x512
-# 33 vs 50; with more rows and a longer inner size BLAS wins (128x64 by 64x512 73 vs 88).
+# NOTE: where b and the result have rows that are runs of memory, a float product runs the
+# generated GEMM (backends/llvm/gemm.py) when it has at most SKINNY rows or an inner size of
+# at most generated_inner(): BLAS packs the whole of b first, which for such products costs
+# more than the arithmetic, and on AVX-512 hosts the generated kernel's vectors are twice as
+# wide as the OpenBLAS Haswell kernels scipy's wheel runs there. Measured on one core
+# (python -m benchmarks.llvm_matmul), µs, generated against scipy's BLAS: 6x25 by 25x50176
+# 128 vs 486, 16x150 by 150x6400 154 vs 474, 32x128 by 128x512 18 vs 50, 128x784 by
+# 784x256 251 vs 448, 1024^3 15.9 ms vs 17.3 ms (where b's block no longer stays in L2).
 SKINNY = 32
+LONGEST_INNER = 1024
 
 
-def _blocked_suits(c: Access, a: Access, b: Access, env: DimEnv) -> bool | None:
-    """Whether c = a @ b runs the blocked kernel; None: when c has at most SKINNY rows."""
+def generated_inner() -> int:
+    """The longest inner size for which any product runs the generated GEMM."""
+    return LONGEST_INNER if register_bits() == 512 else SKINNY
+
+
+def _generated_suits(c: Access, a: Access, b: Access, env: DimEnv) -> bool | None:
+    """Whether c = a @ b runs the generated GEMM; None: decided at run time by its sizes."""
     if not (is_float(c.dtype) and env.resolve(b.strides[1]) == 1
             and env.resolve(c.strides[1]) == 1):
         return False
     rows, inner = (env.resolve(d) for d in (c.shape[0], a.shape[1]))
-    if (isinstance(inner, int) and inner <= SKINNY) or (isinstance(rows, int)
-                                                        and rows <= SKINNY):
+    if (isinstance(inner, int) and inner <= generated_inner()) or (
+            isinstance(rows, int) and rows <= SKINNY):
         return True
-    return None if not isinstance(rows, int) else False
+    return None if not (isinstance(rows, int) and isinstance(inner, int)) else False
+
+
+def _generated_at_run_time(k: Kernel, c: Access, a: Access) -> ir.Value:
+    """The run-time test: at most SKINNY rows or an inner size of at most generated_inner()."""
+    few_rows = k.b.icmp_signed("<=", k.dims(c.shape[0]), i64(SKINNY))
+    short = k.b.icmp_signed("<=", k.dims(a.shape[1]), i64(generated_inner()))
+    return k.b.or_(few_rows, short)
 
 
 def _blocked_product(k: Kernel, c: Access, a: Access, b: Access, starts: list) -> None:
