@@ -4,9 +4,9 @@ BLAS packs the whole of b before it multiplies, which for such products costs mo
 arithmetic, and the scipy OpenBLAS this machine type gets runs Haswell's 256-bit kernels
 where the host has 512-bit vectors. This kernel goes tile by tile: a tile of the result,
 tile_rows() rows of TILE_VECTORS vectors, is accumulated in registers while the inner index
-runs, and a column of tiles reads the same block of b, which stays in cache. Every element of
-the result is one chain of fused multiply-adds over the inner index, in order, whether it lies
-in a tile or in the columns left over: its bits do not depend on where it lies.
+runs, and a column of tiles reads the same block of b, which stays in cache; the columns left
+over go by single vectors, the last one masked. Every element of the result is one chain of
+fused multiply-adds over the inner index, in order: its bits do not depend on where it lies.
 
 The code is a function, `columns(record, lo, hi, ...)`, which computes the column blocks
 [lo, hi) of the product the record describes (one per module, dtype and static sizes). A big
@@ -123,17 +123,32 @@ class _Columns:
             full = bld.icmp_signed("<=", bld.add(first, i64(self.width)), f["n"])
             with bld.if_else(full) as (tiles, left_over):
                 with tiles:
-                    self.rows(first)
+                    self.rows(first, TILE_VECTORS)
                 with left_over:
-                    self.elements(first)
+                    self.left_over(first)
 
-    def rows(self, first_col: ir.Value) -> None:
-        """The tiles of one column block: rows by tile_rows(), the rest by halves."""
+    def left_over(self, first_col: ir.Value) -> None:
+        """The columns from first_col on (fewer than a block): one-vector tiles, the last one
+        masked to the columns that are left."""
+        bld, lanes = self.bld, i64(self.lanes)
+        count = bld.sub(self.f["n"], first_col)
+        vectors = bld.sdiv(count, lanes)
+        with loop(bld, vectors, name="vector") as v:
+            self.rows(bld.add(first_col, bld.mul(v, lanes)), 1)
+        rest = bld.sub(count, bld.mul(vectors, lanes))
+        with bld.if_then(bld.icmp_signed(">", rest, i64(0))):
+            lane = ir.Constant(ir.VectorType(_I64, self.lanes), list(range(self.lanes)))
+            mask = bld.icmp_unsigned("<", lane, _splat(bld, rest, lane.type))
+            self.rows(bld.add(first_col, bld.mul(vectors, lanes)), 1, mask)
+
+    def rows(self, first_col: ir.Value, vectors: int, mask: ir.Value | None = None) -> None:
+        """The tiles of a column block `vectors` wide: rows by tile_rows(), the rest by
+        halves."""
         bld, start, rows = self.bld, i64(0), tile_rows()
         while rows:
             count = bld.sdiv(bld.sub(self.f["m"], start), i64(rows))
             with loop(bld, count, name=f"rows{rows}") as p:
-                self.tile(bld.add(start, bld.mul(p, i64(rows))), rows, first_col)
+                self.tile(bld.add(start, bld.mul(p, i64(rows))), rows, first_col, vectors, mask)
             start, rows = bld.add(start, bld.mul(count, i64(rows))), rows // 2
 
     def at(self, name: str, row: ir.Value, ld: ir.Value, col: ir.Value) -> ir.Value:
@@ -146,16 +161,18 @@ class _Columns:
         return self.bld.load(self.at("a", row, f["lda"], self.bld.mul(l_, f["a_step"])),
                              typ=self.scalar)
 
-    def tile(self, first_row: ir.Value, rows: int, first_col: ir.Value) -> None:
-        """rows × TILE_VECTORS vectors of c from their accumulators."""
+    def tile(self, first_row: ir.Value, rows: int, first_col: ir.Value, vectors: int,
+             mask: ir.Value | None) -> None:
+        """rows × vectors vectors of c from their accumulators (lanes outside a mask are
+        neither read nor written)."""
         bld, f, vector = self.bld, self.f, self.vector
-        slots = [[self.entry.alloca(vector) for _ in range(TILE_VECTORS)] for _ in range(rows)]
+        slots = [[self.entry.alloca(vector) for _ in range(vectors)] for _ in range(rows)]
         for row in slots:
             for slot in row:
                 bld.store(ir.Constant(vector, None), slot)
         with loop(bld, f["k"], name="l") as l_:
-            bs = [bld.load(self.at("b", l_, f["ldb"], bld.add(first_col, i64(v * self.lanes))),
-                           typ=vector, align=self.size) for v in range(TILE_VECTORS)]
+            bs = [self.load(self.at("b", l_, f["ldb"], bld.add(first_col, i64(v * self.lanes))),
+                            mask) for v in range(vectors)]
             for r, row in enumerate(slots):
                 x = _splat(bld, self.a_at(bld.add(first_row, i64(r)), l_), vector)
                 for slot, y in zip(row, bs):
@@ -165,21 +182,24 @@ class _Columns:
             for v, slot in enumerate(row):
                 target = self.at("c", bld.add(first_row, i64(r)), f["ldc"],
                                  bld.add(first_col, i64(v * self.lanes)))
-                bld.store(bld.load(slot, typ=vector), target, align=self.size)
+                self.store(bld.load(slot, typ=vector), target, mask)
 
-    def elements(self, first_col: ir.Value) -> None:
-        """The columns from first_col on (fewer than a tile), one element at a time."""
-        bld, f, scalar = self.bld, self.f, self.scalar
-        slot = self.entry.alloca(scalar)
-        with loop(bld, f["m"], name="i") as i:
-            with loop(bld, f["n"], start=first_col, name="j") as j:
-                bld.store(ir.Constant(scalar, 0), slot)
-                with loop(bld, f["k"], name="l") as l_:
-                    y = bld.load(self.at("b", l_, f["ldb"], j), typ=scalar)
-                    total = bld.call(self.fma[scalar], [self.a_at(i, l_), y,
-                                                        bld.load(slot, typ=scalar)])
-                    bld.store(total, slot)
-                bld.store(bld.load(slot, typ=scalar), self.at("c", i, f["ldc"], j))
+    def load(self, pointer: ir.Value, mask: ir.Value | None) -> ir.Value:
+        bld, vector = self.bld, self.vector
+        if mask is None:
+            return bld.load(pointer, typ=vector, align=self.size)
+        fn = declare(bld.module, f"llvm.masked.load.{type_suffix(vector)}.p0",
+                     ir.FunctionType(vector, [_PTR, _I32, mask.type, vector]))
+        return bld.call(fn, [pointer, _I32(self.size), mask, ir.Constant(vector, None)])
+
+    def store(self, value: ir.Value, pointer: ir.Value, mask: ir.Value | None) -> None:
+        bld = self.bld
+        if mask is None:
+            bld.store(value, pointer, align=self.size)
+            return
+        fn = declare(bld.module, f"llvm.masked.store.{type_suffix(value.type)}.p0",
+                     ir.FunctionType(ir.VoidType(), [value.type, _PTR, _I32, mask.type]))
+        bld.call(fn, [value, pointer, _I32(self.size), mask])
 
 
 def _splat(bld: ir.IRBuilder, x: ir.Value, vector: ir.VectorType) -> ir.Value:
