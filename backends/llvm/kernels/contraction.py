@@ -220,17 +220,20 @@ def _generated_suits(c: Access, a: Access, b: Access, env: DimEnv) -> bool | Non
             and env.resolve(c.strides[1]) == 1):
         return False
     rows, inner = (env.resolve(d) for d in (c.shape[0], a.shape[1]))
-    if (isinstance(inner, int) and inner <= generated_inner()) or (
-            isinstance(rows, int) and rows <= SKINNY):
-        return True
-    return None if not (isinstance(rows, int) and isinstance(inner, int)) else False
+    if rows == 1:
+        return False
+    if not (isinstance(rows, int) and isinstance(inner, int)):
+        return None
+    return inner <= generated_inner() or rows <= SKINNY
 
 
 def _generated_at_run_time(k: Kernel, c: Access, a: Access) -> ir.Value:
-    """The run-time test: at most SKINNY rows or an inner size of at most generated_inner()."""
-    few_rows = k.b.icmp_signed("<=", k.dims(c.shape[0]), i64(SKINNY))
-    short = k.b.icmp_signed("<=", k.dims(a.shape[1]), i64(generated_inner()))
-    return k.b.or_(few_rows, short)
+    """The run-time test: more than one row (one row is BLAS's GEMV, faster than a tile of
+    one row), and at most SKINNY rows or an inner size of at most generated_inner()."""
+    b, rows = k.b, k.dims(c.shape[0])
+    few_rows = b.icmp_signed("<=", rows, i64(SKINNY))
+    short = b.icmp_signed("<=", k.dims(a.shape[1]), i64(generated_inner()))
+    return b.and_(b.icmp_signed("!=", rows, i64(1)), b.or_(few_rows, short))
 
 
 def _blocked_product(k: Kernel, c: Access, a: Access, b: Access, starts: list) -> None:
