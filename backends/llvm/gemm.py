@@ -31,6 +31,13 @@ def tile_rows() -> int:
     """Rows in a tile: 4 (16 accumulators) with AVX-512's 32 vector registers, else 2 (8)."""
     return 4 if register_bits() == 512 else 2
 
+
+def row_vectors() -> int:
+    """Vectors in a tile of a one-row product (a vector times a matrix): 16 accumulators with
+    AVX-512's 32 registers, else 8; four would leave the FMA units waiting on each other."""
+    return 16 if register_bits() == 512 else 8
+
+
 _I32, _PTR = ir.IntType(32), ir.PointerType()
 _I64 = ir.IntType(64)
 # the record a product hands its column function: pointers to c, a, b, then sizes and strides
@@ -38,16 +45,19 @@ FIELDS = ("c", "a", "b", "m", "n", "k", "ldc", "lda", "a_step", "ldb")
 RECORD = ir.LiteralStructType([_PTR] * 3 + [_I64] * 7)
 
 
-def emit_product(builder: ir.IRBuilder, dtype, **operands: ir.Value) -> None:
+def emit_product(builder: ir.IRBuilder, dtype, one_row: bool = False,
+                 **operands: ir.Value) -> None:
     """Emit c = a @ b: c (m × n) and b (k × n) rows of contiguous elements ldc and ldb apart,
-    a's element (i, l) at a + i·lda + l·a_step (pointers and i64 sizes, by FIELDS)."""
+    a's element (i, l) at a + i·lda + l·a_step (pointers and i64 sizes, by FIELDS). With
+    `one_row` (the caller knows m is 1) tiles are one row of row_vectors() vectors."""
     record = entry_alloca(builder, RECORD)
     for i, name in enumerate(FIELDS):
         builder.store(operands[name], builder.gep(record, [_I32(0), _I32(i)], inbounds=True))
     known = {name: operands[name].constant for name in FIELDS[3:]
              if isinstance(operands[name], ir.Constant)}
-    columns = _columns_function(builder.module, dtype, known)
-    width = i64(_tile_width(dtype))
+    tile = (1, row_vectors()) if one_row else (tile_rows(), TILE_VECTORS)
+    columns = _columns_function(builder.module, dtype, known, tile)
+    width = i64(_lanes(dtype) * tile[1])
     blocks = parallel.ceil_div(builder, operands["n"], width)
     args, null = [record], ir.Constant(_PTR, None)
     sizes = [operands[d] for d in "mnk"]
@@ -70,19 +80,22 @@ def emit_product(builder: ir.IRBuilder, dtype, **operands: ir.Value) -> None:
             builder.call(columns, args + [i64(0), blocks, i64(0), null])
 
 
-def _tile_width(dtype) -> int:
-    """Columns in a tile: TILE_VECTORS of the host's widest vectors."""
-    return register_bits() // (np.dtype(dtype).itemsize * 8) * TILE_VECTORS
+def _lanes(dtype) -> int:
+    """Elements of dtype in one of the host's widest vectors."""
+    return register_bits() // (np.dtype(dtype).itemsize * 8)
 
 
-def _columns_function(module: ir.Module, dtype, known: dict[str, int]) -> ir.Function:
-    """i32 columns(record, lo, hi, index, scratch): the product's column blocks [lo, hi).
+def _columns_function(module: ir.Module, dtype, known: dict[str, int],
+                      tile: tuple[int, int]) -> ir.Function:
+    """i32 columns(record, lo, hi, index, scratch): the product's column blocks [lo, hi),
+    in tiles of (rows, vectors).
 
     Sizes and strides `known` when the code is generated are constants in it (one function
-    per module, dtype and known values): LLVM then unrolls the inner loop of a short product.
+    per module, dtype, tile and known values): LLVM then unrolls the inner loop of a short
+    product.
     """
     signature = ".".join(f"{key}{value}" for key, value in sorted(known.items()))
-    name = f"graphc.gemm.{np.dtype(dtype).name}.columns.{signature}"
+    name = f"graphc.gemm.{np.dtype(dtype).name}.columns{tile[0]}x{tile[1]}.{signature}"
     existing = module.globals.get(name)
     if existing is not None:
         return existing
@@ -97,7 +110,7 @@ def _columns_function(module: ir.Module, dtype, known: dict[str, int]) -> ir.Fun
               bld.load(bld.gep(record, [_I32(0), _I32(i)], inbounds=True, source_etype=RECORD),
                        typ=RECORD.elements[i])
               for i, f in enumerate(FIELDS)}
-    _Columns(bld, entry, dtype, fields).emit(lo, hi)
+    _Columns(bld, entry, dtype, fields, tile).emit(lo, hi)
     bld.ret(_I32(0))
     entry.branch(body)
     return fn
@@ -106,12 +119,14 @@ def _columns_function(module: ir.Module, dtype, known: dict[str, int]) -> ir.Fun
 class _Columns:
     """The tile code over one product's column blocks."""
 
-    def __init__(self, bld: ir.IRBuilder, entry: ir.IRBuilder, dtype, fields: dict):
+    def __init__(self, bld: ir.IRBuilder, entry: ir.IRBuilder, dtype, fields: dict,
+                 tile: tuple[int, int]):
         self.bld, self.entry, self.f = bld, entry, fields
+        self.tile_rows, self.tile_vectors = tile
         self.scalar, self.size = ir_type(np.dtype(dtype).name), np.dtype(dtype).itemsize
         self.lanes = register_bits() // (self.size * 8)
         self.vector = ir.VectorType(self.scalar, self.lanes)
-        self.width = self.lanes * TILE_VECTORS
+        self.width = self.lanes * self.tile_vectors
         module = bld.module
         self.fma = {t: declare(module, f"llvm.fma.{type_suffix(t)}", ir.FunctionType(t, [t] * 3))
                     for t in (self.scalar, self.vector)}
@@ -123,28 +138,33 @@ class _Columns:
             full = bld.icmp_signed("<=", bld.add(first, i64(self.width)), f["n"])
             with bld.if_else(full) as (tiles, left_over):
                 with tiles:
-                    self.rows(first, TILE_VECTORS)
+                    self.rows(first, self.tile_vectors)
                 with left_over:
                     self.left_over(first)
 
     def left_over(self, first_col: ir.Value) -> None:
-        """The columns from first_col on (fewer than a block): one-vector tiles, the last one
-        masked to the columns that are left."""
-        bld, lanes = self.bld, i64(self.lanes)
+        """The columns from first_col on (fewer than a block): tiles of 2^i vectors by the
+        binary digits of how many whole vectors are left, then one masked vector."""
+        bld, lanes = self.bld, self.lanes
         count = bld.sub(self.f["n"], first_col)
-        vectors = bld.sdiv(count, lanes)
-        with loop(bld, vectors, name="vector") as v:
-            self.rows(bld.add(first_col, bld.mul(v, lanes)), 1)
-        rest = bld.sub(count, bld.mul(vectors, lanes))
+        vectors = bld.sdiv(count, i64(lanes))
+        start, width = first_col, self.tile_vectors // 2
+        while width:
+            present = bld.icmp_signed("!=", bld.and_(vectors, i64(width)), i64(0))
+            with bld.if_then(present):
+                self.rows(start, width)
+            start = bld.select(present, bld.add(start, i64(width * lanes)), start)
+            width //= 2
+        rest = bld.sub(count, bld.mul(vectors, i64(lanes)))
         with bld.if_then(bld.icmp_signed(">", rest, i64(0))):
-            lane = ir.Constant(ir.VectorType(_I64, self.lanes), list(range(self.lanes)))
+            lane = ir.Constant(ir.VectorType(_I64, lanes), list(range(lanes)))
             mask = bld.icmp_unsigned("<", lane, _splat(bld, rest, lane.type))
-            self.rows(bld.add(first_col, bld.mul(vectors, lanes)), 1, mask)
+            self.rows(start, 1, mask)
 
     def rows(self, first_col: ir.Value, vectors: int, mask: ir.Value | None = None) -> None:
-        """The tiles of a column block `vectors` wide: rows by tile_rows(), the rest by
+        """The tiles of a column block `vectors` wide: rows by the tile's rows, the rest by
         halves."""
-        bld, start, rows = self.bld, i64(0), tile_rows()
+        bld, start, rows = self.bld, i64(0), self.tile_rows
         while rows:
             count = bld.sdiv(bld.sub(self.f["m"], start), i64(rows))
             with loop(bld, count, name=f"rows{rows}") as p:

@@ -173,13 +173,18 @@ def _gemm(k: Kernel, c: Access, a: Access, b: Access, starts: list | None = None
     starts = starts or [k.dims(x.offset) for x in (c, a, b)]
     generated = _generated_suits(c, a, b, env)
     if generated is True:
-        _blocked_product(k, c, a, b, starts)
-    elif generated is None:
-        with builder.if_else(_generated_at_run_time(k, c, a)) as (ours, theirs):
-            with ours:
-                _blocked_product(k, c, a, b, starts)
-            with theirs:
-                _blas_product(k, c, a, b, starts)
+        _blocked_product(k, c, a, b, starts, one_row=env.resolve(c.shape[0]) == 1)
+    elif generated is None:         # decided at run time by the sizes
+        rows = k.dims(c.shape[0])
+        with builder.if_else(builder.icmp_signed("==", rows, i64(1))) as (one, more):
+            with one:
+                _blocked_product(k, c, a, b, starts, one_row=True)
+            with more:
+                with builder.if_else(_generated_at_run_time(k, c, a)) as (ours, theirs):
+                    with ours:
+                        _blocked_product(k, c, a, b, starts)
+                    with theirs:
+                        _blas_product(k, c, a, b, starts)
     else:
         _blas_product(k, c, a, b, starts)
 
@@ -220,30 +225,28 @@ def _generated_suits(c: Access, a: Access, b: Access, env: DimEnv) -> bool | Non
             and env.resolve(c.strides[1]) == 1):
         return False
     rows, inner = (env.resolve(d) for d in (c.shape[0], a.shape[1]))
-    if rows == 1:
-        return False
     if not (isinstance(rows, int) and isinstance(inner, int)):
         return None
     return inner <= generated_inner() or rows <= SKINNY
 
 
 def _generated_at_run_time(k: Kernel, c: Access, a: Access) -> ir.Value:
-    """The run-time test: more than one row (one row is BLAS's GEMV, faster than a tile of
-    one row), and at most SKINNY rows or an inner size of at most generated_inner()."""
-    b, rows = k.b, k.dims(c.shape[0])
-    few_rows = b.icmp_signed("<=", rows, i64(SKINNY))
+    """The run-time test: at most SKINNY rows or an inner size of at most generated_inner()."""
+    b = k.b
+    few_rows = b.icmp_signed("<=", k.dims(c.shape[0]), i64(SKINNY))
     short = b.icmp_signed("<=", k.dims(a.shape[1]), i64(generated_inner()))
-    return b.and_(b.icmp_signed("!=", rows, i64(1)), b.or_(few_rows, short))
+    return b.or_(few_rows, short)
 
 
-def _blocked_product(k: Kernel, c: Access, a: Access, b: Access, starts: list) -> None:
+def _blocked_product(k: Kernel, c: Access, a: Access, b: Access, starts: list,
+                     one_row: bool = False) -> None:
     """c = a @ b by the generated GEMM (2-D accesses from linear indices `starts`)."""
     pointers = {name: k.address(x, s) for name, x, s in zip("cab", (c, a, b), starts)}
     sizes = {name: k.dims(d) for name, d in (("m", c.shape[0]), ("n", c.shape[1]),
                                              ("k", a.shape[1]), ("ldc", c.strides[0]),
                                              ("lda", a.strides[0]), ("a_step", a.strides[1]),
                                              ("ldb", b.strides[0]))}
-    gemm.emit_product(k.b, c.dtype, **pointers, **sizes)
+    gemm.emit_product(k.b, c.dtype, one_row, **pointers, **sizes)
 
 
 def _any(builder: ir.IRBuilder, conditions: list[ir.Value]) -> ir.Value:
