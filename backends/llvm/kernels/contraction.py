@@ -175,16 +175,21 @@ def _gemm(k: Kernel, c: Access, a: Access, b: Access, starts: list | None = None
     if generated is True:
         _blocked_product(k, c, a, b, starts, one_row=env.resolve(c.shape[0]) == 1)
     elif generated is None:         # decided at run time by the sizes
+        def by_size() -> None:
+            with builder.if_else(_generated_at_run_time(k, c, a)) as (ours, theirs):
+                with ours:
+                    _blocked_product(k, c, a, b, starts)
+                with theirs:
+                    _blas_product(k, c, a, b, starts)
+        if isinstance(env.resolve(c.shape[0]), int):
+            by_size()
+            return
         rows = k.dims(c.shape[0])
         with builder.if_else(builder.icmp_signed("==", rows, i64(1))) as (one, more):
             with one:
                 _blocked_product(k, c, a, b, starts, one_row=True)
             with more:
-                with builder.if_else(_generated_at_run_time(k, c, a)) as (ours, theirs):
-                    with ours:
-                        _blocked_product(k, c, a, b, starts)
-                    with theirs:
-                        _blas_product(k, c, a, b, starts)
+                by_size()
     else:
         _blas_product(k, c, a, b, starts)
 
