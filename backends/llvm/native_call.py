@@ -27,6 +27,7 @@ import numpy as np
 from llvmlite import ir
 
 from backends.llvm import pyapi
+from backends.llvm.interface import Interface
 from backends.llvm.irutil import I32, I64, PTR, i64
 from backends.llvm.lower import Plan
 from graphc.dims import Call, DimExpr
@@ -463,9 +464,9 @@ class Context:
     and the code itself (`keepalive`: the loaded library).
     """
 
-    def __init__(self, plan: Plan, targets: Sequence, blas: int, single_output: bool,
+    def __init__(self, interface: Interface, blas: int, single_output: bool,
                  general: Callable, mismatch: Callable, failed: Callable, keepalive: object):
-        graph = plan.graph
+        graph, targets = interface, interface.targets
         layout = pyapi.array_layout()
         assert layout is not None, "native call paths need pyapi.available()"
         self.slots = Slots(len(graph.inputs), len(graph.variables), len(graph.outputs),
