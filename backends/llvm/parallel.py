@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import math
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -200,8 +201,32 @@ ARITHMETIC_BOUND = 8
 def finish_chunk(chunk, cost: int) -> ir.Function:
     """End a chunk function (a Kernel) whose elements cost `cost`; one bound by arithmetic
     gets the host's widest useful vectors."""
-    function = chunk.finish()
+    return vector_width(chunk.finish(), cost)
+
+
+def vector_width(function: ir.Function, cost: int) -> ir.Function:
+    """The host's widest useful vectors for a loop of elements costing `cost`, if it is bound
+    by arithmetic."""
     return prefer_wide_vectors(function) if cost >= ARITHMETIC_BOUND else function
+
+
+def static_work(env, shape: Sequence, cost: int) -> int | None:
+    """The work of a loop nest over `shape` (cost units per element), when every dim is an
+    int; None when a dim is symbolic (the work is known only at run time)."""
+    sizes = [env.resolve(d) for d in shape]
+    if not all(isinstance(d, int) for d in sizes):
+        return None
+    return math.prod(sizes) * cost
+
+
+def may_share(work: int | None) -> bool:
+    """Whether a loop nest of this work (None: not known before it runs) can reach MIN_WORK,
+    so that its kernel needs the team's code (a chunk function, a worker, the offer).
+
+    NOTE: a smaller one runs on its caller whatever `settings(min_work=...)` says later, and
+    costs LLVM a third of the functions (compile time, not run time, is what it would spend).
+    """
+    return work is None or work >= MIN_WORK
 
 
 def _runtime_record(module: ir.Module) -> ir.GlobalVariable:

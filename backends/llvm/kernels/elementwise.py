@@ -49,7 +49,8 @@ def loop_kernel(module, env: DimEnv, name: str, outs: Sequence[Access], roots: S
 
     Its loop nest is a chunk function over a range of the outermost axis, which the kernel
     runs whole or, when the work is large, shares with the thread team (backends/llvm/
-    parallel.py); each element is computed the same way either way.
+    parallel.py); each element is computed the same way either way. A nest of static sizes
+    too small ever to be shared is the kernel's own loop.
     """
     shape = outs[0].shape
     # NOTE: a fused group may pass operands its expressions never read (of another shape)
@@ -63,14 +64,15 @@ def loop_kernel(module, env: DimEnv, name: str, outs: Sequence[Access], roots: S
     dtypes = [a.dtype for a in ins], [o.dtype for o in outs]
     accessed = targets + [a for a in operands if a is not None]
     k = Kernel(module, name, accessed, env)
-    if not flat_shape:
-        _nest(k, (), [], targets, operands, ScalarEmitter(k.b, roots, *dtypes))
+    cost = parallel.expression_cost(roots)
+    if not parallel.may_share(parallel.static_work(env, flat_shape, cost)):
+        _nest(k, flat_shape, [], targets, operands, ScalarEmitter(k.b, roots, *dtypes))
+        parallel.vector_width(k.function, cost)
         return k
     chunk = Kernel(module, name + ".chunk", accessed, env, extra=parallel.CHUNK_ARGS)
     lo, hi = chunk.extra[:2]
     _nest(chunk, flat_shape, [], targets, operands, ScalarEmitter(chunk.b, roots, *dtypes),
           (lo, hi))
-    cost = parallel.expression_cost(roots)
     parallel.finish_chunk(chunk, cost)
     item_work = k.b.mul(k.size(flat_shape[1:]), i64(cost))
     parallel.check(k, parallel.run_chunks(k, chunk.function, k.dims(flat_shape[0]), item_work))
