@@ -1,8 +1,9 @@
 """Big native kernels on the thread team: the same bits for any team size, run after run, at any
 size around the thresholds, from several Python threads at once, and without libgomp at all.
 
-`parallel.settings(threads=n, min_work=0)` makes every kernel with an axis use a team of n
-(libgomp grows its pool for n above the CPU count), so small arrays exercise the team.
+`parallel.settings(threads=n, min_work=0)` makes every kernel with an axis of symbolic size use
+a team of n (libgomp grows its pool for n above the CPU count), so small arrays exercise the
+team.
 """
 from __future__ import annotations
 

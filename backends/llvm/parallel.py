@@ -158,7 +158,11 @@ def set_threads(count: int) -> None:
 
 @contextlib.contextmanager
 def settings(threads: int | None = None, min_work: int | None = None) -> Iterator[None]:
-    """Temporarily another team size or work threshold (tests and benchmarks compare them)."""
+    """Temporarily another team size or work threshold (tests and benchmarks compare them).
+
+    NOTE: a threshold below MIN_WORK reaches only kernels whose sizes are symbolic or whose
+    static work reaches MIN_WORK: smaller static ones have no team code (`may_share`).
+    """
     _load()
     saved = _runtime.threads, _runtime.min_work
     _runtime.skip = _runtime.penalty = 0
