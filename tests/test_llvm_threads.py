@@ -383,3 +383,13 @@ def test_static_and_symbolic_sizes_give_the_same_bits(shape) -> None:
         results.append(gc.compile(inputs=[x], outputs=outputs, backend="llvm")(data))
     for static, symbolic in zip(*results):
         assert static.tobytes() == symbolic.tobytes()
+
+
+def test_only_loops_bound_by_arithmetic_are_unrolled_and_interleaved() -> None:
+    """A memory-bound elementwise loop asks LLVM for one vector per iteration (as fast, and
+    less code to optimize); one bound by arithmetic keeps O3's unrolling and interleaving."""
+    x = gc.placeholder((None,), "float32", name="x")
+    light = gc.compile(inputs=[x], outputs=x + 1, backend="llvm").llvm_ir(optimized=False)
+    heavy = gc.compile(inputs=[x], outputs=gc.tanh(x), backend="llvm").llvm_ir(optimized=False)
+    assert '"llvm.loop.unroll.disable"' in light and '"llvm.loop.interleave.count"' in light
+    assert "llvm.loop.unroll.disable" not in heavy
