@@ -37,6 +37,14 @@ def i64(value: int) -> ir.Constant:
     return ir.Constant(I64, int(value))
 
 
+def unoptimized(function: ir.Function) -> ir.Function:
+    """Leave `function` out of LLVM's optimization (it also gets the quick instruction
+    selector): for code whose speed does not matter, to save compile time."""
+    function.attributes.add("noinline")
+    function.attributes.add("optnone")
+    return function
+
+
 @contextlib.contextmanager
 def loop(builder: ir.IRBuilder, stop: ir.Value, start: ir.Value | int = 0,
          name: str = "i", plain: bool = False) -> Iterator[ir.Value]:

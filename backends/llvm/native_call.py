@@ -28,7 +28,7 @@ from llvmlite import ir
 
 from backends.llvm import pyapi
 from backends.llvm.interface import Interface
-from backends.llvm.irutil import I32, I64, PTR, i64
+from backends.llvm.irutil import I32, I64, PTR, i64, unoptimized
 from backends.llvm.lower import Plan
 from graphc.dims import Call, DimExpr
 from graphc.errors import CompileError
@@ -89,17 +89,6 @@ def emit(module: ir.Module, plan: Plan, updates: int) -> None:
     _emit_pycall(module, len(graph.inputs), slots, api, attempt)
 
 
-def _unoptimized(fn: ir.Function) -> None:
-    """Leave fn out of LLVM's optimization (and give it the quick instruction selector).
-
-    NOTE: the call path is straight-line checks: unoptimized, a call took at most ~10 ns
-    longer (of 280-430 ns from Python, measured side by side in one process), while
-    optimizing it took ~10 ms of LLVM's time per graph, a third of a small graph's compile.
-    """
-    fn.attributes.add("noinline")
-    fn.attributes.add("optnone")
-
-
 def _declare(module: ir.Module, name: str, ret: ir.Type, args: list[ir.Type]) -> ir.Function:
     existing = module.globals.get(name)
     return existing if existing is not None else ir.Function(module, ir.FunctionType(ret, args),
@@ -114,7 +103,10 @@ class _Attempt:
         self.updates = updates
         fn = ir.Function(module, ir.FunctionType(PTR, [PTR, PTR, I64]), name=f"{NAME}.attempt")
         fn.linkage = "internal"
-        _unoptimized(fn)
+        # NOTE: straight-line checks: unoptimized, a call took at most ~10 ns longer (of
+        # 280-430 ns from Python, side by side in one process), while optimizing the call
+        # path took ~10 ms of LLVM's time per graph, a third of a small graph's compile.
+        unoptimized(fn)
         self.function = fn
         self.ctx, args, nargs = fn.args
         self.b = b = ir.IRBuilder(fn.append_basic_block("start"))
@@ -413,7 +405,7 @@ def _emit_pycall(module: ir.Module, n_inputs: int, slots: Slots, api: dict,
                  attempt: ir.Function) -> None:
     """The builtin: attempt the feeds as given, else through general() (at most TRIES times)."""
     fn = ir.Function(module, ir.FunctionType(PTR, [PTR, PTR, I64, PTR]), name=NAME)
-    _unoptimized(fn)
+    unoptimized(fn)           # NOTE: see _Attempt
     self_, args, nargs, kwnames = fn.args
     b = ir.IRBuilder(fn.append_basic_block("start"))
     mismatch = ir.Constant(I64, MISMATCH).inttoptr(PTR)
