@@ -186,6 +186,13 @@ def flip_last_byte(path: Path) -> None:
      {"builds": 0, "disk_hits": 1, "graph_hits": 0, "disk_rejected": 1}),
     (lambda p: _rewrite_record(p, lambda r: r.update(data={"outputs": "?"})),
      {"builds": 0, "disk_hits": 1, "graph_hits": 0, "disk_rejected": 1}),
+    # variables in another order than the graph's own types allow
+    (lambda p: _rewrite_record(p, lambda r: r["data"]["variables"].reverse()),
+     {"builds": 0, "disk_hits": 1, "graph_hits": 0, "disk_rejected": 1}),
+    # assumptions no feed could satisfy (the record of another graph)
+    (lambda p: _rewrite_record(p, lambda r: r["data"]["assumptions"].append(
+        ["equal", 3, 4, "add", None])),
+     {"builds": 0, "disk_hits": 1, "graph_hits": 0, "disk_rejected": 1}),
     # a record of code that is gone: the code is built again
     (lambda p: [q.unlink() for q in p.parent.glob("*.gco") if q != p],
      {"builds": 1, "disk_hits": 0, "graph_hits": 0, "disk_rejected": 0}),

@@ -174,7 +174,7 @@ _stats = CacheStats()
 _live: weakref.WeakValueDictionary[str, Loaded] = weakref.WeakValueDictionary()
 _objects: OrderedDict[str, bytes] = OrderedDict()  # least recently used first
 _graphs: OrderedDict[str, dict] = OrderedDict()    # graph records, least recently used first
-GRAPH_RECORDS = 4096
+GRAPH_RECORDS = 1024
 # NOTE: one build per key at a time within the process, without serializing unrelated keys.
 _build_locks = [threading.Lock() for _ in range(64)]
 

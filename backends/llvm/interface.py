@@ -44,6 +44,8 @@ class Step(NamedTuple):
 
 @dataclass(frozen=True)
 class Interface:
+    """What the call path reads of a compiled graph (see the module's docstring)."""
+
     inputs: tuple[Tensor, ...]          # placeholders
     variables: tuple[Tensor, ...]       # variable nodes, in the code's table order
     targets: tuple                      # the Variables the last len(targets) outputs assign
@@ -77,6 +79,8 @@ class Interface:
             return None
         try:
             return {"variables": [variables[id(v.attrs["var"])] for v in self.variables],
+                    "variable_types": [[v.dtype, [_encode(d, names) for d in v.shape]]
+                                       for v in self.variables],
                     "targets": [variables[id(t)] for t in self.targets],
                     "outputs": [[t.dtype, [_encode(d, names) for d in t.shape]]
                                 for t in self.outputs],
@@ -105,12 +109,22 @@ class Interface:
             steps = tuple(Step(_text(op), _decode_where(what, dim))
                           for op, what in data["steps"])
             blas = data["blas"]
-            if not isinstance(blas, bool) or len(outputs) < len(targets):
-                raise ValueError("malformed interface")
+            # NOTE: what the graph itself says must agree: a record of another graph (or of
+            # a bug) is refused rather than handed to native code
+            types = [TensorType(_dtype(dtype), tuple(dim(d) for d in shape))
+                     for dtype, shape in data["variable_types"]]
+            if (not isinstance(blas, bool)
+                    or len(outputs) != len(source.outputs) + len(targets)
+                    or [t.dtype for t in outputs[:len(source.outputs)]]
+                    != [t.dtype for t in source.outputs]
+                    or types != [v.type for v in variables]
+                    or any(a.kind not in ("equal", "broadcast") for a, _ in assumptions)):
+                raise ValueError("an interface of another graph")
             return cls(tuple(source.inputs), variables, targets, outputs,
                        DimEnv.from_assumptions(source.inputs, assumptions),
                        dim(data["arena_size"]), steps, blas)
-        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError,
+                GraphcError) as exc:
             raise ValueError(f"an interface that does not fit its graph ({exc!r})") from None
 
 
