@@ -43,15 +43,29 @@ def compile(inputs: Graph | Sequence[Tensor] = (), outputs: Sequence[Tensor] | T
         single = isinstance(outputs, Tensor)
     if backend not in BACKENDS:
         raise CompileError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
-    lowered = graph
-    if optimize is not False:
-        from graphc.passes import optimize as run_pipeline
-        passes = None if optimize is True else list(optimize)
-        graph, _ = run_pipeline(graph, passes, verify=verify)
-        lowered = graph
-        if optimize is True and BACKEND_PASSES.get(backend):
-            lowered, _ = run_pipeline(graph, BACKEND_PASSES[backend], verify=verify)
     module = importlib.import_module(BACKENDS[backend])
+    backend_passes = BACKEND_PASSES.get(backend, []) if optimize is True else []
+
+    def lower() -> tuple[Graph, Graph]:
+        """The optimized graph, and that graph after the backend's own passes."""
+        if optimize is False:
+            return graph, graph
+        from graphc.passes import optimize as run_pipeline
+        optimized, _ = run_pipeline(graph, None if optimize is True else list(optimize),
+                                    verify=verify)
+        if not backend_passes:
+            return optimized, optimized
+        return optimized, run_pipeline(optimized, backend_passes, verify=verify)[0]
+
+    # NOTE: a backend that caches by the graph as built (native code) is handed the pipeline
+    # to run only when its cache does not know the graph; verify mode and check_finite (whose
+    # guard re-runs the optimized graph) always optimize.
+    recognize = getattr(module, "compile_source", None)
+    if recognize is not None and verify is None and not check_finite:
+        recipe = f"optimize={optimize if isinstance(optimize, bool) else list(optimize)} " \
+                 f"backend={backend_passes}"
+        return recognize(graph, recipe, lambda: lower()[1], single_output=single)
+    optimized, lowered = lower()
     if not check_finite:
         return module.compile_graph(lowered, single_output=single)
     if "check_finite" in inspect.signature(module.compile_graph).parameters:
@@ -59,4 +73,4 @@ def compile(inputs: Graph | Sequence[Tensor] = (), outputs: Sequence[Tensor] | T
     # NOTE: a backend without per-node checks has its results checked, and the interpreter
     # names the node, on the graph before the backend's own passes (fusion), as users wrote it.
     guard = importlib.import_module("backends.numpy.finite").ResultGuard
-    return guard(module.compile_graph(lowered, single_output=single), graph, single)
+    return guard(module.compile_graph(lowered, single_output=single), optimized, single)

@@ -8,7 +8,7 @@ input of that dim) is an error when something needs its value.
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from graphc.assumptions import Assumption
 from graphc.dims import Dim, evaluate, format_dim, python_source, substitute, symbols
@@ -21,13 +21,25 @@ class DimEnv:
     """The dims of one graph: signature, equalities between symbols, the checks feeds pass."""
 
     def __init__(self, inputs: Sequence[Tensor], nodes: Iterable[Tensor]):
+        self._setup(inputs, list(_assumptions(nodes)))
+
+    @classmethod
+    def from_assumptions(cls, inputs: Sequence[Tensor],
+                         assumptions: Iterable[tuple[Assumption, Any]]) -> DimEnv:
+        """The dims of a graph with these inputs whose nodes assume `assumptions`: pairs of an
+        assumption and what messages name as its node (anything with `op` and `loc`)."""
+        env = cls.__new__(cls)
+        env._setup(inputs, list(assumptions))
+        return env
+
+    def _setup(self, inputs: Sequence[Tensor], assumptions: list[tuple[Assumption, Any]]):
         self.bound_at: dict[str, list[tuple[int, int]]] = {}
         for i, t in enumerate(inputs):
             for axis, d in enumerate(t.shape):
                 if isinstance(d, str):
                     self.bound_at.setdefault(d, []).append((i, axis))
         self.inputs = tuple(inputs)
-        self.assumptions = list(_assumptions(nodes))
+        self.assumptions = assumptions
         self._parent: dict = {}
         for a, _ in self.assumptions:
             if a.kind == "equal" and _is_plain(a.a) and _is_plain(a.b):

@@ -547,3 +547,53 @@ def test_fused_training_steps_render(tmp_path: Path, name: str) -> None:
     assert len(kinds) == len(fused_nodes(fused)) + sum(len(fused_nodes(b))
                                                        for b in _bodies(fused))
     assert sum(pic.texts(e)[:1] == ["update"] for e in pic.edges.values()) == len(fused.updates)
+
+
+def _networkx_orders(graph: gc.Graph, groups: list) -> tuple[list, list]:
+    """What networkx gave (before graphc sorted by itself): the graph's nodes, lexicographic
+    by creation order (constants before their first user), and the fused units' order."""
+    dag = nx.DiGraph()
+    stack, seen = list(graph.inputs) + list(graph.outputs) + [
+        v for pair in graph.updates for v in pair], set()
+    while stack:
+        node = stack.pop()
+        if id(node) not in seen:
+            seen.add(id(node))
+            dag.add_node(node)
+            for inp in node.inputs:
+                dag.add_edge(inp, node)
+                stack.append(inp)
+
+    def order(node):
+        if node.op != "constant":
+            return node.serial
+        return min((u.serial for u in dag.successors(node)), default=node.serial) - 0.5
+    nodes = list(nx.lexicographical_topological_sort(dag, key=order))
+    unit_of = {id(m): g for g in groups for m in g.members}
+    condensed = nx.DiGraph()
+    for node in graph.nodes:
+        unit = unit_of.get(id(node), node)
+        condensed.add_node(unit)
+        for i in node.inputs:
+            source = unit_of.get(id(i), i)
+            if source is not unit:
+                condensed.add_edge(source, unit)
+    return nodes, list(nx.topological_sort(condensed))
+
+
+@pytest.mark.parametrize("seed", range(0, 400, 5))
+def test_graph_orders_are_networkxs(seed: int) -> None:
+    """graphc's own topological sorts list nodes and fused units exactly as networkx did, so
+    graphs print, cache-key and schedule as before (networkx costs ~60 ms to import)."""
+    from graphc.passes.fusion import _units_in_order
+    from tests.randgraph import case_from_seed
+
+    graph = case_from_seed(seed).graph
+    try:
+        graph = gc.optimize(graph)[0]
+    except gc.GraphcError:
+        pass
+    groups = partition(graph)
+    nodes, units = _networkx_orders(graph, groups)
+    assert [id(n) for n in graph.nodes] == [id(n) for n in nodes]
+    assert [id(u) for u in _units_in_order(graph, groups)] == [id(u) for u in units]

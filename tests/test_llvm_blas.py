@@ -112,6 +112,37 @@ def test_context_table_holds_scipy_pointers_and_code_holds_none() -> None:
         assert struct.pack("<Q", pointer) not in code
 
 
+@pytest.mark.parametrize("name", blas.SLOTS)
+def test_the_context_holds_the_routines_scipys_wrappers_call(name: str) -> None:
+    """The context's routine (found without importing scipy) and cython_blas's own wrapper
+    compute the same bits."""
+    dtype = np.float32 if name[0] == "s" else np.float64
+    scalar = ctypes.c_float if name[0] == "s" else ctypes.c_double
+    rng = np.random.default_rng(3)
+    m, n, k = 7, 5, 3
+    a, b = rng.standard_normal((k, m)).astype(dtype), rng.standard_normal((n, k)).astype(dtype)
+    x = rng.standard_normal(max(m, n)).astype(dtype)
+
+    def run(pointer: int) -> np.ndarray:
+        c = np.ones((n, m), dtype)
+        ints = [ctypes.c_int(v) for v in (m, n, k, m, k, m, 1, 1)]
+        alpha, beta = scalar(1.5), scalar(0.25)
+        ref = ctypes.byref
+        if name.endswith("gemm"):
+            args = [ctypes.c_char_p(b"N"), ctypes.c_char_p(b"N"), ref(ints[0]), ref(ints[1]),
+                    ref(ints[2]), ref(alpha), a.ctypes.data, ref(ints[3]), b.ctypes.data,
+                    ref(ints[4]), ref(beta), c.ctypes.data, ref(ints[5])]
+        else:
+            args = [ctypes.c_char_p(b"N"), ref(ints[0]), ref(ints[2]), ref(alpha), a.ctypes.data,
+                    ref(ints[3]), x.ctypes.data, ref(ints[6]), ref(beta), c.ctypes.data,
+                    ref(ints[7])]
+        ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * len(args))(pointer)(*args)
+        return c
+    direct, wrapped = run(blas.function_pointer(name)), run(blas.wrapper_pointer(name))
+    assert direct.tobytes() == wrapped.tobytes()
+    assert not np.all(direct == 1)
+
+
 def test_integer_gemm_is_refused() -> None:
     from llvmlite import ir
 

@@ -186,6 +186,41 @@ def test_a_new_codegen_version_misses(cache_dir: Path, monkeypatch: pytest.Monke
     assert cache.entry_path(cache.full_key("versioned")) != old_path
 
 
+def test_the_codegen_version_follows_the_sources(cache_dir: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The digest of the sources' contents, remembered in the cache directory by their sizes
+    and modification times: an edit shows, a damaged memo is ignored."""
+    sources = tmp_path / "generator"
+    (sources / "kernels").mkdir(parents=True)
+    (sources / "a.py").write_text("A = 1\n")
+    (sources / "kernels" / "b.py").write_text("B = 2\n")
+    monkeypatch.setattr(cache, "GENERATOR_SOURCES", (sources,))
+
+    def edit(path: Path, text: str) -> None:
+        """Write text; the file's time moves on (the clock may not have ticked yet)."""
+        before = path.stat().st_mtime_ns
+        path.write_text(text)
+        os.utime(path, ns=(before + 10**9, before + 10**9))
+
+    def version() -> str:
+        cache.codegen_version.cache_clear()
+        return cache.codegen_version()
+    try:
+        first = version()
+        (memo,) = cache_dir.glob("codegen-*.txt")
+        assert memo.read_text() == first and version() == first
+        edit(sources / "kernels" / "b.py", "B = 3\n")          # the same size
+        edited = version()
+        assert edited != first and len(list(cache_dir.glob("codegen-*.txt"))) == 2
+        for damaged in cache_dir.glob("codegen-*.txt"):
+            damaged.write_text("not a digest")
+        assert version() == edited
+        edit(sources / "kernels" / "b.py", "B = 2\n")
+        assert version() == first
+    finally:
+        cache.codegen_version.cache_clear()
+
+
 def test_keys_depend_on_the_pipeline_and_the_callers_key() -> None:
     keys = {cache.full_key("a"), cache.full_key("b"),
             cache.full_key("a", jit.Pipeline(large_functions=True)),

@@ -1,8 +1,9 @@
 """Big native kernels on the thread team: the same bits for any team size, run after run, at any
 size around the thresholds, from several Python threads at once, and without libgomp at all.
 
-`parallel.settings(threads=n, min_work=0)` makes every kernel with an axis use a team of n
-(libgomp grows its pool for n above the CPU count), so small arrays exercise the team.
+`parallel.settings(threads=n, min_work=0)` makes every kernel with an axis of symbolic size use
+a team of n (libgomp grows its pool for n above the CPU count), so small arrays exercise the
+team.
 """
 from __future__ import annotations
 
@@ -358,3 +359,46 @@ def test_loops_bound_by_arithmetic_ask_for_the_hosts_widest_vectors() -> None:
     wide = '"prefer-vector-width"="512"'
     assert (wide in heavy) == bool(llvm.get_host_cpu_features().get("avx512f"))
     assert wide not in light
+
+
+def test_only_kernels_that_can_reach_min_work_get_the_teams_code() -> None:
+    """A loop nest of static sizes too small for the team is its kernel's own loop (no chunk
+    function, worker or offer: a third of the functions for LLVM); a symbolic or big one is
+    shared."""
+    def ir(shape):
+        x = gc.placeholder(shape, "float32", name="x")
+        outputs = [gc.tanh(x) + 1, gc.sum(x, axis=0), gc.sum(x, axis=-1)]
+        return gc.compile(inputs=[x], outputs=outputs, backend="llvm").llvm_ir(optimized=False)
+    import llvmlite.binding as llvm
+
+    small = ir((30, 40))
+    assert ".chunk" not in small and "graphc.parallel.team" not in small
+    # the kernel's own loop still asks for wide vectors when it is bound by arithmetic
+    wide = '"prefer-vector-width"="512"' in small
+    assert wide == bool(llvm.get_host_cpu_features().get("avx512f"))
+    for shape in ((None, 40), (2048, 1024)):
+        assert ir(shape).count(".chunk.worker\"(") >= 3
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (30, 40), (1, 7), (200_003,), (5000, 40)])
+def test_static_and_symbolic_sizes_give_the_same_bits(shape) -> None:
+    """The kernel's own loop (static, small) computes as the chunk function would: the same
+    bits as the symbolic graph, whose kernels can share; blocks of a reduced axis stay."""
+    data = RNG.standard_normal(shape).astype(np.float32)
+    results = []
+    for given in (shape, (None,) * len(shape)):
+        x = gc.placeholder(given, "float32", name="x")
+        outputs = [gc.exp(x) * 0.5, gc.sum(x, axis=0), gc.max(x, axis=-1), gc.sum(x)]
+        results.append(gc.compile(inputs=[x], outputs=outputs, backend="llvm")(data))
+    for static, symbolic in zip(*results):
+        assert static.tobytes() == symbolic.tobytes()
+
+
+def test_only_loops_bound_by_arithmetic_are_unrolled_and_interleaved() -> None:
+    """A memory-bound elementwise loop asks LLVM for one vector per iteration (as fast, and
+    less code to optimize); one bound by arithmetic keeps O3's unrolling and interleaving."""
+    x = gc.placeholder((None,), "float32", name="x")
+    light = gc.compile(inputs=[x], outputs=x + 1, backend="llvm").llvm_ir(optimized=False)
+    heavy = gc.compile(inputs=[x], outputs=gc.tanh(x), backend="llvm").llvm_ir(optimized=False)
+    assert '"llvm.loop.unroll.disable"' in light and '"llvm.loop.interleave.count"' in light
+    assert "llvm.loop.unroll.disable" not in heavy

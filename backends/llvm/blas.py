@@ -3,8 +3,10 @@
 Generated code never contains a BLAS address (object code is cached across processes, where
 the library loads elsewhere): the entry function receives `void **context`, whose slot
 `SLOTS.index(name)` holds the function pointer, filled in by this process at call time. The
-functions come from `scipy.linalg.cython_blas` (the Fortran interface: column-major, 32-bit
-ints, every argument by pointer), so a row-major product C = A·B is computed as Cᵀ = Bᵀ·Aᵀ.
+functions are the BLAS routines `scipy.linalg.cython_blas` calls (the Fortran interface:
+column-major, 32-bit ints, every argument by pointer; found through its library without
+importing scipy, see function_pointer), so a row-major product C = A·B is computed as
+Cᵀ = Bᵀ·Aᵀ.
 
 BLAS runs on one thread; a big product is cut into pieces along the longer side of C, which
 the thread team shares (parallel.py). OpenBLAS's own threads split a product statically and
@@ -49,22 +51,62 @@ def _cython_blas():
     NOTE: loaded from its file where it is found, because `import scipy.linalg.cython_blas`
     first imports all of scipy.linalg (~0.15-0.3 s, most of a cached model's load time).
     """
-    import scipy
-
-    directory = Path(scipy.__file__).parent / "linalg"
-    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        path = directory / f"cython_blas{suffix}"
-        if path.is_file():
-            spec = importlib.util.spec_from_file_location("scipy.linalg.cython_blas", path)
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            return module
+    path = _cython_blas_path()
+    if path is not None:
+        spec = importlib.util.spec_from_file_location("scipy.linalg.cython_blas", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
     from scipy.linalg import cython_blas
     return cython_blas
 
 
+@functools.cache
+def _cython_blas_path() -> Path | None:
+    """The file of scipy's cython_blas extension, found without importing scipy."""
+    spec = importlib.util.find_spec("scipy")
+    if spec is None or spec.origin is None:
+        return None
+    directory = Path(spec.origin).parent / "linalg"
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = directory / f"cython_blas{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
+@functools.cache
+def _blas_library() -> ctypes.CDLL | None:
+    """cython_blas's file opened as a plain shared library (no module initialized), whose
+    handle finds the BLAS it links, or None."""
+    path = _cython_blas_path()
+    try:
+        return None if path is None else ctypes.CDLL(str(path))
+    except OSError:
+        return None
+
+
 def function_pointer(name: str) -> int:
-    """The address of scipy's Fortran BLAS routine `name` (for example "sgemm")."""
+    """The address of scipy's Fortran BLAS routine `name` (for example "sgemm").
+
+    NOTE: cython_blas's own functions only forward their arguments to the BLAS it links,
+    under BLAS_FUNC(name): `scipy_sgemm_` in scipy's OpenBLAS wheels, `sgemm_` in builds
+    against a system BLAS. That routine, found through cython_blas's library handle (which
+    searches the libraries it links), is what the context holds: importing the extension
+    would first import scipy (~6 ms of a cached model's ~13 ms load in a new process). The
+    wrapper's capsule is the fallback.
+    """
+    library = _blas_library()
+    for symbol in (f"scipy_{name}_", f"{name}_"):
+        try:
+            return ctypes.cast(getattr(library, symbol), ctypes.c_void_p).value
+        except AttributeError:
+            continue
+    return wrapper_pointer(name)
+
+
+def wrapper_pointer(name: str) -> int:
+    """The address of cython_blas's own function `name` (from its capsule)."""
     capsule = _cython_blas().__pyx_capi__[name]
     return _capsule_pointer(capsule, _capsule_name(capsule))
 
@@ -366,7 +408,7 @@ def _thread_control() -> tuple[Callable[[int], None], Callable[[], int]] | None:
     """The BLAS library's thread-count setter and getter, if it has any we know."""
     # NOTE: dlsym on cython_blas's own handle also searches the libraries it links, so this
     # finds the BLAS that scipy's pointers call, not NumPy's separately bundled OpenBLAS.
-    library = ctypes.CDLL(_cython_blas().__file__)
+    library = _blas_library() or ctypes.CDLL(_cython_blas().__file__)
     for setter, getter in _THREAD_CONTROLS:
         try:
             set_threads, get_threads = getattr(library, setter), getattr(library, getter)

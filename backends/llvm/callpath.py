@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from backends.llvm.call import EntryFunction, data_address
-from backends.llvm.lower import Plan
+from backends.llvm.interface import Interface
 from backends.llvm.pyapi import flag_bits
 from graphc.dims import Call, DimExpr, python_source
 from graphc.errors import CompileError
@@ -44,17 +44,17 @@ assert C_CONTIGUOUS and ALIGNED, "NumPy's flag bits could not be told apart"
 FAST = C_CONTIGUOUS | ALIGNED
 
 
-def generate_call(plan: Plan, entry: EntryFunction, variables: Sequence, targets: Sequence,
-                  general: Callable, mismatch: Callable, failed: Callable, usable: Callable,
-                  single_output: bool) -> tuple[str, Callable]:
+def generate_call(interface: Interface, entry: EntryFunction, variables: Sequence,
+                  targets: Sequence, general: Callable, mismatch: Callable, failed: Callable,
+                  usable: Callable, single_output: bool) -> tuple[str, Callable]:
     """The source of the call path and its `call(args)` function.
 
     `general(*args)` returns the feeds converted so that the inline checks pass, or raises
     FeedError (`mismatch(*args)` raises if they still do not); `failed(status)` raises for a
     nonzero status; `usable(variable)` is the variable's array as native code reads it. The
-    plan's last outputs become the `targets`' arrays after success.
+    interface's last outputs become the `targets`' arrays after success.
     """
-    graph, env = plan.graph, plan.graph.dims
+    graph, env = interface, interface.dims
     local: dict[str, str] = {}          # input-bound symbol -> the local holding its value
     for i, t in enumerate(graph.inputs):
         for axis, d in enumerate(t.shape):
@@ -83,7 +83,7 @@ def generate_call(plan: Plan, entry: EntryFunction, variables: Sequence, targets
     feeds = [f"x{i}" for i in range(len(graph.inputs))]
     signature = [local[s] for s in env.signature]
     source = _check_source(graph, env, feeds, local, value, namespace)
-    source += _run_source(plan, entry, variables, targets, feeds, signature, value, namespace,
+    source += _run_source(interface, entry, variables, targets, feeds, signature, value, namespace,
                           single_output)
     exec(compile(source, _FILENAME, "exec"), namespace)  # noqa: S102 (our own generated code)
     return source, namespace["call"]
@@ -145,11 +145,11 @@ def _conjunction(tests: list[str], indent: int) -> str:
     return "(" + (" and\n" + " " * (indent + 1)).join(f"({t})" for t in tests) + ")"
 
 
-def _run_source(plan: Plan, entry: EntryFunction, variables: Sequence, targets: Sequence,
+def _run_source(interface: Interface, entry: EntryFunction, variables: Sequence, targets: Sequence,
                 feeds: list[str], signature: list[str], value, namespace: dict,
                 single_output: bool) -> str:
     """`run(feeds..., dims...)`: fresh outputs, the tables, one native call, the commit."""
-    graph, env = plan.graph, plan.graph.dims
+    graph, env = interface, interface.dims
     lines = [f"def run({', '.join(feeds + signature)}):"]
     outputs = []
     for k, t in enumerate(graph.outputs):
@@ -157,7 +157,7 @@ def _run_source(plan: Plan, entry: EntryFunction, variables: Sequence, targets: 
         shape = "".join(f"{value(env.resolve(d))}, " for d in t.shape)
         lines.append(f"    o{k} = empty(({shape}), out_dtype{k})")
         outputs.append(f"o{k}")
-    lines += [f"    nbytes = {value(env.resolve(plan.arena_size))}",
+    lines += [f"    nbytes = {value(env.resolve(interface.arena_size))}",
               "    with lock:",
               "        if nbytes > arena[2]:",
               "            arena[0] = empty(nbytes, 'uint8')",

@@ -17,6 +17,7 @@ FeedError with the full explanation otherwise.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -24,28 +25,35 @@ import numpy as np
 from backends.llvm import native_call, pyapi
 from backends.llvm.call import EntryFunction
 from backends.llvm.callpath import generate_call
+from backends.llvm.interface import Interface
 from backends.llvm.lower import Plan
 from graphc.errors import FeedError, GraphcError
 from graphc.feeds import FeedChecker, arrange_feeds
+from graphc.graph import Graph
 from graphc.ops.leaves import UPDATING
 
 
 class NativeFunction:
-    """Call with one array per input; returns the outputs; variables update after success."""
+    """Call with one array per input; returns the outputs; variables update after success.
 
-    def __init__(self, graph, plan: Plan, loaded, context: int, single_output: bool = False):
-        self.graph, self.plan, self.loaded = graph, plan, loaded
+    It is made from the code's `Interface` alone; `graph` and `plan` (the lowered graph and
+    its plan, for inspection) come from `lowered()`, which a cache hit runs only on request.
+    """
+
+    def __init__(self, interface: Interface, loaded, context: int, single_output: bool,
+                 lowered: Callable[[], tuple[Graph, Plan]]):
+        self.interface, self.loaded, self._lowered = interface, loaded, lowered
         self.single_output = single_output
-        targets = [var.attrs["var"] for var, _ in graph.updates]
-        graph = plan.graph          # the updates' new values are its last outputs
-        variables = [v.attrs["var"] for v in graph.variables]
-        general = _general_path(FeedChecker(graph.inputs, graph.dims), variables,
-                                [t.name for t in graph.inputs])
-        failed, mismatch = _failure(plan), _mismatch(graph)
+        self._updating = bool(interface.targets)
+        targets = interface.targets
+        variables = [v.attrs["var"] for v in interface.variables]
+        general = _general_path(FeedChecker(interface.inputs, interface.dims), variables,
+                                [t.name for t in interface.inputs])
+        failed, mismatch = _failure(interface), _mismatch(interface)
         if native_call.NAME in loaded.addresses:
             self.source = None
-            self._context = native_call.Context(plan, targets, context, single_output,
-                                                general, mismatch, failed, loaded)
+            self._context = native_call.Context(interface, context, single_output, general,
+                                                mismatch, failed, loaded)
             call = pyapi.builtin(native_call.NAME, loaded[native_call.NAME],
                                  self._context.address, self._context)
             if targets:
@@ -55,18 +63,32 @@ class NativeFunction:
                 # the instance call (~50 ns where a Python __call__ forwarding to it costs ~150).
                 self.__class__ = type("NativeFunction", (NativeFunction,), {"__call__": call})
         else:
-            entry = EntryFunction(loaded["entry"], len(graph.inputs), len(variables),
-                                  len(graph.outputs), len(graph.dims.signature), context,
-                                  loaded)
-            self.source, self._call = generate_call(plan, entry, variables, targets, general,
-                                                    mismatch, failed, _usable_value,
+            entry = EntryFunction(loaded["entry"], len(interface.inputs), len(variables),
+                                  len(interface.outputs), len(interface.dims.signature),
+                                  context, loaded)
+            self.source, self._call = generate_call(interface, entry, variables, targets,
+                                                    general, mismatch, failed, _usable_value,
                                                     single_output)
             self._general = general
+
+    @functools.cached_property
+    def _graph_and_plan(self) -> tuple[Graph, Plan]:
+        return self._lowered()
+
+    @property
+    def graph(self) -> Graph:
+        """The graph the code was generated from (optimized, lowered)."""
+        return self._graph_and_plan[0]
+
+    @property
+    def plan(self) -> Plan:
+        """Where the lowered graph's values live and which kernels run (see lower.py)."""
+        return self._graph_and_plan[1]
 
     _native = None
 
     def __call__(self, *args, **named):
-        if not self.graph.updates:
+        if not self._updating:
             return self._run(args, named)
         with UPDATING:     # from reading the variables to assigning them (see graphc.ops.leaves)
             return self._run(args, named)
@@ -105,18 +127,18 @@ def _exact(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return array if array.dtype is dtype else array.view(dtype)
 
 
-def _failure(plan: Plan) -> Callable:
+def _failure(interface: Interface) -> Callable:
     """`failed(status)`: raise the error a nonzero status from the native code stands for."""
     def failed(status: int) -> None:
         if status == native_call.OUT_OF_MEMORY:
             raise MemoryError("cannot allocate the native code's scratch memory (arena) for "
                               "these feeds")
-        step, failure = plan.error(status)
+        step, failure = interface.error(status)
         raise failure.error(f"{step.what}: {failure.message}")
     return failed
 
 
-def _mismatch(graph) -> Callable:
+def _mismatch(interface: Interface) -> Callable:
     """`mismatch(*feeds)`: general() returned feeds the call path still refuses (a bug)."""
     def mismatch(*args, **named) -> None:
         args = (*args, *named.values())
@@ -125,7 +147,8 @@ def _mismatch(graph) -> Callable:
         raise GraphcError(f"internal error: the native call path refuses feeds that passed "
                           f"the feed checks ({got}); variables: "
                           + ", ".join(f"{v.attrs['var'].name} {v.attrs['var']._value.dtype}"
-                                      f"{v.attrs['var']._value.shape}" for v in graph.variables))
+                                      f"{v.attrs['var']._value.shape}"
+                                      for v in interface.variables))
     return mismatch
 
 

@@ -51,10 +51,19 @@ def entry_alloca(builder: ir.IRBuilder, ty: ir.Type) -> ir.Value:
     return entry.alloca(ty)
 
 
+def unoptimized(function: ir.Function) -> ir.Function:
+    """Leave `function` out of LLVM's optimization (it also gets the quick instruction
+    selector): for code whose speed does not matter, to save compile time."""
+    function.attributes.add("noinline")
+    function.attributes.add("optnone")
+    return function
+
+
 @contextlib.contextmanager
 def loop(builder: ir.IRBuilder, stop: ir.Value, start: ir.Value | int = 0,
-         name: str = "i") -> Iterator[ir.Value]:
-    """`for (i = start; i < stop; i++)` around the code emitted in the with-block."""
+         name: str = "i", plain: bool = False) -> Iterator[ir.Value]:
+    """`for (i = start; i < stop; i++)` around the code emitted in the with-block; `plain`
+    asks LLVM not to unroll or interleave it (it still vectorizes)."""
     start = i64(start) if isinstance(start, int) else start
     before = builder.block
     header = builder.append_basic_block(f"{name}.head")
@@ -69,8 +78,22 @@ def loop(builder: ir.IRBuilder, stop: ir.Value, start: ir.Value | int = 0,
     yield index
     index.add_incoming(builder.add(index, i64(1), name=f"{name}.next", flags=["nsw"]),
                        builder.block)
-    builder.branch(header)
+    back = builder.branch(header)
+    if plain:
+        back.set_metadata("llvm.loop", _plain_loop(builder.module))
     builder.position_at_end(after)
+
+
+def _plain_loop(module: ir.Module) -> ir.MDValue:
+    """A new loop ID (its first operand itself, as LLVM wants) saying: no unrolling, no
+    interleaving."""
+    hints = [module.add_metadata([ir.MetaDataString(module, "llvm.loop.unroll.disable")]),
+             module.add_metadata([ir.MetaDataString(module, "llvm.loop.interleave.count"),
+                                  I32(1)])]
+    # NOTE: a unique operand first, so add_metadata makes a new node, then made self-referent
+    node = module.add_metadata([ir.MetaDataString(module, f"graphc.loop{len(module.metadata)}")])
+    node.operands = (node, *hints)
+    return node
 
 
 class DimValues:

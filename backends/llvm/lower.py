@@ -2,7 +2,7 @@
 
     i32 entry(ptr inputs, ptr variables, ptr outputs, ptr arena, ptr dims, ptr context)
 
-`Plan(graph)` (pure Python, cheap: a process loading cached code does only this) decides where
+`Plan(graph)` (pure Python, cheap; a cache hit by the graph as built skips it) decides where
 every value lives (an input, a variable, an output, a slot of the arena or a constant global;
 views only re-index their operand's buffer) and which kernels run in what order. `emit(plan)`
 then generates the module: one kernel function per computing node and an entry calling them
@@ -20,7 +20,15 @@ from llvmlite import ir
 
 from backends.llvm.access import Access, Buffer, is_contiguous, view, whole
 from backends.llvm.irutil import I8, I32, PTR, SIZES, DimValues, const, i64, ir_type
-from backends.llvm.kernels import CONTIGUOUS, EXPANDERS, KERNELS, MESSAGES, SCRATCH, Failure
+from backends.llvm.kernels import (
+    CONTIGUOUS,
+    EXPANDERS,
+    KERNELS,
+    MESSAGES,
+    SCRATCH,
+    Failure,
+    Where,
+)
 from backends.llvm.kernels.elementwise import copy
 from graphc import dims as D
 from graphc.dims import Dim
@@ -43,7 +51,7 @@ class Step:
     out: Access | dict           # a composite's: result index -> Access
     ins: list[Access]
     emit: object                 # (lowering, node, out, ins) -> Kernel
-    what: str = ""               # for error messages: the node's line
+    what: Where | str = ""       # for error messages: the node and its line
     scratch: dict = field(default_factory=dict)
 
 
@@ -121,7 +129,7 @@ class Plan:
                     out[user.attrs["index"]] = self.access[id(user)]
         else:
             out = self._result_access(node, out_index)
-        where = f"{node.op} {node.type}" + (f" at {node.loc}" if node.loc else "")
+        where = Where.of(node)
         if node.op in EXPANDERS:
             EXPANDERS[node.op](self, node, ins, out, where)
             return whole(Buffer("token", 0, "bool", 1), ())
@@ -141,7 +149,7 @@ class Plan:
         return self._arena_slot(dtype, shape)
 
     def add_step(self, name: str, node: Tensor | None, out, ins: list[Access], emit,
-                 where: str) -> None:
+                 where: Where) -> None:
         """A kernel call an expander adds (one part of a fused group, say)."""
         step = Step(f"k{len(self.steps)}_{name}", node, out, ins, emit, where)
         if node is not None and node.op in SCRATCH and emit is KERNELS.get(node.op):

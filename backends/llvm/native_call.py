@@ -27,7 +27,8 @@ import numpy as np
 from llvmlite import ir
 
 from backends.llvm import pyapi
-from backends.llvm.irutil import I32, I64, PTR, i64
+from backends.llvm.interface import Interface
+from backends.llvm.irutil import I32, I64, PTR, i64, unoptimized
 from backends.llvm.lower import Plan
 from graphc.dims import Call, DimExpr
 from graphc.errors import CompileError
@@ -102,6 +103,10 @@ class _Attempt:
         self.updates = updates
         fn = ir.Function(module, ir.FunctionType(PTR, [PTR, PTR, I64]), name=f"{NAME}.attempt")
         fn.linkage = "internal"
+        # NOTE: straight-line checks: unoptimized, a call took at most ~10 ns longer (of
+        # 280-430 ns from Python, side by side in one process), while optimizing the call
+        # path took ~10 ms of LLVM's time per graph, a third of a small graph's compile.
+        unoptimized(fn)
         self.function = fn
         self.ctx, args, nargs = fn.args
         self.b = b = ir.IRBuilder(fn.append_basic_block("start"))
@@ -400,6 +405,7 @@ def _emit_pycall(module: ir.Module, n_inputs: int, slots: Slots, api: dict,
                  attempt: ir.Function) -> None:
     """The builtin: attempt the feeds as given, else through general() (at most TRIES times)."""
     fn = ir.Function(module, ir.FunctionType(PTR, [PTR, PTR, I64, PTR]), name=NAME)
+    unoptimized(fn)           # NOTE: see _Attempt
     self_, args, nargs, kwnames = fn.args
     b = ir.IRBuilder(fn.append_basic_block("start"))
     mismatch = ir.Constant(I64, MISMATCH).inttoptr(PTR)
@@ -463,9 +469,9 @@ class Context:
     and the code itself (`keepalive`: the loaded library).
     """
 
-    def __init__(self, plan: Plan, targets: Sequence, blas: int, single_output: bool,
+    def __init__(self, interface: Interface, blas: int, single_output: bool,
                  general: Callable, mismatch: Callable, failed: Callable, keepalive: object):
-        graph = plan.graph
+        graph, targets = interface, interface.targets
         layout = pyapi.array_layout()
         assert layout is not None, "native call paths need pyapi.available()"
         self.slots = Slots(len(graph.inputs), len(graph.variables), len(graph.outputs),

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import math
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 
 from llvmlite import ir
 
+from backends.llvm.irutil import unoptimized
 from backends.llvm.target import prefer_wide_vectors
 from graphc.scalar import Scalar
 
@@ -143,7 +145,11 @@ def set_threads(count: int) -> None:
 
 @contextlib.contextmanager
 def settings(threads: int | None = None, min_work: int | None = None) -> Iterator[None]:
-    """Temporarily another team size or work threshold (tests and benchmarks compare them)."""
+    """Temporarily another team size or work threshold (tests and benchmarks compare them).
+
+    NOTE: a threshold below MIN_WORK reaches only kernels whose sizes are symbolic or whose
+    static work reaches MIN_WORK: smaller static ones have no team code (`may_share`).
+    """
     _load()
     saved = _runtime.threads, _runtime.min_work
     _runtime.skip = _runtime.penalty = 0
@@ -186,8 +192,32 @@ ARITHMETIC_BOUND = 8
 def finish_chunk(chunk, cost: int) -> ir.Function:
     """End a chunk function (a Kernel) whose elements cost `cost`; one bound by arithmetic
     gets the host's widest useful vectors."""
-    function = chunk.finish()
+    return vector_width(chunk.finish(), cost)
+
+
+def vector_width(function: ir.Function, cost: int) -> ir.Function:
+    """The host's widest useful vectors for a loop of elements costing `cost`, if it is bound
+    by arithmetic."""
     return prefer_wide_vectors(function) if cost >= ARITHMETIC_BOUND else function
+
+
+def static_work(env, shape: Sequence, cost: int) -> int | None:
+    """The work of a loop nest over `shape` (cost units per element), when every dim is an
+    int; None when a dim is symbolic (the work is known only at run time)."""
+    sizes = [env.resolve(d) for d in shape]
+    if not all(isinstance(d, int) for d in sizes):
+        return None
+    return math.prod(sizes) * cost
+
+
+def may_share(work: int | None) -> bool:
+    """Whether a loop nest of this work (None: not known before it runs) can reach MIN_WORK,
+    so that its kernel needs the team's code (a chunk function, a worker, the offer).
+
+    NOTE: a smaller one runs on its caller whatever `settings(min_work=...)` says later, and
+    costs LLVM a third of the functions (compile time, not run time, is what it would spend).
+    """
+    return work is None or work >= MIN_WORK
 
 
 def _runtime_record(module: ir.Module) -> ir.GlobalVariable:
@@ -337,6 +367,10 @@ def _worker(module: ir.Module, chunk_fn: ir.Function, nargs: int) -> ir.Function
     worker = ir.Function(module, ir.FunctionType(ir.VoidType(), [_PTR]), name=name)
     worker.linkage = "internal"
     worker.attributes.add("nounwind")
+    # NOTE: the team's own code (a worker, the team function) runs once per chunk or per
+    # offer, next to microseconds of chunk or parallel region: side by side it ran as fast
+    # unoptimized, and optimizing it took LLVM ~4 ms per shared kernel and ~6 per module.
+    unoptimized(worker)
     (closure,) = worker.args
     b = ir.IRBuilder(worker.append_basic_block("start"))
     args = [b.load(_member(b, closure, nargs, _ARGS, i), typ=_PTR) for i in range(nargs)]
@@ -384,7 +418,7 @@ def _team_function(module: ir.Module) -> ir.Function:
     team = ir.Function(module, ir.FunctionType(ir.IntType(1), [_PTR, _PTR, _I64]),
                        name=_TEAM_FUNCTION)
     team.linkage = "internal"
-    team.attributes.add("noinline")
+    unoptimized(team)         # NOTE: see _worker
     worker, closure, item_work = team.args
     b = ir.IRBuilder(team.append_basic_block("start"))
     record = _runtime_record(module)

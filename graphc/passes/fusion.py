@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-import networkx as nx
-
+from graphc.errors import CompileError
 from graphc.graph import Graph
 from graphc.ops.fused import fused_results
 from graphc.ops.leaves import placeholder
@@ -92,18 +91,41 @@ class _Fuser:
 
 
 def _units_in_order(graph: Graph, groups: list[Group]) -> list:
-    """Groups and unfused nodes in a topological order of the graph of groups."""
+    """Groups and unfused nodes in a topological order of the graph of groups: Kahn's
+    algorithm by generations, units first met first (the order networkx's topological_sort
+    gave, which the fused graph's node order, and so its cache key, rests on)."""
     unit_of: dict[int, object] = {id(m): g for g in groups for m in g.members}
-    condensed = nx.DiGraph()
+    units: dict[int, object] = {}                  # id -> unit, in the order first met
+    users: dict[int, dict[int, None]] = {}         # id -> ids of the units reading it
+    pending: dict[int, int] = {}                   # id -> sources not yet listed
+
+    def meet(unit) -> None:
+        if id(unit) not in units:
+            units[id(unit)], users[id(unit)], pending[id(unit)] = unit, {}, 0
     for node in graph.nodes:
         unit = unit_of.get(id(node), node)
-        condensed.add_node(unit)
+        meet(unit)
         for i in node.inputs:
             source = unit_of.get(id(i), i)
             if source is not unit:
-                condensed.add_edge(source, unit)
-    # NOTE: a cycle here would be a partition bug; networkx raises NetworkXUnfeasible.
-    return list(nx.topological_sort(condensed))
+                meet(source)
+                if id(unit) not in users[id(source)]:
+                    users[id(source)][id(unit)] = None
+                    pending[id(unit)] += 1
+    order: list[int] = []
+    generation = [u for u in units if not pending[u]]
+    while generation:
+        order += generation
+        following = []
+        for u in generation:
+            for user in users[u]:
+                pending[user] -= 1
+                if not pending[user]:
+                    following.append(user)
+        generation = following
+    if len(order) != len(units):
+        raise CompileError("internal error: fusion groups that depend on each other in a cycle")
+    return [units[u] for u in order]
 
 
 def _common_scope(members) -> tuple[str, ...]:

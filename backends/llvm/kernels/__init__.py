@@ -10,12 +10,30 @@ from __future__ import annotations
 from typing import Callable, NamedTuple
 
 from backends.llvm.kernels.elementwise import elementwise
+from graphc.tensor import Tensor
+from graphc.types import TensorType
 
 
 class Failure(NamedTuple):
     """What a kernel's nonzero status code stands for."""
     error: type[Exception]          # a GraphcError but for running out of memory
     message: str
+
+
+class Where(NamedTuple):
+    """What a kernel's failure names: its node's op, type and line (the node's own dims, so a
+    cache hit shows the new graph's)."""
+
+    op: str
+    type: TensorType
+    loc: object = None
+
+    @classmethod
+    def of(cls, node: Tensor) -> Where:
+        return cls(node.op, node.type, node.loc)
+
+    def __str__(self) -> str:
+        return f"{self.op} {self.type}" + (f" at {self.loc}" if self.loc else "")
 
 
 KERNELS: dict[str, Callable] = {"<elementwise>": elementwise}

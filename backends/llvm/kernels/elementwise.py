@@ -49,7 +49,8 @@ def loop_kernel(module, env: DimEnv, name: str, outs: Sequence[Access], roots: S
 
     Its loop nest is a chunk function over a range of the outermost axis, which the kernel
     runs whole or, when the work is large, shares with the thread team (backends/llvm/
-    parallel.py); each element is computed the same way either way.
+    parallel.py); each element is computed the same way either way. A nest of static sizes
+    too small ever to be shared is the kernel's own loop.
     """
     shape = outs[0].shape
     # NOTE: a fused group may pass operands its expressions never read (of another shape)
@@ -63,14 +64,17 @@ def loop_kernel(module, env: DimEnv, name: str, outs: Sequence[Access], roots: S
     dtypes = [a.dtype for a in ins], [o.dtype for o in outs]
     accessed = targets + [a for a in operands if a is not None]
     k = Kernel(module, name, accessed, env)
-    if not flat_shape:
-        _nest(k, (), [], targets, operands, ScalarEmitter(k.b, roots, *dtypes))
+    cost = parallel.expression_cost(roots)
+    plain = cost < parallel.ARITHMETIC_BOUND
+    if not parallel.may_share(parallel.static_work(env, flat_shape, cost)):
+        _nest(k, flat_shape, [], targets, operands, ScalarEmitter(k.b, roots, *dtypes),
+              plain=plain)
+        parallel.vector_width(k.function, cost)
         return k
     chunk = Kernel(module, name + ".chunk", accessed, env, extra=parallel.CHUNK_ARGS)
     lo, hi = chunk.extra[:2]
     _nest(chunk, flat_shape, [], targets, operands, ScalarEmitter(chunk.b, roots, *dtypes),
-          (lo, hi))
-    cost = parallel.expression_cost(roots)
+          (lo, hi), plain)
     parallel.finish_chunk(chunk, cost)
     item_work = k.b.mul(k.size(flat_shape[1:]), i64(cost))
     parallel.check(k, parallel.run_chunks(k, chunk.function, k.dims(flat_shape[0]), item_work))
@@ -91,7 +95,7 @@ def _arguments(roots: Sequence[Scalar]) -> set[int]:
 
 
 def _nest(k: Kernel, shape: tuple, indices: list, outs: list[Access], ins: list,
-          emitter: ScalarEmitter, bounds: tuple | None = None) -> None:
+          emitter: ScalarEmitter, bounds: tuple | None = None, plain: bool = False) -> None:
     """The loops over `shape` around the stores; the outermost runs over `bounds` if given."""
     if len(indices) == len(shape):
         values = emitter.emit([None if a is None else k.load(a, indices) for a in ins])
@@ -99,8 +103,8 @@ def _nest(k: Kernel, shape: tuple, indices: list, outs: list[Access], ins: list,
             k.store(out, indices, value)
         return
     start, stop = bounds if bounds is not None else (0, k.dims(shape[len(indices)]))
-    with loop(k.b, stop, start, name=f"i{len(indices)}") as i:
-        _nest(k, shape, indices + [i], outs, ins, emitter)
+    with loop(k.b, stop, start, name=f"i{len(indices)}", plain=plain) as i:
+        _nest(k, shape, indices + [i], outs, ins, emitter, plain=plain)
 
 
 def formula(node: Tensor) -> Scalar:

@@ -9,7 +9,7 @@ of the elementwise ops before it, storing on the way the ones the graph also rea
 from __future__ import annotations
 
 from backends.llvm.access import Access
-from backends.llvm.kernels import EXPANDERS, KERNELS
+from backends.llvm.kernels import EXPANDERS, KERNELS, Where
 from backends.llvm.kernels.elementwise import loop_kernel
 from backends.llvm.kernels.reduce import reduce_expression
 from graphc import scalar
@@ -36,7 +36,7 @@ def _compose(body, leaves: dict[int, Scalar]) -> dict[int, Scalar]:
     return exprs
 
 
-def expand(plan, node: Tensor, ins: list[Access], results: dict, where: str) -> None:
+def expand(plan, node: Tensor, ins: list[Access], results: dict, where: Where) -> None:
     body, kind = node.attrs["body"], node.attrs["kind"]
     leaves = {id(p): scalar.arg(i) for i, p in enumerate(body.inputs)}
     operands = list(ins)
@@ -49,7 +49,7 @@ def expand(plan, node: Tensor, ins: list[Access], results: dict, where: str) -> 
             raise CompileError(f"the llvm backend has no kernel for op {anchor.op}"
                                + (f" (built at {anchor.loc})" if anchor.loc else ""))
         # the anchor's steps are its own, so that a failure names it where the user built it
-        what = f"{anchor.op} {anchor.type}" + (f" at {anchor.loc}" if anchor.loc else "")
+        what = Where.of(anchor)
     if kind == "epilogue":
         position = next((k for k, t in outputs.items() if t is anchor), None)
         target = results[position] if position is not None else plan.scratch(anchor.dtype,
@@ -88,7 +88,7 @@ def expand(plan, node: Tensor, ins: list[Access], results: dict, where: str) -> 
 
 def _searched_prologue(plan, node: Tensor, anchor: Tensor, out: Access, source: Scalar,
                        stores: list[tuple[Access, Scalar]], operands: list[Access],
-                       where: str, what: str) -> None:
+                       where: Where, what: Where) -> None:
     """An argmax/argmin prologue: one loop writes the searched values (and the stores) to the
     arena, then the anchor's own kernel searches them."""
     values = plan.scratch(anchor.inputs[0].dtype, anchor.inputs[0].shape)

@@ -92,10 +92,22 @@ def reduce_expression(low, name: str, node: Tensor, out: Access, shape: tuple,
     if not flat_shape:
         fold.emit(k, acc, i64(1))
         return k
+    extent = k.dims(flat_shape[0])
+    work = parallel.static_work(env, flat_shape, fold.cost)
+    if not parallel.may_share(work) and (not kinds[0] or _blocks_of(work, flat_shape, env) < 2):
+        # NOTE: never shared, and (a reduced axis) one block: the chunk function's work over
+        # the whole range, done by the kernel itself
+        parallel.vector_width(k.function, fold.cost)
+        if not kinds[0]:
+            fold.emit(k, acc, k.b.mul(extent, k.dims(acc.strides[0])), (i64(0), extent))
+            return k
+        own = Buffer("partial", 0, out.dtype, out.buffer.size)
+        k.bind(own, k.address(out, k.dims(out.offset)))
+        fold.emit(k, Access(own, acc.shape, acc.strides, 0), k.size(out.shape), (i64(0), extent))
+        return k
     chunk = Kernel(low.module, name + ".chunk", [out, *ins, *targets], env,
                    extra=parallel.CHUNK_ARGS)
     lo, hi, index, scratch = chunk.extra
-    extent = k.dims(flat_shape[0])
     item_work = k.b.mul(k.size(flat_shape[1:]), i64(fold.cost))
     if not kinds[0]:
         # the chunk's rows of the output are its own: it initializes and folds them
@@ -122,6 +134,17 @@ def reduce_expression(low, name: str, node: Tensor, out: Access, shape: tuple,
 
 BLOCK_WORK = 1 << 16      # a reduced outermost axis is cut in blocks of at least this work
 MAX_BLOCKS = 64           # and at most this many (each one a partial result to combine)
+
+
+def _blocks_of(work: int, shape: tuple, env) -> int:
+    """How many blocks `_blocks` cuts a reduced outermost axis of static `shape` into, the
+    nest costing `work` in all (the same arithmetic, in Python)."""
+    extent = env.resolve(shape[0])
+    if extent == 0:
+        return 0
+    item = max(work // extent, 1)
+    rows = max(-(-BLOCK_WORK // item), -(-extent // MAX_BLOCKS))
+    return -(-extent // rows)
 
 
 def _blocks(k: Kernel, chunk_fn: ir.Function, fold: _Fold, out: Access, extent: ir.Value,
