@@ -127,7 +127,7 @@ class _Columns:
 
     def emit(self, lo: ir.Value, hi: ir.Value) -> None:
         bld, f = self.bld, self.f
-        with loop(bld, hi, start=lo, name="block") as block:
+        with loop(bld, hi, start=lo, name="block", plain=True) as block:
             first = bld.mul(block, i64(self.width))
             full = bld.icmp_signed("<=", bld.add(first, i64(self.width)), f["n"])
             with bld.if_else(full) as (tiles, left_over):
@@ -161,7 +161,7 @@ class _Columns:
         bld, start, rows = self.bld, i64(0), self.tile_rows
         while rows:
             count = bld.sdiv(bld.sub(self.f["m"], start), i64(rows))
-            with loop(bld, count, name=f"rows{rows}") as p:
+            with loop(bld, count, name=f"rows{rows}", plain=True) as p:
                 self.tile(bld.add(start, bld.mul(p, i64(rows))), rows, first_col, vectors, mask)
             start, rows = bld.add(start, bld.mul(count, i64(rows))), rows // 2
 
@@ -184,7 +184,7 @@ class _Columns:
         for row in slots:
             for slot in row:
                 bld.store(ir.Constant(vector, None), slot)
-        with loop(bld, f["k"], name="l") as l_:
+        with loop(bld, f["k"], name="l", plain=True) as l_:
             bs = [self.load(self.at("b", l_, f["ldb"], bld.add(first_col, i64(v * self.lanes))),
                             mask) for v in range(vectors)]
             for r, row in enumerate(slots):
