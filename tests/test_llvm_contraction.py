@@ -150,6 +150,28 @@ def test_blocked_products_tile_by_tile_and_the_columns_left_over(dtype: str, row
         np.testing.assert_array_equal(got[:, j], got[:, 1])
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("inner, cols", [(5, 11), (16, 12), (37, 11), (37, 12)])
+def test_products_by_a_transposed_b_run_as_tiles_of_dot_products(dtype: str, inner: int,
+                                                                  cols: int,
+                                                                  fresh_code) -> None:
+    """Rows and columns by whole tiles and by binary digits of what is left, inner sizes
+    below, at and past a vector (the last part loaded under a mask), operands inside wider
+    buffers."""
+    from backends.llvm.target import register_bits
+
+    if register_bits() != 512:
+        pytest.skip("products by a transposed b run as dot products on AVX-512 hosts only")
+    fresh_code.setattr(contraction, "LOOP_FLOPS", -1)
+    a = gc.placeholder((8, inner + 2), dtype)
+    b = gc.placeholder((cols + 1, inner + 1), dtype)
+    f = gc.compile([a, b], a[1:, 2:] @ gc.transpose(b[1:, 1:]), backend="llvm")
+    x, y = _random((8, inner + 2), dtype), _random((cols + 1, inner + 1), dtype)
+    assert "columns.dots" in f.llvm_ir(optimized=False)
+    np.testing.assert_allclose(f(x, y), x[1:, 2:] @ y[1:, 1:].T, rtol=TOLERANCE[dtype],
+                               atol=TOLERANCE[dtype] * inner)
+
+
 def _blocked(f) -> bool:
     """Whether f's product ran the generated GEMM (its column function is in the IR)."""
     return ".columns" in f.llvm_ir(optimized=False)

@@ -25,6 +25,7 @@ from backends.llvm.target import register_bits
 from backends.llvm.vmath.fir import declare, type_suffix
 
 TILE_VECTORS = 4
+DOT_TILE = (4, 4)                  # rows × columns of c whose dot products run together
 
 
 def tile_rows() -> int:
@@ -45,17 +46,20 @@ FIELDS = ("c", "a", "b", "m", "n", "k", "ldc", "lda", "a_step", "ldb")
 RECORD = ir.LiteralStructType([_PTR] * 3 + [_I64] * 7)
 
 
-def emit_product(builder: ir.IRBuilder, dtype, one_row: bool = False,
-                 **operands: ir.Value) -> None:
-    """Emit c = a @ b: c (m × n) and b (k × n) rows of contiguous elements ldc and ldb apart,
-    a's element (i, l) at a + i·lda + l·a_step (pointers and i64 sizes, by FIELDS). With
-    `one_row` (the caller knows m is 1) tiles are one row of row_vectors() vectors."""
+def emit_product(builder: ir.IRBuilder, dtype, kind: str = "rows", **operands: ir.Value) -> None:
+    """Emit c = a @ b, c (m × n) with rows of contiguous elements ldc apart, a's element
+    (i, l) at a + i·lda + l·a_step (pointers and i64 sizes, by FIELDS). By `kind`:
+
+    - "rows": b (k × n) has rows of contiguous elements ldb apart;
+    - "one_row": the same, and the caller knows m is 1: tiles of one row and row_vectors();
+    - "dots": b is stored transposed, element (l, j) at b + j·ldb + l, and a_step is 1: each
+      element a dot product of contiguous rows, DOT_TILE of them at once.
+    """
     record = entry_alloca(builder, RECORD)
     for i, name in enumerate(FIELDS):
         builder.store(operands[name], builder.gep(record, [_I32(0), _I32(i)], inbounds=True))
-    tile = (1, row_vectors()) if one_row else (tile_rows(), TILE_VECTORS)
-    columns = _columns_function(builder.module, dtype, tile)
-    width = i64(_lanes(dtype) * tile[1])
+    columns = _columns_function(builder.module, dtype, kind)
+    width = i64(_block_width(dtype, kind))
     blocks = parallel.ceil_div(builder, operands["n"], width)
     args, null = [record], ir.Constant(_PTR, None)
     sizes = [operands[d] for d in "mnk"]
@@ -83,14 +87,26 @@ def _lanes(dtype) -> int:
     return register_bits() // (np.dtype(dtype).itemsize * 8)
 
 
-def _columns_function(module: ir.Module, dtype, tile: tuple[int, int]) -> ir.Function:
-    """i32 columns(record, lo, hi, index, scratch): the product's column blocks [lo, hi),
-    in tiles of (rows, vectors); one per module, dtype and tile.
+def _tile(kind: str) -> tuple[int, int]:
+    """A kind's tile: (rows, vectors), or for dots (rows, columns)."""
+    return {"rows": (tile_rows(), TILE_VECTORS), "one_row": (1, row_vectors()),
+            "dots": DOT_TILE}[kind]
+
+
+def _block_width(dtype, kind: str) -> int:
+    """Columns of c in one block of the kind's tiles."""
+    rows, across = _tile(kind)
+    return across if kind == "dots" else _lanes(dtype) * across
+
+
+def _columns_function(module: ir.Module, dtype, kind: str) -> ir.Function:
+    """i32 columns(record, lo, hi, index, scratch): the product's column blocks [lo, hi);
+    one per module, dtype and kind.
 
     NOTE: sizes known when the code is generated are not made constants in it: measured, that
     made no product faster and compiling W3's step 40% slower.
     """
-    name = f"graphc.gemm.{np.dtype(dtype).name}.columns{tile[0]}x{tile[1]}"
+    name = f"graphc.gemm.{np.dtype(dtype).name}.columns.{kind}"
     existing = module.globals.get(name)
     if existing is not None:
         return existing
@@ -104,7 +120,7 @@ def _columns_function(module: ir.Module, dtype, tile: tuple[int, int]) -> ir.Fun
     fields = {f: bld.load(bld.gep(record, [_I32(0), _I32(i)], inbounds=True,
                                   source_etype=RECORD), typ=RECORD.elements[i])
               for i, f in enumerate(FIELDS)}
-    _Columns(bld, entry, dtype, fields, tile).emit(lo, hi)
+    (_Dots if kind == "dots" else _Columns)(bld, entry, dtype, fields, _tile(kind)).emit(lo, hi)
     bld.ret(_I32(0))
     entry.branch(body)
     return fn
@@ -214,6 +230,71 @@ class _Columns:
         fn = declare(bld.module, f"llvm.masked.store.{type_suffix(value.type)}.p0",
                      ir.FunctionType(ir.VoidType(), [value.type, _PTR, _I32, mask.type]))
         bld.call(fn, [value, pointer, _I32(self.size), mask])
+
+
+class _Dots(_Columns):
+    """The tile code of a product whose b is stored transposed: each element of c is the dot
+    product of a row of a and a row of the stored b, both contiguous; a tile of them keeps
+    one vector of partial sums each, added up across lanes at the end (the last, partial
+    vector of each row loaded under a mask)."""
+
+    def emit(self, lo: ir.Value, hi: ir.Value) -> None:
+        bld, f, across = self.bld, self.f, self.tile_vectors
+        with loop(bld, hi, start=lo, name="block", plain=True) as block:
+            first = bld.mul(block, i64(across))
+            left = bld.sub(f["n"], first)
+            start, cols = first, across
+            whole = bld.icmp_signed(">=", left, i64(across))
+            while cols:             # a whole block, else its columns by binary digits
+                present = whole if cols == across else bld.and_(
+                    bld.not_(whole), bld.icmp_signed("!=", bld.and_(left, i64(cols)), i64(0)))
+                with bld.if_then(present):
+                    self.dot_rows(start, cols)
+                start = bld.select(present, bld.add(start, i64(cols)), start)
+                cols //= 2
+
+    def dot_rows(self, first_col: ir.Value, cols: int) -> None:
+        bld, start, rows = self.bld, i64(0), self.tile_rows
+        while rows:
+            count = bld.sdiv(bld.sub(self.f["m"], start), i64(rows))
+            with loop(bld, count, name=f"rows{rows}", plain=True) as p:
+                self.dots(bld.add(start, bld.mul(p, i64(rows))), rows, first_col, cols)
+            start, rows = bld.add(start, bld.mul(count, i64(rows))), rows // 2
+
+    def dots(self, first_row: ir.Value, rows: int, first_col: ir.Value, cols: int) -> None:
+        """rows × cols elements of c from as many vectors of partial sums."""
+        bld, f, vector, lanes = self.bld, self.f, self.vector, self.lanes
+        slots = [[self.entry.alloca(vector) for _ in range(cols)] for _ in range(rows)]
+        for row in slots:
+            for slot in row:
+                bld.store(ir.Constant(vector, None), slot)
+        a_rows = [self.at("a", bld.add(first_row, i64(r)), f["lda"], i64(0)) for r in range(rows)]
+        b_rows = [self.at("b", bld.add(first_col, i64(c)), f["ldb"], i64(0)) for c in range(cols)]
+
+        def step(offset: ir.Value, mask: ir.Value | None) -> None:
+            def at(base):
+                return bld.gep(base, [offset], inbounds=True, source_etype=self.scalar)
+            xs = [self.load(at(p), mask) for p in a_rows]
+            ys = [self.load(at(p), mask) for p in b_rows]
+            for x, row in zip(xs, slots):
+                for y, slot in zip(ys, row):
+                    bld.store(bld.call(self.fma[vector], [x, y, bld.load(slot, typ=vector)]),
+                              slot)
+        whole = bld.sdiv(f["k"], i64(lanes))
+        with loop(bld, whole, name="l", plain=True) as s:
+            step(bld.mul(s, i64(lanes)), None)
+        rest = bld.sub(f["k"], bld.mul(whole, i64(lanes)))
+        with bld.if_then(bld.icmp_signed(">", rest, i64(0))):
+            lane = ir.Constant(ir.VectorType(_I64, lanes), list(range(lanes)))
+            step(bld.mul(whole, i64(lanes)),
+                 bld.icmp_unsigned("<", lane, _splat(bld, rest, lane.type)))
+        total = declare(bld.module, f"llvm.vector.reduce.fadd.{type_suffix(vector)}",
+                        ir.FunctionType(self.scalar, [self.scalar, vector]))
+        for r, row in enumerate(slots):
+            for c, slot in enumerate(row):
+                value = bld.call(total, [ir.Constant(self.scalar, 0), bld.load(slot, typ=vector)])
+                bld.store(value, self.at("c", bld.add(first_row, i64(r)), f["ldc"],
+                                         bld.add(first_col, i64(c))))
 
 
 def _splat(bld: ir.IRBuilder, x: ir.Value, vector: ir.VectorType) -> ir.Value:

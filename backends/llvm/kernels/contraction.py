@@ -171,9 +171,13 @@ def _gemm(k: Kernel, c: Access, a: Access, b: Access, starts: list | None = None
     """c = a @ b for 2-D accesses, starting at their offsets or at linear indices `starts`."""
     env, builder = k.env, k.b
     starts = starts or [k.dims(x.offset) for x in (c, a, b)]
+    if _dots_suit(c, a, b, env):
+        _blocked_product(k, c, a, b, starts, "dots")
+        return
     generated = _generated_suits(c, a, b, env)
     if generated is True:
-        _blocked_product(k, c, a, b, starts, one_row=env.resolve(c.shape[0]) == 1)
+        _blocked_product(k, c, a, b, starts,
+                         "one_row" if env.resolve(c.shape[0]) == 1 else "rows")
     elif generated is None:         # decided at run time by the sizes
         def by_size() -> None:
             with builder.if_else(_generated_at_run_time(k, c, a)) as (ours, theirs):
@@ -187,7 +191,7 @@ def _gemm(k: Kernel, c: Access, a: Access, b: Access, starts: list | None = None
         rows = k.dims(c.shape[0])
         with builder.if_else(builder.icmp_signed("==", rows, i64(1))) as (one, more):
             with one:
-                _blocked_product(k, c, a, b, starts, one_row=True)
+                _blocked_product(k, c, a, b, starts, "one_row")
             with more:
                 by_size()
     else:
@@ -243,15 +247,26 @@ def _generated_at_run_time(k: Kernel, c: Access, a: Access) -> ir.Value:
     return b.or_(few_rows, short)
 
 
+def _dots_suit(c: Access, a: Access, b: Access, env: DimEnv) -> bool:
+    """Whether c = a @ b runs the generated GEMM's dot products: on an AVX-512 host, a float
+    product whose b is stored transposed (a gradient's product by a weight's transpose)
+    and whose a and result have contiguous rows."""
+    resolve = env.resolve
+    return (is_float(c.dtype) and register_bits() == 512 and resolve(b.strides[0]) == 1
+            and resolve(a.strides[1]) == 1 and resolve(c.strides[1]) == 1
+            and resolve(b.shape[0]) != 1)
+
+
 def _blocked_product(k: Kernel, c: Access, a: Access, b: Access, starts: list,
-                     one_row: bool = False) -> None:
+                     kind: str = "rows") -> None:
     """c = a @ b by the generated GEMM (2-D accesses from linear indices `starts`)."""
     pointers = {name: k.address(x, s) for name, x, s in zip("cab", (c, a, b), starts)}
+    b_rows = b.strides[1] if kind == "dots" else b.strides[0]     # of b as stored
     sizes = {name: k.dims(d) for name, d in (("m", c.shape[0]), ("n", c.shape[1]),
                                              ("k", a.shape[1]), ("ldc", c.strides[0]),
                                              ("lda", a.strides[0]), ("a_step", a.strides[1]),
-                                             ("ldb", b.strides[0]))}
-    gemm.emit_product(k.b, c.dtype, one_row, **pointers, **sizes)
+                                             ("ldb", b_rows))}
+    gemm.emit_product(k.b, c.dtype, kind, **pointers, **sizes)
 
 
 def _any(builder: ir.IRBuilder, conditions: list[ir.Value]) -> ir.Value:
