@@ -224,3 +224,19 @@ def test_records_are_per_pipeline(cache_dir: Path) -> None:
     assert len(plain.graph.nodes) > len(optimized.graph.nodes)
     np.testing.assert_array_equal(plain(np.arange(4, dtype=np.float32)),
                                   optimized(np.arange(4, dtype=np.float32)))
+
+
+def test_the_python_call_path_reads_the_same_interface(cache_dir: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the native call path cannot be emitted, the Python one (callpath.py) is made
+    from the interface too: built and from a record, it behaves as the native one."""
+    native = anonymous(run_model(*build_model()))
+    monkeypatch.setattr("backends.llvm.native_call.available", lambda: False)
+    step, variables = build_model()
+    assert step.source is not None and "def run(" in step.source
+    built = anonymous(run_model(step, variables))
+    cache.clear_memory()
+    before = cache.stats()
+    again, others = build_model()
+    assert counts(before)["graph_hits"] == 1 and again.source is not None
+    assert anonymous(run_model(again, others)) == built == native
