@@ -1,12 +1,14 @@
 """`python -m benchmarks.llvm_matmul`: native matmul against NumPy, and where BLAS starts to pay.
 
-Three tables, each measured in one run against a NumPy baseline from the same run:
+Four tables, each measured in one run against a baseline from the same run:
 - GEMM 1024³ float32 (W5): GFLOP/s of a compiled `a @ b` (one BLAS call) and of np.matmul.
 - W2's MLP products (batch 128), forward and backward, transposed operands included: a
   compiled single matmul against np.matmul on the same views.
 - The crossover between BLAS and the generated loop for small float products: a chain of
   REPEATS products x @ w @ w ... compiled once per path (LOOP_FLOPS forced), time per product.
   LOOP_FLOPS in backends/llvm/kernels/contraction.py is chosen from this table.
+- The generated GEMM against BLAS on the products of LeNet, an LSTM and W2 (the shapes
+  behind contraction.py's choice between them).
 
 Times are the process's CPU time, BLAS single-threaded (NumPy's and scipy's alike): on a
 shared, loaded 2-core machine wall time mostly measures the scheduler.
@@ -136,6 +138,45 @@ def crossover_table(rng) -> None:
               f"{times['loop'] * 1e9:8.0f}ns  {times['loop'] / times['blas']:6.2f}")
 
 
+GENERATED_SHAPES = {   # name: (m, k, n) of c (m x n) = a (m x k) @ b (k x n), or b transposed
+    "LeNet conv1 6x25 @ 25x50176": (6, 25, 50176, False),
+    "LeNet conv2 16x150 @ 150x6400": (16, 150, 6400, False),
+    "LeNet conv2 input grad 150x16 @ 16x6400": (150, 16, 6400, False),
+    "LeNet conv2 weight grad 16x6400 @ (150x6400)T": (16, 6400, 150, True),
+    "LSTM step 32x128 @ 128x512": (32, 128, 512, False),
+    "LSTM backward 32x512 @ (128x512)T": (32, 512, 128, True),
+    "W2 x @ W1 128x784 @ 784x256": (128, 784, 256, False),
+    "256^3": (256, 256, 256, False),
+}
+
+
+def generated_table(rng) -> None:
+    """The generated GEMM (backends/llvm/gemm.py) against scipy's BLAS on the same product;
+    contraction.GENERATED picks the path, CPU time of one call."""
+    import graphc as gc
+    from backends.llvm import cache
+    from backends.llvm.kernels import contraction
+    print("\nGenerated GEMM against BLAS, float32, µs per product (one thread)")
+    for name, (m, k, n, transposed) in GENERATED_SHAPES.items():
+        x = rng.standard_normal((m, k), dtype=np.float32)
+        y = rng.standard_normal((n, k) if transposed else (k, n), dtype=np.float32)
+        times = {}
+        for path in ("blas", "generated"):
+            contraction.GENERATED = path == "generated"
+            try:
+                cache.clear_memory()
+                a, b = gc.placeholder(x.shape), gc.placeholder(y.shape)
+                f = gc.compile([a, b], a @ (gc.transpose(b) if transposed else b),
+                               backend="llvm")
+            finally:
+                contraction.GENERATED = True
+            np.testing.assert_allclose(f(x, y), x @ (y.T if transposed else y), rtol=1e-3,
+                                       atol=1e-2)
+            times[path] = per_call(lambda: f(x, y))
+        print(f"  {name:<44} BLAS {times['blas'] * 1e6:8.1f}   generated "
+              f"{times['generated'] * 1e6:8.1f}   {times['generated'] / times['blas']:5.2f}x")
+
+
 def main() -> int:
     os.environ["GRAPHC_CACHE_DIR"] = "off"   # the crossover compiles one graph two ways
     from backends.llvm import blas
@@ -144,6 +185,7 @@ def main() -> int:
     gemm_table(rng)
     w2_table(rng)
     crossover_table(rng)
+    generated_table(rng)
     return 0
 
 

@@ -114,8 +114,9 @@ def test_every_float_path_agrees_with_the_interpreter(case: str, path: str, fres
     """BLAS, the small-product loop and the column-blocked loop (blocks of 3 columns here, so
     that products have several and a part block)."""
     fresh_code.setattr(contraction, "LOOP_FLOPS", 10 ** 9 if path == "loop" else -1)
+    fresh_code.setattr(contraction, "GENERATED", path == "blocked")
     for limit in ("SKINNY", "LONGEST_INNER"):
-        fresh_code.setattr(contraction, limit, 10 ** 9 if path == "blocked" else -1)
+        fresh_code.setattr(contraction, limit, 10 ** 9)
     inputs, out, feeds = _matmul_case(case, "float32", 1)
     want, got = _both(inputs, out, feeds)
     _assert_same(got, want, "float32")
@@ -191,8 +192,7 @@ def test_blas_reads_transposed_and_sliced_operands_in_place(case: str, copied: s
                                                            fresh_code) -> None:
     """Only operands BLAS cannot address (no unit stride, negative or zero row strides) are
     copied; transposes and column slices go as flags and leading dimensions."""
-    for limit in ("SKINNY", "LONGEST_INNER"):            # BLAS for every product
-        fresh_code.setattr(contraction, limit, -1)
+    fresh_code.setattr(contraction, "GENERATED", False)     # BLAS for every product
     inputs, out, feeds = _matmul_case(case, "float32", 9)
     f = gc.compile(inputs, out, backend="llvm")
     assert set(_matmul_step(f).scratch) == copied

@@ -171,6 +171,9 @@ def _gemm(k: Kernel, c: Access, a: Access, b: Access, starts: list | None = None
     """c = a @ b for 2-D accesses, starting at their offsets or at linear indices `starts`."""
     env, builder = k.env, k.b
     starts = starts or [k.dims(x.offset) for x in (c, a, b)]
+    if not GENERATED:
+        _blas_product(k, c, a, b, starts)
+        return
     if _dots_suit(c, a, b, env):
         _blocked_product(k, c, a, b, starts, "dots")
         return
@@ -221,6 +224,7 @@ def _blas_product(k: Kernel, c: Access, a: Access, b: Access, starts: list) -> N
 # 784x256 251 vs 448, 1024^3 15.9 ms vs 17.3 ms (where b's block no longer stays in L2).
 SKINNY = 32
 LONGEST_INNER = 1024
+GENERATED = True     # False: BLAS for every float product (benchmarks and tests compare)
 
 
 def generated_inner() -> int:
