@@ -67,7 +67,7 @@ def _matmul_grad(g, out, a, b):
         # NOTE: a 2-D b meets every matrix of a's batch, so its gradient sums A'^T G over the
         # batch: that is one product over the rows of all the batch's matrices (a reshape of
         # a and of G), not a batched product and a sum.
-        rows_a, rows_g = _as_rows(a), _as_rows(g)
+        rows_a, rows_g = as_rows(a), as_rows(g)
     if tb:
         gb = flagged_matmul(rows_g, rows_a, True, ta)        # (A'^T G)^T = G^T A'
     else:
@@ -75,7 +75,7 @@ def _matmul_grad(g, out, a, b):
     return ew.unbroadcast(ga, a.type), ew.unbroadcast(gb, b.type)
 
 
-def _as_rows(x: Tensor) -> Tensor:
+def as_rows(x: Tensor) -> Tensor:
     """x (*batch, M, K) as one (batch * M, K) matrix."""
     return layout.reshape(x, (functools.reduce(dims.mul, x.shape[:-1], 1), x.shape[-1]))
 
