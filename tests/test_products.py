@@ -17,6 +17,7 @@ from graphc.graph import Graph
 from graphc.ops.linalg import flagged_matmul
 from graphc.passes import optimize
 from graphc.passes.products import MIN_SIDE_RATIO, merge_products, pays
+from graphc.rewrite import Context
 
 RULE = "sum of products"
 RNG = np.random.default_rng(0)
@@ -227,11 +228,15 @@ def test_replacement_keeps_metadata_and_is_a_fixpoint() -> None:
 def test_rule_without_products_gives_none() -> None:
     a, b = gc.placeholder((16, 16), "float64"), gc.placeholder((16, 16), "float64")
     total = a + b
+    assert merge_products(total, Context(Graph([a, b], [total]))) is None
 
-    class NoUsers:
-        dims = Graph([a, b], [total]).dims
 
-        @staticmethod
-        def is_shared(node) -> bool:
-            return False
-    assert merge_products(total, NoUsers()) is None
+def test_inner_adds_leave_the_merge_to_the_root() -> None:
+    """An add read only by an add of its type is merged with the whole tree, at the root."""
+    a_s, b_s, prods = products(3, 16, 2, 16, False, False)
+    inner = prods[0] + prods[1]
+    total = inner + prods[2]
+    ctx = Context(Graph(a_s + b_s, [total]))
+    assert merge_products(inner, ctx) is None
+    merged = merge_products(total, ctx)
+    assert merged.op == "matmul" and [len(c.inputs) for c in merged.inputs] == [3, 3]

@@ -11,10 +11,11 @@ last (its rows, axis -2, for A^T), that of B its rows (its last for B^T).
 
 Products merge when they share their flags, dtype and the result's type, are read by nothing
 else, and their operands agree outside the contracted axis (batch dims included), proven
-under the graph's dim equalities. Adds of any association are flattened, and a product an
+under the graph's dim equalities. Adds of any association are flattened and merged at the
+tree's root (an add read only by an add of its type leaves it to that one); a product an
 earlier merge built (both operands concatenates along their contracted axes, in matching
-pieces) is taken apart again, so a chain of adds rewritten bottom-up ends as one product of
-two concatenates of all the operands, not nested concatenates.
+pieces) is taken apart again, so a tree ends as one product of two concatenates of all the
+operands, not nested concatenates.
 
 When it pays: the concatenates copy every operand once, K_t (M + N) elements per term, where
 the separate products write and the add reads M N per term and BLAS runs short of work on a
@@ -77,6 +78,10 @@ def _mergeable(leaf: Tensor, node: Tensor, ctx) -> bool:
 
 def merge_products(node: Tensor, ctx) -> Tensor | None:
     """A sum (of any association) of products -> one product of concatenated operands."""
+    users = ctx.users(node)
+    if len(users) == 1 and users[0].op == "add" and users[0].type == node.type \
+            and not ctx.is_shared(node):
+        return None     # the add tree's root merges the whole tree at once
     terms: list[Tensor | tuple] = []     # a group's key stands where its first product was
     groups: dict[tuple, list[tuple[Tensor, Tensor]]] = {}
     leaves: dict[tuple, list[Tensor]] = {}
