@@ -206,3 +206,19 @@ def test_bad_arguments_raise() -> None:
         gc.grad(gc.sum(i), [x])
     with pytest.raises(gc.GraphError, match="Tensor"):
         gc.grad(gc.sum(x), [np.ones(3)])
+
+
+@pytest.mark.parametrize("ta, tb", [(False, False), (False, True), (True, False), (True, True)])
+def test_gradient_of_a_weight_shared_by_a_batch_is_one_product(ta, tb, backend) -> None:
+    """(N, T, K) @ W: W's gradient sums over the batch, as one product over all N * T rows
+    (none with transpose_a, whose rows are not runs of memory: a batched product and a sum)."""
+    from graphc.ops.linalg import flagged_matmul
+    a0, b0 = normal(2, *((4, 3) if ta else (3, 4))), normal(*((5, 4) if tb else (4, 5)))
+    a, b = gc.placeholder(a0.shape, "float64"), gc.placeholder(b0.shape, "float64")
+    gb = gc.grad(gc.sum(gc.tanh(flagged_matmul(a, b, ta, tb))), b)
+    ops = [n.op for n in gc.Graph([a, b], [gb]).nodes]
+    assert ("sum" in ops) == ta
+    assert ta or all(n.ndim == 2 for n in gc.Graph([a, b], [gb]).nodes if n.op == "matmul"
+                     and n.shape == gb.shape)
+    gc.testing.check_grad(lambda p, q: gc.tanh(flagged_matmul(p, q, ta, tb)), [a0, b0],
+                          backend=backend)

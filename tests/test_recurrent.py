@@ -1,6 +1,8 @@
 """SimpleRNN, LSTM and GRU: forward against NumPy references, unrolled == scan, gradients."""
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pytest
 
@@ -102,9 +104,11 @@ def test_unrolled_and_scan_agree_in_values_and_gradients(backend, cls, return_se
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
 
 
-def test_gradients_match_finite_differences(backend) -> None:
-    """The scanned LSTM's gradient wrt every weight and the input, against central differences."""
-    layer = randomize(gc.nn.LSTM(2, 3, return_sequences=True, seed=4, dtype="float64"))
+@pytest.mark.parametrize("unroll", [False, True], ids=["scan", "unrolled"])
+def test_gradients_match_finite_differences(backend, unroll) -> None:
+    """The LSTM's gradient wrt every weight and the input, against central differences."""
+    layer = randomize(gc.nn.LSTM(2, 3, return_sequences=True, unroll=unroll, seed=4,
+                                 dtype="float64"))
     head = RNG.normal(size=(3,))
     x = gc.placeholder((2, 4, 2), "float64", name="x")
     loss = gc.sum(gc.tanh(layer(x)) * head)
@@ -124,6 +128,22 @@ def test_gradients_match_finite_differences(backend) -> None:
                                    rtol=1e-5, atol=1e-8, err_msg=v.name)
     np.testing.assert_allclose(symbolic[-1], numeric_grad(lambda a: float(f_loss(a)), [xs], 0,
                                                           1e-6), rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("cls, gates", [(gc.nn.LSTM, 4), (gc.nn.GRU, 3), (gc.nn.SimpleRNN, 1)])
+def test_unrolled_weight_gradients_are_one_product_each(cls, gates) -> None:
+    """The input projection is one product over the whole sequence, and after optimizing, each
+    weight's gradient is one product: W_ih's over all N * T rows, W_hh's over the steps' states
+    concatenated (the simplify pass's sum-of-products rule)."""
+    hidden = 16
+    layer = cls(12, hidden, unroll=True, seed=0)
+    x = gc.placeholder((None, 8, 12), "float32", name="x")
+    loss = gc.mean(layer(x) ** 2)
+    grads = gc.grad(loss, [layer.W_ih, layer.W_hh])
+    graph, _ = gc.optimize(gc.Graph([x], grads))
+    shapes = Counter(n.shape for n in graph.nodes if n.op == "matmul")
+    assert shapes[(12, gates * hidden)] == 1 and shapes[(hidden, gates * hidden)] == 1
+    assert sum(n.op == "matmul" and n.inputs[0].ndim == 3 for n in graph.nodes) == 1
 
 
 def test_scan_version_takes_a_symbolic_sequence_length(backend) -> None:

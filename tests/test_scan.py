@@ -272,3 +272,67 @@ def test_grad_of_a_residual_result_by_finite_differences(backend) -> None:
         tanh = next(p for p, n in enumerate(step_nodes(node.attrs["body"])) if n.op == "tanh")
         return gc.sum(gc.sin(residual_result(node, tanh)))
     check_grad(fn, ARGS(), backend=backend)
+
+
+# ---- closed-over weights: one product after the backward loop ----------------------------------
+
+def wide_rnn(reverse=False):
+    """An RNN whose 16 x 16 weights meet the carry (h @ W), the sequence (x @ V) and a forward
+    value (tanh(x) @ U): each weight's adjoint is a product per step, stacked instead."""
+    def fn(h0, xs, W, V, U):
+        def step(h, x):
+            h = gc.tanh(h @ W + x @ V + gc.tanh(x) @ U)
+            return h, h * 0.5
+        return gc.scan(step, h0, xs, reverse=reverse)
+    return fn
+
+
+WIDE = lambda: [RNG.normal(size=(2, 16)), RNG.normal(size=(4, 2, 16)),  # noqa: E731
+                *(RNG.normal(size=(16, 16)) * 0.25 for _ in range(3))]
+
+
+def test_weight_adjoints_are_one_product_after_the_loop() -> None:
+    h0, xs, W, V, U = (gc.placeholder(a.shape, "float64") for a in WIDE())
+    final, ys = wide_rnn()(h0, xs, W, V, U)
+    grads = gc.grad(gc.sum(final * final) + gc.sum(gc.sin(ys)), [W, V, U])
+    nodes = gc.Graph([h0, xs, W, V, U], grads).nodes
+    backward = [n for n in nodes if n.op == "scan" and n.attrs["reverse"]]
+    assert len(backward) == 2          # one per result: the final carry and the ys
+    for scan in backward:
+        assert not any(n.op == "matmul" and n.shape == (16, 16)
+                       for n in scan.attrs["body"].nodes)
+    after = [n for n in nodes if n.op == "matmul" and n.shape == (16, 16)]
+    assert len(after) == 6 and all(n.inputs[0].shape == (8, 16) for n in after)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_stacked_weight_adjoints_match_finite_differences(backend, reverse) -> None:
+    check_grad(lambda *a: gc.sum(gc.sin(wide_rnn(reverse)(*a)[1])), WIDE(), wrt=[2, 3, 4],
+               backend=backend)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_stacked_weight_adjoints_match_the_unrolled_loop(backend, reverse) -> None:
+    args = WIDE()
+    h0, xs, W, V, U = (gc.placeholder(a.shape, "float64") for a in args)
+    final, ys = wide_rnn(reverse)(h0, xs, W, V, U)
+    h, outs = h0, []
+    for t in (range(3, -1, -1) if reverse else range(4)):
+        h = gc.tanh(h @ W + xs[t] @ V + gc.tanh(xs[t]) @ U)
+        outs.append(h * 0.5)
+    loss_scan = gc.sum(final * final) + gc.sum(gc.sin(ys))
+    loss_unrolled = gc.sum(h * h) + sum(gc.sum(gc.sin(o)) for o in outs)
+    wrt = [h0, xs, W, V, U]
+    f = gc.compile(wrt, gc.grad(loss_scan, wrt) + gc.grad(loss_unrolled, wrt), backend=backend)
+    got = f(*args)
+    for a, b in zip(got[:5], got[5:]):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_second_order_through_stacked_adjoints(backend) -> None:
+    """The stacked operands are ordinary per-step outputs: they differentiate again."""
+    def fn(h0, xs, W, V, U):
+        final, ys = wide_rnn()(h0, xs, W, V, U)
+        gW = gc.grad(gc.sum(final * final) + gc.sum(gc.sin(ys)), W)
+        return gc.sum(gW * gW)
+    check_grad(fn, WIDE(), wrt=[0, 1, 3], backend=backend, rtol=1e-4, atol=1e-6)

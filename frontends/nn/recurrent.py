@@ -77,24 +77,27 @@ class Recurrent(Layer):
             raise ShapeError(f"{name}: expects input (batch, time, {self.input_size}), got "
                              f"{shape_str(x.shape)}")
         state = self._initial_state(x, initial_state)
+        # The whole sequence's projection is one product, (N, T, F) @ (F, gates * H), before
+        # the loop: one GEMM over all N * T rows.
+        z = x @ self.W_ih + self.b
         if self.unroll:
             steps = x.shape[1]
             if not isinstance(steps, int):
                 raise ShapeError(f"{name}: unroll=True needs a static sequence length, got "
                                  f"{shape_str(x.shape)}; use unroll=False (gc.scan)")
-            # NOTE: each copy projects its own x_t: slicing one projection of the whole
-            # sequence would give every step a full-size scatter (unslice) in the gradient.
+            # NOTE: step t reads z[:, t], a view; the gradient's per-step pieces (unslices)
+            # merge into one concatenate (graphc/passes/unslices.py), so W_ih's gradient is
+            # one product too (the matmul gradient folds the batch into the rows).
             outputs = []
             for t in range(steps):
-                state = self.cell(state, x[:, t] @ self.W_ih + self.b)
+                state = self.cell(state, z[:, t])
                 outputs.append(state[0])
             return stack(outputs, axis=1) if self.return_sequences else state[0]
 
         def step(s: State, z_t: Tensor):
             new = self.cell(s, z_t)
             return new, (new[0] if self.return_sequences else None)
-        # The loop gets the whole sequence's projection from one matmul before it.
-        final, hs = scan(step, state, transpose(x @ self.W_ih + self.b, (1, 0, 2)))
+        final, hs = scan(step, state, transpose(z, (1, 0, 2)))
         return transpose(hs, (1, 0, 2)) if self.return_sequences else final[0]
 
     def _initial_state(self, x: Tensor, given) -> State:

@@ -6,8 +6,11 @@ it through its trans argument (and NumPy through a strided view).
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
+from graphc import dims
 from graphc.assumptions import same_dim
 from graphc.attrs import BOOL, optional
 from graphc.errors import DTypeError, ShapeError
@@ -59,11 +62,22 @@ def _matmul_grad(g, out, a, b):
         ga = flagged_matmul(b, g, tb, True)        # (G B'^T)^T = B' G^T
     else:
         ga = flagged_matmul(g, b, False, not tb)   # G B'^T
+    rows_a, rows_g = a, g
+    if b.ndim == 2 and a.ndim > 2 and not ta:
+        # NOTE: a 2-D b meets every matrix of a's batch, so its gradient sums A'^T G over the
+        # batch: that is one product over the rows of all the batch's matrices (a reshape of
+        # a and of G), not a batched product and a sum.
+        rows_a, rows_g = as_rows(a), as_rows(g)
     if tb:
-        gb = flagged_matmul(g, a, True, ta)        # (A'^T G)^T = G^T A'
+        gb = flagged_matmul(rows_g, rows_a, True, ta)        # (A'^T G)^T = G^T A'
     else:
-        gb = flagged_matmul(a, g, not ta, False)   # A'^T G
+        gb = flagged_matmul(rows_a, rows_g, not ta, False)   # A'^T G
     return ew.unbroadcast(ga, a.type), ew.unbroadcast(gb, b.type)
+
+
+def as_rows(x: Tensor) -> Tensor:
+    """x (*batch, M, K) as one (batch * M, K) matrix."""
+    return layout.reshape(x, (functools.reduce(dims.mul, x.shape[:-1], 1), x.shape[-1]))
 
 
 _FLAGS = {"transpose_a": optional(BOOL, False), "transpose_b": optional(BOOL, False)}

@@ -7,21 +7,30 @@ closed-over inputs p. Its body is the vector-Jacobian product of the forward bod
 gc.grad from sum(outputs * adjoints), then cut where it reads a forward node that varies per
 step: those nodes become residuals, stacked by the forward scan as extra results, so the
 backward loop does not recompute the forward step.
+
+A closed-over weight's adjoint is summed over the steps. Where a step's term is a product
+A_t^T·B_t of per-step values (the gradient of x_t·W or h_t·W), the loop does not add up one
+small product per step: it stacks A_t and B_t (a sequence it already reads, or an extra
+per-step output) and one product over all steps' rows follows it, as the simplify pass's
+sum-of-products rule does for unrolled loops (graphc/passes/products.py, same criterion).
 """
 from __future__ import annotations
 
 import weakref
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 from graphc.dtypes import is_float
 from graphc.graph import Graph, topological_order
 from graphc.ops.layout import broadcast_to
 from graphc.ops.leaves import constant, placeholder
+from graphc.ops.linalg import as_rows, flagged_matmul
 from graphc.ops.reductions import sum as reduce_sum
 from graphc.ops.scan import residual_base, residual_result, scan_results, step_nodes
+from graphc.passes.products import pays
+from graphc.passes.unslices import summands
 from graphc.tensor import Tensor
 
-# body -> {(kind, which): (backward body, residual positions)}; reusing a body lets equal
+# body -> {(kind, which): Backward}; reusing a body lets equal
 # backward scans hash-cons.
 _BACKWARD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -78,10 +87,10 @@ def _cut(outputs: list[Tensor], forward: list[Tensor], step_inputs: list[Tensor]
 
 
 def _backward_body(body: Graph, num_carry: int, num_xs: int, kind: str,
-                   which: int) -> tuple[Graph, list[int]]:
-    """The VJP of one forward step as a backward scan's body, and the residuals it reads.
-
-    Cached per forward body. The residuals are positions in step_nodes(body).
+                   which: int) -> Backward:
+    """The VJP of one forward step as a backward scan's body, with what its caller needs to
+    read the scan's results (see Backward). Cached per forward body; the residuals are
+    positions in step_nodes(body).
     """
     cache = _BACKWARD.setdefault(body, {})
     if (kind, which) in cache:
@@ -110,12 +119,95 @@ def _backward_body(body: Graph, num_carry: int, num_xs: int, kind: str,
     g_c, g_x, g_p = grads[:len(fk)], grads[len(fk):len(fk) + len(fs)], grads[len(fk) + len(fs):]
     if kind == "history":
         g_c = [g + cotangent[0] if k == which else g for k, g in zip(fk, g_c)]
-    new_acc = [a + g for a, g in zip(acc, g_p)]
-    outs, cuts = _cut(list(g_c) + new_acc + list(g_x), forward, c_in + x_in)
+    per_step = _varying(adj + c_in + x_in + cotangent)
+    kept, new_acc, operands, owners = [], [], [], []
+    for i, (a, g) in enumerate(zip(acc, g_p)):
+        rest, products = _split_products(g, per_step)
+        for product in products:
+            operands.extend(product.inputs)
+            owners.append(i)
+        if rest:
+            kept.append(i)
+            new_acc.append(_chain([a] + rest))
+    outs, cuts = _cut(list(g_c) + new_acc + list(g_x) + operands, forward, c_in + x_in)
     residuals = [r for _, r in cuts]
-    backward = Graph(adj + acc + c_in + x_in + cotangent + residuals + p_in, outs)
-    cache[(kind, which)] = backward, [p for p, _ in cuts]
-    return cache[(kind, which)]
+    sequences = c_in + x_in + cotangent + residuals
+    position = {id(t): n for n, t in enumerate(sequences)}
+    head = len(outs) - len(operands)
+    extra: list[Tensor] = []
+    sources = []
+    for t in outs[head:]:
+        if id(t) in position:
+            sources.append(("sequence", position[id(t)]))
+        else:
+            sources.append(("output", len(extra)))
+            extra.append(t)
+    stacked = [Stacked(j, sources[2 * n], sources[2 * n + 1]) for n, j in enumerate(owners)]
+    inputs = adj + [acc[i] for i in kept] + sequences + p_in
+    result = Backward(Graph(inputs, outs[:head] + extra), [p for p, _ in cuts], kept, stacked)
+    cache[(kind, which)] = result
+    return result
+
+
+class Stacked(NamedTuple):
+    """A product A_t^T·B_t in the adjoint of float closed-over input `which`, summed after the
+    loop: where A_t and B_t are stacked, each ("sequence", index among the backward scan's
+    sequences) or ("output", index among its extra per-step outputs)."""
+    which: int
+    a: tuple[str, int]
+    b: tuple[str, int]
+
+
+class Backward(NamedTuple):
+    """A backward scan's body, the forward residuals it reads, the float closed-over inputs
+    whose adjoints it accumulates in carries, and the products summed after the loop."""
+    body: Graph
+    residuals: list[int]
+    accumulated: list[int]
+    stacked: list[Stacked]
+
+
+def _varying(step_inputs: list[Tensor]):
+    """A test of whether a body node's value changes from step to step."""
+    known = {id(t): True for t in step_inputs}
+
+    def varies(node: Tensor) -> bool:
+        stack = [node]
+        while stack:
+            t = stack[-1]
+            if id(t) in known:
+                stack.pop()
+                continue
+            missing = [i for i in t.inputs if id(i) not in known]
+            if missing:
+                stack.extend(missing)
+                continue
+            known[id(t)] = any(known[id(i)] for i in t.inputs)
+            stack.pop()
+        return known[id(node)]
+    return varies
+
+
+def _split_products(g: Tensor, varies) -> tuple[list[Tensor], list[Tensor]]:
+    """The terms of a step's adjoint that stay in the loop, and its products A_t^T·B_t of two
+    per-step matrices to stack instead (when merging pays, by the sum-of-products criterion)."""
+    rest, products = [], []
+    for term in summands(g):
+        if (term.op == "matmul" and term.type == g.type and term.ndim == 2
+                and all(i.ndim == 2 and varies(i) for i in term.inputs)
+                and term.attrs["transpose_a"] and not term.attrs["transpose_b"]
+                and pays(*term.shape)):
+            products.append(term)
+        else:
+            rest.append(term)
+    return rest, products
+
+
+def _chain(terms: list[Tensor]) -> Tensor:
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
 
 
 def backprop_through_time(g: Tensor, index: int, node: Tensor,
@@ -126,20 +218,30 @@ def backprop_through_time(g: Tensor, index: int, node: Tensor,
     kind, which = _result_kind(index, k, num_out)
     carries, seqs, free = inputs[:k], inputs[k:k + s], inputs[k + s:]
     fk, fs, fp = _floats(carries), _floats(seqs), _floats(free)
-    backward, positions = _backward_body(body, k, s, kind, which)
+    backward = _backward_body(body, k, s, kind, which)
     history = scan_results(body, carries, seqs, free, node.attrs["reverse"])
     history = history[k + num_out:residual_base(node)]
-    residuals = [residual_result(node, p) for p in positions]
+    residuals = [residual_result(node, p) for p in backward.residuals]
     init = [g if kind == "final" and c == which else _zeros(carries[c]) for c in fk]
-    init += [_zeros(free[j]) for j in fp]
+    init += [_zeros(free[fp[i]]) for i in backward.accumulated]
     cotangent = [g] if kind != "final" else []
-    results = scan_results(backward, init, history + list(seqs) + cotangent + residuals,
-                           list(free), not node.attrs["reverse"])
+    sequences = history + list(seqs) + cotangent + residuals
+    results = scan_results(backward.body, init, sequences, list(free), not node.attrs["reverse"])
+    carried = len(fk) + len(backward.accumulated)
+    extra = results[carried + len(fs):]
+    sums: dict[int, list[Tensor]] = {}
+    for i, r in zip(backward.accumulated, results[len(fk):carried]):
+        sums.setdefault(i, []).append(r)
+    for product in backward.stacked:
+        a, b = (sequences[n] if where == "sequence" else extra[n]
+                for where, n in (product.a, product.b))
+        sums.setdefault(product.which, []).append(
+            flagged_matmul(as_rows(a), as_rows(b), True, False))
     grads: list[Tensor | None] = [None] * len(inputs)
     for c, r in zip(fk, results):
         grads[c] = r
-    for j, r in zip(fp, results[len(fk):]):
-        grads[k + s + j] = r
-    for x, r in zip(fs, results[len(fk) + len(fp):]):
+    for i, terms in sums.items():
+        grads[k + s + fp[i]] = _chain(terms)
+    for x, r in zip(fs, results[carried:]):
         grads[k + x] = r
     return grads
