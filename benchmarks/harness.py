@@ -224,6 +224,13 @@ def steps_per_repeat(step: Callable[[], object], target_s: float) -> int:
     return max(1, round(k * target_s / elapsed))
 
 
+# NOTE: the implementations share one process, and a thread pool spins for a while after its
+# work (libgomp's, which torch bundles, ~300,000 pauses; OpenBLAS's; JAX's): the next
+# implementation's threads then find a core taken. A pause before each loop lets them sleep,
+# so each implementation is timed on a quiet machine, as its user would run it.
+SETTLE_S = 0.05
+
+
 def time_steps(steps: dict[str, Callable[[], object]], repeats: int,
                target_s: float) -> dict[str, tuple[list[float], int]]:
     """Seconds per step of each implementation in every repeat, with the repeats interleaved,
@@ -239,6 +246,7 @@ def time_steps(steps: dict[str, Callable[[], object]], repeats: int,
     try:
         for _ in range(repeats):
             for impl, step in steps.items():
+                time.sleep(SETTLE_S)
                 samples[impl].append(_loop(step, ks[impl]) / ks[impl])
     finally:
         if enabled:

@@ -124,14 +124,16 @@ def context_address() -> int:
 
 
 # NOTE: work is counted as for loops (parallel.expression_cost units) at MACS_PER_UNIT
-# multiply-adds per unit, so with the default min_work only products of ~2^23 multiply-adds
-# and more (~0.1 ms on one core) are cut: each piece packs the whole of the operand the pieces
-# share, a BLAS call has a fixed cost, and a team run costs its wake-up and barrier. Under
-# load (2.6 on 2 cores) a 32x128x512 product ran 8x slower on the team than alone.
+# multiply-adds per unit, so with the default min_work products of ~2^21 multiply-adds and
+# more (~10 µs on one core) are cut: each piece packs the whole of the operand the pieces
+# share, a BLAS call has a fixed cost, and a team run costs its wake-up and barrier. On an
+# idle machine, W2's step went from 526 (2^23) to 421 µs (2^21) and W7's from 3.1 to 2.2 ms;
+# under load (2.6 on 2 cores) a 32x128x512 product ran 8x slower on the team than alone,
+# which the team's back-off (parallel.py) limits.
 # A big product is cut into SPLIT_PIECES pieces (each at least MIN_PIECE wide, a multiple of
 # PIECE_ALIGN): 2 per thread of a 2-core team, so a piece a busy core gives up goes to the
 # other, and each still a product BLAS runs at full speed.
-MACS_PER_UNIT = 8
+MACS_PER_UNIT = 2
 SPLIT_PIECES = 4
 MIN_PIECE = 32
 PIECE_ALIGN = 16
