@@ -106,9 +106,9 @@ def test_context_table_holds_scipy_pointers_and_code_holds_none() -> None:
     table = blas.context_table()
     assert blas.context_address() == ctypes.addressof(table)
     pointers = [blas.function_pointer(name) for name in blas.SLOTS]
-    assert list(table) == pointers and all(pointers)
+    assert list(table)[:len(pointers)] == pointers and all(table)
     code = jit.compile_object(gemm_module(np.float32, False, False, 1.0, 0.0))
-    for pointer in pointers:
+    for pointer in table:           # BLAS's routines, then the generated GEMM's kernels
         assert struct.pack("<Q", pointer) not in code
 
 

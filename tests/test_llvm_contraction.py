@@ -168,14 +168,32 @@ def test_products_by_a_transposed_b_run_as_tiles_of_dot_products(dtype: str, inn
     b = gc.placeholder((cols + 1, inner + 1), dtype)
     f = gc.compile([a, b], a[1:, 2:] @ gc.transpose(b[1:, 1:]), backend="llvm")
     x, y = _random((8, inner + 2), dtype), _random((cols + 1, inner + 1), dtype)
-    assert "columns.dots" in f.llvm_ir(optimized=False)
+    assert f"graphc.gemm.{dtype}.dots" in f.llvm_ir(optimized=False)
     np.testing.assert_allclose(f(x, y), x[1:, 2:] @ y[1:, 1:].T, rtol=TOLERANCE[dtype],
                                atol=TOLERANCE[dtype] * inner)
 
 
+def test_the_generated_gemm_kernels_are_compiled_once_and_not_into_each_graph() -> None:
+    """Graphs reach the kernels through the context table: compiling one more graph with a
+    product runs LLVM once, on that graph's small module."""
+    from backends.llvm import gemm, jit
+
+    a = gc.placeholder((None, 40), "float32")
+    w = gc.variable(_random((40, 300), "float32"))
+    gc.compile([a], a @ w, backend="llvm")(_random((5, 40), "float32"))
+    before = jit.compile_count()
+    f = gc.compile([a], gc.relu(a @ w) @ gc.transpose(w), backend="llvm")
+    assert jit.compile_count() == before + 1
+    assert "graphc.gemm.float32" in f.llvm_ir(optimized=False)
+    assert not any(name in f.llvm_ir(optimized=False) for name in gemm.RUNTIME)
+    x = _random((7, 40), "float32")
+    np.testing.assert_allclose(f(x), np.maximum(x @ w.value, 0) @ w.value.T, rtol=1e-4,
+                               atol=1e-3)
+
+
 def _blocked(f) -> bool:
-    """Whether f's product ran the generated GEMM (its column function is in the IR)."""
-    return ".columns" in f.llvm_ir(optimized=False)
+    """Whether f's product ran the generated GEMM (it calls one of its kernels)."""
+    return "graphc.gemm." in f.llvm_ir(optimized=False)
 
 
 def _matmul_step(f):

@@ -113,9 +113,13 @@ def wrapper_pointer(name: str) -> int:
 
 @functools.cache
 def context_table() -> ctypes.Array:
-    """The process's context table: one function pointer per entry of SLOTS (kept alive)."""
+    """The process's context table (kept alive): one function pointer per entry of SLOTS,
+    then the generated GEMM's kernels (gemm.RUNTIME)."""
+    from backends.llvm import gemm
+
     set_blas_threads(1)        # the team splits big products (see the module's docstring)
-    return (ctypes.c_void_p * len(SLOTS))(*map(function_pointer, SLOTS))
+    pointers = [*map(function_pointer, SLOTS), *gemm.runtime_addresses()]
+    return (ctypes.c_void_p * len(pointers))(*pointers)
 
 
 def context_address() -> int:

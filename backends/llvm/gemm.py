@@ -8,13 +8,17 @@ runs, and a column of tiles reads the same block of b, which stays in cache; the
 over go by single vectors, the last one masked. Every element of the result is one chain of
 fused multiply-adds over the inner index, in order: its bits do not depend on where it lies.
 
-The code is a function, `columns(record, lo, hi, ...)`, which computes the column blocks
-[lo, hi) of the product the record describes (one per module, dtype and tile shape). A big
-product (parallel.py's min_work, counted like BLAS products in blas.MACS_PER_UNIT
-multiply-adds) is cut into pieces of column blocks that the thread team shares; the pieces
-depend on the sizes only.
+The kernels are functions `kernel(record, lo, hi, ...)`, which compute the column blocks
+[lo, hi) of the product the record describes, one per dtype and kind of product. They are
+compiled once per process (and cached on disk like a graph's code) and reached, as BLAS is,
+through the context table: a graph's code only fills in a record and calls, which keeps
+its compile time what it was with BLAS alone. A big product (parallel.py's min_work,
+counted like BLAS products in blas.MACS_PER_UNIT multiply-adds) is cut into pieces of column
+blocks that the thread team shares; the pieces depend on the sizes only.
 """
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 from llvmlite import ir
@@ -46,7 +50,8 @@ FIELDS = ("c", "a", "b", "m", "n", "k", "ldc", "lda", "a_step", "ldb")
 RECORD = ir.LiteralStructType([_PTR] * 3 + [_I64] * 7)
 
 
-def emit_product(builder: ir.IRBuilder, dtype, kind: str = "rows", **operands: ir.Value) -> None:
+def emit_product(builder: ir.IRBuilder, context: ir.Value, dtype, kind: str = "rows",
+                 **operands: ir.Value) -> None:
     """Emit c = a @ b, c (m × n) with rows of contiguous elements ldc apart, a's element
     (i, l) at a + i·lda + l·a_step (pointers and i64 sizes, by FIELDS). By `kind`:
 
@@ -58,10 +63,10 @@ def emit_product(builder: ir.IRBuilder, dtype, kind: str = "rows", **operands: i
     record = entry_alloca(builder, RECORD)
     for i, name in enumerate(FIELDS):
         builder.store(operands[name], builder.gep(record, [_I32(0), _I32(i)], inbounds=True))
-    columns = _columns_function(builder.module, dtype, kind)
+    columns = _caller(builder.module, dtype, kind)
     width = i64(_block_width(dtype, kind))
     blocks = parallel.ceil_div(builder, operands["n"], width)
-    args, null = [record], ir.Constant(_PTR, None)
+    args, null = [record, context], ir.Constant(_PTR, None)
     sizes = [operands[d] for d in "mnk"]
     if all(isinstance(d, ir.Constant) for d in sizes) and (
             int(np.prod([d.constant for d in sizes], dtype=object))
@@ -82,6 +87,55 @@ def emit_product(builder: ir.IRBuilder, dtype, kind: str = "rows", **operands: i
             builder.call(columns, args + [i64(0), blocks, i64(0), null])
 
 
+# ---- the kernels, compiled once per process (and cached on disk) --------------------------
+
+KINDS = ("rows", "one_row", "dots")
+DTYPES = ("float32", "float64")
+RUNTIME = tuple(f"graphc_gemm_{dtype}_{kind}" for dtype in DTYPES for kind in KINDS)
+
+
+def runtime_addresses() -> list[int]:
+    """The addresses of the kernels, in RUNTIME's order (the context table's last slots)."""
+    loaded = _runtime()
+    return [loaded[name] for name in RUNTIME]
+
+
+@functools.cache
+def _runtime():
+    """The kernels' object code, loaded into this process (built, or read from the cache)."""
+    from backends.llvm import cache
+    return cache.load_or_build("graphc generated GEMM kernels", _runtime_module, RUNTIME)
+
+
+def _runtime_module() -> ir.Module:
+    module = ir.Module("graphc.gemm")
+    for name in RUNTIME:
+        _, _, dtype, kind = name.split("_", 3)
+        _columns_function(module, dtype, kind, name)
+    return module
+
+
+def _caller(module: ir.Module, dtype, kind: str) -> ir.Function:
+    """i32 call(record, context, lo, hi, index, scratch): the kernel for dtype and kind, from
+    its slot of the context table (object code holds no address)."""
+    name = f"graphc.gemm.{np.dtype(dtype).name}.{kind}"
+    existing = module.globals.get(name)
+    if existing is not None:
+        return existing
+    fn = ir.Function(module, ir.FunctionType(_I32, [_PTR, _PTR, *parallel.CHUNK_ARGS]),
+                     name=name)
+    fn.linkage = "internal"
+    fn.attributes.add("nounwind")
+    record, context, *rest = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("start"))
+    kernel_type = ir.FunctionType(_I32, [_PTR, *parallel.CHUNK_ARGS])
+    slot = len(blas.SLOTS) + RUNTIME.index(f"graphc_gemm_{np.dtype(dtype).name}_{kind}")
+    pointer = b.load(b.gep(context, [i64(slot)], inbounds=True, source_etype=_PTR),
+                     typ=kernel_type.as_pointer())
+    b.ret(b.call(pointer, [record, *rest]))
+    return fn
+
+
 def _lanes(dtype) -> int:
     """Elements of dtype in one of the host's widest vectors."""
     return register_bits() // (np.dtype(dtype).itemsize * 8)
@@ -99,19 +153,13 @@ def _block_width(dtype, kind: str) -> int:
     return across if kind == "dots" else _lanes(dtype) * across
 
 
-def _columns_function(module: ir.Module, dtype, kind: str) -> ir.Function:
-    """i32 columns(record, lo, hi, index, scratch): the product's column blocks [lo, hi);
-    one per module, dtype and kind.
+def _columns_function(module: ir.Module, dtype, kind: str, name: str) -> ir.Function:
+    """i32 name(record, lo, hi, index, scratch): the product's column blocks [lo, hi).
 
-    NOTE: sizes known when the code is generated are not made constants in it: measured, that
-    made no product faster and compiling W3's step 40% slower.
+    NOTE: no size is a constant in it: specialized to a graph's static sizes, no product
+    ran faster and compiling W3's step took 40% longer.
     """
-    name = f"graphc.gemm.{np.dtype(dtype).name}.columns.{kind}"
-    existing = module.globals.get(name)
-    if existing is not None:
-        return existing
     fn = ir.Function(module, ir.FunctionType(_I32, [_PTR, *parallel.CHUNK_ARGS]), name=name)
-    fn.linkage = "internal"
     fn.attributes.add("nounwind")
     record, lo, hi = fn.args[:3]
     entry = ir.IRBuilder(fn.append_basic_block("entry"))

@@ -270,7 +270,7 @@ def _blocked_product(k: Kernel, c: Access, a: Access, b: Access, starts: list,
                                              ("k", a.shape[1]), ("ldc", c.strides[0]),
                                              ("lda", a.strides[0]), ("a_step", a.strides[1]),
                                              ("ldb", b_rows))}
-    gemm.emit_product(k.b, c.dtype, kind, **pointers, **sizes)
+    gemm.emit_product(k.b, k.context, c.dtype, kind, **pointers, **sizes)
 
 
 def _any(builder: ir.IRBuilder, conditions: list[ir.Value]) -> ir.Value:
