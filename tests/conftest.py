@@ -4,6 +4,8 @@ Native object code goes to a cache directory of the test session's own, never ~/
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 BACKENDS = ["numpy", "llvm"]
@@ -29,3 +31,15 @@ def _session_cache_dir(tmp_path_factory):
     mp.setenv("GRAPHC_CACHE_DIR", str(tmp_path_factory.mktemp("graphc-cache")))
     yield
     mp.undo()
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh disk cache directory and empty in-memory tiers of the native code cache."""
+    from backends.llvm import cache
+
+    directory = tmp_path / "graphc-cache"
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(directory))
+    cache.clear_memory()
+    yield directory
+    cache.clear_memory()

@@ -44,16 +44,6 @@ for i in range(count):
 """
 
 
-@pytest.fixture
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh disk cache directory and empty in-memory tiers."""
-    directory = tmp_path / "graphc-cache"
-    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(directory))
-    cache.clear_memory()
-    yield directory
-    cache.clear_memory()
-
-
 class Builder:
     """A `build` callable that counts its calls."""
 

@@ -78,15 +78,6 @@ def run_model(step, variables) -> dict:
     return report
 
 
-@pytest.fixture
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    directory = tmp_path / "graphc-cache"
-    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(directory))
-    cache.clear_memory()
-    yield directory
-    cache.clear_memory()
-
-
 def child(mode: str, directory: Path) -> dict:
     process = subprocess.run([sys.executable, "-c", CHILD, mode], cwd=ROOT, capture_output=True,
                              text=True, timeout=300,

@@ -18,6 +18,7 @@ from graphc.ops.linalg import flagged_matmul
 from graphc.passes import optimize
 from graphc.passes.products import MIN_SIDE_RATIO, merge_products, pays
 from graphc.rewrite import Context
+from tests.test_simplify import random_sum
 
 RULE = "sum of products"
 RNG = np.random.default_rng(0)
@@ -37,15 +38,6 @@ def assert_close(backend, inputs, outputs, *arrays, rtol=1e-12) -> None:
     fast = gc.compile(inputs, outputs, backend=backend)(*arrays)
     for a, b in zip(plain, fast):
         np.testing.assert_allclose(b, a, rtol=rtol, atol=rtol)
-
-
-def random_sum(rng: np.random.Generator, terms: list):
-    """The terms added up in a random order and a random association."""
-    terms = [terms[k] for k in rng.permutation(len(terms))]
-    while len(terms) > 1:
-        k = int(rng.integers(len(terms) - 1))
-        terms[k:k + 2] = [terms[k] + terms[k + 1]]
-    return terms[0]
 
 
 def _chain(terms):
