@@ -225,10 +225,11 @@ def steps_per_repeat(step: Callable[[], object], target_s: float) -> int:
 
 
 # NOTE: the implementations share one process, and a thread pool spins for a while after its
-# work (libgomp's, which torch bundles, ~300,000 pauses; OpenBLAS's; JAX's): the next
-# implementation's threads then find a core taken. A pause before each loop lets them sleep,
-# so each implementation is timed on a quiet machine, as its user would run it.
-SETTLE_S = 0.05
+# work (libgomp's, which torch bundles, ~300,000 pauses; OpenBLAS's, which NumPy's BLAS and
+# graphc-numpy use, yields for 2^28 cycles, ~0.1 s; JAX's): the next implementation's threads
+# then find a core taken. A pause before each loop lets them sleep, so each implementation
+# is timed on a quiet machine, as its user would run it.
+SETTLE_S = 0.2
 
 
 def time_steps(steps: dict[str, Callable[[], object]], repeats: int,
