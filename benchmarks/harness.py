@@ -228,7 +228,7 @@ def steps_per_repeat(step: Callable[[], object], target_s: float) -> int:
 # work (libgomp's, which torch bundles, ~300,000 pauses; OpenBLAS's, which NumPy's BLAS and
 # graphc-numpy use, yields for 2^28 cycles, ~0.1 s; JAX's): the next implementation's threads
 # then find a core taken. A pause before each loop lets them sleep, so each implementation
-# is timed on a quiet machine, as its user would run it.
+# is timed on a quiet machine, as its user would run it; one untimed step then wakes its own.
 SETTLE_S = 0.2
 
 
@@ -248,6 +248,7 @@ def time_steps(steps: dict[str, Callable[[], object]], repeats: int,
         for _ in range(repeats):
             for impl, step in steps.items():
                 time.sleep(SETTLE_S)
+                step()              # untimed: wakes the implementation's own threads
                 samples[impl].append(_loop(step, ks[impl]) / ks[impl])
     finally:
         if enabled:
