@@ -5,8 +5,9 @@ arithmetic, and the scipy OpenBLAS this machine type gets runs Haswell's 256-bit
 where the host has 512-bit vectors. This kernel goes tile by tile: a tile of the result,
 tile_rows() rows of TILE_VECTORS vectors, is accumulated in registers while the inner index
 runs, and a column of tiles reads the same block of b, which stays in cache; the columns left
-over go by single vectors, the last one masked. Every element of the result is one chain of
-fused multiply-adds over the inner index, in order: its bits do not depend on where it lies.
+over go in tiles of 2^i vectors, the last vector masked. Every element of the result is one
+chain of fused multiply-adds over the inner index, in order (a product by a transposed b:
+one vector of partial sums, added across lanes), so its bits do not depend on where it lies.
 
 The kernels are functions `kernel(record, lo, hi, ...)`, which compute the column blocks
 [lo, hi) of the product the record describes, one per dtype and kind of product. They are
