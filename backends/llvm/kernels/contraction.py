@@ -1,12 +1,14 @@
 """Native kernels for matmul and convolution: the products, and the window copies feeding them.
 
-Float products call BLAS GEMM (backends/llvm/blas.py). An operand reaches BLAS in place when
-its matrix axes are a row-major or transposed layout (a transposed view, a matmul flag or a
-slice costs nothing: BLAS gets a trans flag and a leading dimension); otherwise the kernel
-copies it, and only it, into scratch first. Batch axes broadcast by stride 0; a batch that
-only the left operand has, laid out evenly, becomes rows of a single GEMM. Integer products,
-and float products small enough that BLAS's call costs more than the arithmetic, run a
-generated loop in i-k-j order, so the inner loop walks a row of the result and of b.
+Float products run the generated GEMM (backends/llvm/gemm.py) where it does better than BLAS
+(see _generated_suits) and call BLAS GEMM (backends/llvm/blas.py) otherwise. An operand
+reaches BLAS in place when its matrix axes are a row-major or transposed layout (a transposed
+view, a matmul flag or a slice costs nothing: BLAS gets a trans flag and a leading
+dimension); otherwise the kernel copies it, and only it, into scratch first. Batch axes
+broadcast by stride 0; a batch that only the left operand has, laid out evenly, becomes rows
+of a single GEMM. Integer products, and float products small enough that a call costs more
+than the arithmetic, run a generated loop in i-k-j order, so the inner loop walks a row of
+the result and of b.
 
 Convolution runs on columns (C * taps, *out, N), batch innermost, as the interpreter's
 kernels do (backends/numpy/conv_kernels.py): im2col copies the padded input, transposed to
