@@ -350,6 +350,26 @@ def test_big_products_are_split_into_pieces_the_team_shares(m: int, n: int, k: i
         assert parallel.team_runs() == before
 
 
+@needs_team
+def test_pooling_and_its_gradients_share_their_planes_with_the_team() -> None:
+    """(example, channel) planes on the team when there are enough: the same bits as alone."""
+    x = gc.placeholder((None, 6, 12, 12), "float32", name="x")
+    y = gc.max_pool(gc.relu(x), 2)
+    outputs = [y, gc.avg_pool(x, 3, 1, 1), *gc.grad(gc.sum(gc.square(y)), [x])]
+    f = gc.compile([x], outputs, backend="llvm")
+    data = RNG.standard_normal((5, 6, 12, 12)).astype(np.float32)
+    results = {}
+    for threads in (1, 2):
+        with parallel.settings(threads=threads, min_work=0):
+            before = parallel.team_runs()
+            results[threads] = f(data)
+            ran = parallel.team_runs() - before
+        assert ran >= (3 if threads == 2 else 0)
+    for alone, shared, want in zip(results[1], results[2], gc.compile([x], outputs)(data)):
+        np.testing.assert_array_equal(shared, alone)
+        np.testing.assert_array_equal(alone, want)
+
+
 def test_loops_bound_by_arithmetic_ask_for_the_hosts_widest_vectors() -> None:
     import llvmlite.binding as llvm
 

@@ -1,10 +1,11 @@
 """Native kernels for pooling and its gradients, over 1, 2 or 3 spatial axes.
 
-Each (example, channel) plane is done in turn. Pooling and the gradients that scatter onto
-the input loop over kernel positions outermost, and for each over the outputs whose window
-puts that position inside the input (a range per axis, worked out from the geometry): no
-bounds test in the inner loop, which walks a row of the result, and each input pixel gathers
-its terms in kernel-position order, as the interpreter's kernels add them
+Each (example, channel) plane is done in turn, or, with enough of them, planes are shared
+with the thread team (each done the same way wherever it runs). Pooling and the gradients
+that scatter onto the input loop over kernel positions outermost, and for each over the
+outputs whose window puts that position inside the input (a range per axis, worked out from
+the geometry): no bounds test in the inner loop, which walks a row of the result, and each
+input pixel gathers its terms in kernel-position order, as the interpreter's kernels add them
 (backends/numpy/conv_kernels.py), so sums round alike. Unpadded windows with few kernel
 positions go output by output instead, the positions unrolled in the same order (and max
 pooling's gradient, when no two windows share a pixel, window by window). Max pooling's
@@ -20,6 +21,7 @@ from typing import Callable
 import numpy as np
 from llvmlite import ir
 
+from backends.llvm import parallel
 from backends.llvm.access import Access
 from backends.llvm.irutil import I1, I32, const, i64, ir_type, loop
 from backends.llvm.kernels import register
@@ -45,9 +47,26 @@ class _Geometry:
                             zip(self.kernel, self.stride, self.dilation))
 
 
-def _over_planes(k: Kernel, x: Access, body: Callable[[list], None]) -> None:
-    """body([n, c]) for every example and channel of an (N, C, ...) access."""
-    over_flat(k, x.shape[:2], body)
+def _planes_kernel(low, node: Tensor, accesses: list[Access], planes: Access,
+                   build: Callable[[Kernel], Callable[[list], None]], plane_work: int) -> Kernel:
+    """The kernel doing every (example, channel) plane of an (N, C, ...) access: build(k)
+    gives the code of one plane, plane([n, c]), emitted in kernel k. With enough planes
+    (plane_work: the work of one, in expression_cost units) they are shared with the team:
+    each plane is done the same way wherever it runs."""
+    k = Kernel(low.module, low.name(node), accesses, low.env)
+    shape = planes.shape[:2]
+    if not parallel.may_share(parallel.static_work(low.env, shape, plane_work)):
+        over_flat(k, shape, build(k))
+        return k
+    chunk = Kernel(low.module, low.name(node) + ".chunk", accesses, low.env,
+                   extra=parallel.CHUNK_ARGS)
+    lo, hi = chunk.extra[:2]
+    plane, channels = build(chunk), chunk.dims(shape[1])
+    with loop(chunk.b, hi, start=lo, name="plane") as p:
+        plane([chunk.b.sdiv(p, channels), chunk.b.srem(p, channels)])
+    chunk.finish()
+    parallel.check(k, parallel.run_chunks(k, chunk.function, k.size(shape), i64(plane_work)))
+    return k
 
 
 def _flat_tap(b: ir.IRBuilder, geo: _Geometry, taps: list) -> ir.Value:
@@ -137,39 +156,40 @@ def pool(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel:
     position by kernel position; an average is then scaled by 1 / kernel size (padding counts)."""
     (x,) = ins
     geo = _geometry_of(node, x, out.shape)
-    k = Kernel(low.module, low.name(node), [out, x], low.env)
-    dtype, b = node.dtype, k.b
-    maximum = node.op == "max_pool"
-    combine = ScalarEmitter(b, [scalar.maximum(scalar.arg(0), scalar.arg(1)) if maximum
-                                else scalar.arg(0) + scalar.arg(1)], [dtype, dtype], [dtype])
-    scale = const(dtype, float(_dtype_reciprocal(dtype, geo.taps)))
 
-    identity = const(dtype, float("-inf") if maximum else 0.0)
+    def build(k: Kernel) -> Callable[[list], None]:
+        dtype, b = node.dtype, k.b
+        maximum = node.op == "max_pool"
+        combine = ScalarEmitter(b, [scalar.maximum(scalar.arg(0), scalar.arg(1)) if maximum
+                                    else scalar.arg(0) + scalar.arg(1)], [dtype, dtype], [dtype])
+        scale = const(dtype, float(_dtype_reciprocal(dtype, geo.taps)))
 
-    def window(nc: list, outs: list) -> None:
-        """One output from its window's pixels, met in kernel-position order in registers."""
-        acc = identity
-        for taps in _unrolled_taps(geo):
-            (acc,) = combine.emit([acc, k.load(x, nc + _input_index(b, geo, outs, taps))])
-        k.store(out, nc + outs, acc if maximum else b.fmul(acc, scale))
+        identity = const(dtype, float("-inf") if maximum else 0.0)
 
-    def plane(nc: list) -> None:
-        if _inside(geo):
-            _over_rows(k, geo.out, lambda o: window(nc, o))
-            return
-        over_flat(k, geo.out, lambda o: k.store(out, nc + o, identity))
+        def window(nc: list, outs: list) -> None:
+            """One output from its window's pixels, met in kernel-position order in registers."""
+            acc = identity
+            for taps in _unrolled_taps(geo):
+                (acc,) = combine.emit([acc, k.load(x, nc + _input_index(b, geo, outs, taps))])
+            k.store(out, nc + outs, acc if maximum else b.fmul(acc, scale))
 
-        def tap(taps: list) -> None:
-            def update(outs: list, pixel: list) -> None:
-                (value,) = combine.emit([k.load(out, nc + outs), k.load(x, nc + pixel)])
-                k.store(out, nc + outs, value)
-            _over_hits(k, geo, taps, update)
-        over_flat(k, geo.kernel, tap)
-        if not maximum:
-            over_flat(k, geo.out,
-                      lambda o: k.store(out, nc + o, b.fmul(k.load(out, nc + o), scale)))
-    _over_planes(k, out, plane)
-    return k
+        def plane(nc: list) -> None:
+            if _inside(geo):
+                _over_rows(k, geo.out, lambda o: window(nc, o))
+                return
+            over_flat(k, geo.out, lambda o: k.store(out, nc + o, identity))
+
+            def tap(taps: list) -> None:
+                def update(outs: list, pixel: list) -> None:
+                    (value,) = combine.emit([k.load(out, nc + outs), k.load(x, nc + pixel)])
+                    k.store(out, nc + outs, value)
+                _over_hits(k, geo, taps, update)
+            over_flat(k, geo.kernel, tap)
+            if not maximum:
+                over_flat(k, geo.out,
+                          lambda o: k.store(out, nc + o, b.fmul(k.load(out, nc + o), scale)))
+        return plane
+    return _planes_kernel(low, node, [out, x], out, build, math.prod(geo.out) * geo.taps)
 
 
 def _dtype_reciprocal(dtype: str, n: int) -> float:
@@ -182,21 +202,23 @@ def avg_pool_grad(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel:
     """Each output's share g / kernel size added onto its window's pixels."""
     (g,) = ins
     geo = _geometry_of(node, out, g.shape)
-    k = Kernel(low.module, low.name(node), [out, g], low.env)
-    dtype, b = node.dtype, k.b
-    scale = const(dtype, _dtype_reciprocal(dtype, geo.taps))
 
-    def plane(nc: list) -> None:
-        over_flat(k, geo.spatial, lambda p: k.store(out, nc + p, const(dtype, 0)))
+    def build(k: Kernel) -> Callable[[list], None]:
+        dtype, b = node.dtype, k.b
+        scale = const(dtype, _dtype_reciprocal(dtype, geo.taps))
 
-        def tap(taps: list) -> None:
-            def add(outs: list, pixel: list) -> None:
-                share = b.fmul(k.load(g, nc + outs), scale)
-                k.store(out, nc + pixel, b.fadd(k.load(out, nc + pixel), share))
-            _over_hits(k, geo, taps, add)
-        over_flat(k, geo.kernel, tap)
-    _over_planes(k, g, plane)
-    return k
+        def plane(nc: list) -> None:
+            over_flat(k, geo.spatial, lambda p: k.store(out, nc + p, const(dtype, 0)))
+
+            def tap(taps: list) -> None:
+                def add(outs: list, pixel: list) -> None:
+                    share = b.fmul(k.load(g, nc + outs), scale)
+                    k.store(out, nc + pixel, b.fadd(k.load(out, nc + pixel), share))
+                _over_hits(k, geo, taps, add)
+            over_flat(k, geo.kernel, tap)
+        return plane
+    work = math.prod(geo.out) * geo.taps + math.prod(geo.spatial)
+    return _planes_kernel(low, node, [out, g], g, build, work)
 
 
 # ---- the first maximum of each window ---------------------------------------------------------
@@ -239,53 +261,55 @@ def max_pool_grad(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel:
     x, y, g = ins
     first = low.step.scratch["first"]
     geo = _geometry_of(node, x, y.shape)
-    k = Kernel(low.module, low.name(node), [out, x, y, g, first], low.env)
-    dtype, b = node.dtype, k.b
-    where = k.alloca(I32)
 
-    def find(nc: list, outs: list) -> None:
-        b.store(ir.Constant(I32, -1), where)
+    def build(k: Kernel) -> Callable[[list], None]:
+        dtype, b = node.dtype, k.b
+        where = k.alloca(I32)
 
-        def note(hit, inside, pixel, flat) -> None:
-            b.store(b.select(hit, b.trunc(flat, I32), b.load(where)), where)
-        _scan_window(k, geo, x, nc, outs, k.load(y, nc + outs), note)
-        k.store(first, nc + outs, b.load(where))
+        def find(nc: list, outs: list) -> None:
+            b.store(ir.Constant(I32, -1), where)
 
-    def route(nc: list, outs: list) -> None:
-        """A window whose pixels are its alone: g times (first maximum here) stored into each
-        of them, the first maximum found in registers, in kernel-position order."""
-        target, found, where = k.load(y, nc + outs), ir.Constant(I1, 0), ir.Constant(I32, -1)
-        pixels = [_input_index(b, geo, outs, taps) for taps in _unrolled_taps(geo)]
-        for flat, pixel in enumerate(pixels):
-            hit = b.and_(b.not_(found), b.fcmp_ordered("==", k.load(x, nc + pixel), target))
-            where, found = b.select(hit, ir.Constant(I32, flat), where), b.or_(found, hit)
-        share = k.load(g, nc + outs)
-        for flat, pixel in enumerate(pixels):
-            chosen = b.icmp_signed("==", where, ir.Constant(I32, flat))
-            k.store(out, nc + pixel, b.fmul(share, b.uitofp(chosen, ir_type(dtype))))
+            def note(hit, inside, pixel, flat) -> None:
+                b.store(b.select(hit, b.trunc(flat, I32), b.load(where)), where)
+            _scan_window(k, geo, x, nc, outs, k.load(y, nc + outs), note)
+            k.store(first, nc + outs, b.load(where))
 
-    def plane(nc: list) -> None:
-        if _inside(geo) and geo.disjoint:
-            if not _covered(geo):
-                over_flat(k, geo.spatial, lambda p: k.store(out, nc + p, const(dtype, 0)))
-            _over_rows(k, geo.out, lambda o: route(nc, o))
-            return
-        over_flat(k, geo.out, lambda o: find(nc, o))
-        over_flat(k, geo.spatial, lambda p: k.store(out, nc + p, const(dtype, 0)))
+        def route(nc: list, outs: list) -> None:
+            """A window whose pixels are its alone: g times (first maximum here) stored into each
+            of them, the first maximum found in registers, in kernel-position order."""
+            target, found, where = k.load(y, nc + outs), ir.Constant(I1, 0), ir.Constant(I32, -1)
+            pixels = [_input_index(b, geo, outs, taps) for taps in _unrolled_taps(geo)]
+            for flat, pixel in enumerate(pixels):
+                hit = b.and_(b.not_(found), b.fcmp_ordered("==", k.load(x, nc + pixel), target))
+                where, found = b.select(hit, ir.Constant(I32, flat), where), b.or_(found, hit)
+            share = k.load(g, nc + outs)
+            for flat, pixel in enumerate(pixels):
+                chosen = b.icmp_signed("==", where, ir.Constant(I32, flat))
+                k.store(out, nc + pixel, b.fmul(share, b.uitofp(chosen, ir_type(dtype))))
 
-        def tap(taps: list) -> None:
-            here = b.trunc(_flat_tap(b, geo, taps), I32)
+        def plane(nc: list) -> None:
+            if _inside(geo) and geo.disjoint:
+                if not _covered(geo):
+                    over_flat(k, geo.spatial, lambda p: k.store(out, nc + p, const(dtype, 0)))
+                _over_rows(k, geo.out, lambda o: route(nc, o))
+                return
+            over_flat(k, geo.out, lambda o: find(nc, o))
+            over_flat(k, geo.spatial, lambda p: k.store(out, nc + p, const(dtype, 0)))
 
-            def scatter(outs: list, pixel: list) -> None:
-                chosen = b.icmp_signed("==", k.load(first, nc + outs), here)
-                share = b.fmul(k.load(g, nc + outs), b.uitofp(chosen, ir_type(dtype)))
-                if not geo.disjoint:
-                    share = b.fadd(k.load(out, nc + pixel), share)
-                k.store(out, nc + pixel, share)
-            _over_hits(k, geo, taps, scatter)
-        over_flat(k, geo.kernel, tap)
-    _over_planes(k, x, plane)
-    return k
+            def tap(taps: list) -> None:
+                here = b.trunc(_flat_tap(b, geo, taps), I32)
+
+                def scatter(outs: list, pixel: list) -> None:
+                    chosen = b.icmp_signed("==", k.load(first, nc + outs), here)
+                    share = b.fmul(k.load(g, nc + outs), b.uitofp(chosen, ir_type(dtype)))
+                    if not geo.disjoint:
+                        share = b.fadd(k.load(out, nc + pixel), share)
+                    k.store(out, nc + pixel, share)
+                _over_hits(k, geo, taps, scatter)
+            over_flat(k, geo.kernel, tap)
+        return plane
+    work = 2 * math.prod(geo.out) * geo.taps + math.prod(geo.spatial)
+    return _planes_kernel(low, node, [out, x, y, g, first], x, build, work)
 
 
 @register("max_pool_select")
@@ -293,20 +317,21 @@ def max_pool_select(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel
     """Per window, h at its first maximum (0 in the padding or when no value equals y)."""
     x, y, h = ins
     geo = _geometry_of(node, x, y.shape)
-    k = Kernel(low.module, low.name(node), [out, x, y, h], low.env)
-    dtype, b = node.dtype, k.b
-    picked = k.alloca(ir_type(dtype))
-    zero = const(dtype, 0)
-    empty = 0 in geo.spatial
 
-    def select(nc: list, outs: list) -> None:
-        b.store(zero, picked)
+    def build(k: Kernel) -> Callable[[list], None]:
+        dtype, b = node.dtype, k.b
+        picked = k.alloca(ir_type(dtype))
+        zero = const(dtype, 0)
+        empty = 0 in geo.spatial
 
-        def note(hit, inside, pixel, flat) -> None:
-            value = zero if empty else b.select(inside, k.load(h, nc + pixel), zero)
-            b.store(b.select(hit, value, b.load(picked)), picked)
-        _scan_window(k, geo, x, nc, outs, k.load(y, nc + outs), note)
-        k.store(out, nc + outs, b.load(picked))
-    _over_planes(k, y, lambda nc: over_flat(k, geo.out, lambda o: select(nc, o)))
-    return k
+        def select(nc: list, outs: list) -> None:
+            b.store(zero, picked)
+
+            def note(hit, inside, pixel, flat) -> None:
+                value = zero if empty else b.select(inside, k.load(h, nc + pixel), zero)
+                b.store(b.select(hit, value, b.load(picked)), picked)
+            _scan_window(k, geo, x, nc, outs, k.load(y, nc + outs), note)
+            k.store(out, nc + outs, b.load(picked))
+        return lambda nc: over_flat(k, geo.out, lambda o: select(nc, o))
+    return _planes_kernel(low, node, [out, x, y, h], y, build, math.prod(geo.out) * geo.taps)
 
