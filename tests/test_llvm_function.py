@@ -125,6 +125,52 @@ def test_calls_from_several_threads_get_their_own_results() -> None:
     assert not errors
 
 
+def test_an_output_the_caller_dropped_is_reused_and_one_it_holds_never_is() -> None:
+    """Static-shaped outputs: the previous call's array, once nothing but the function holds
+    it, takes the next result (no fresh pages to fault in); one the caller keeps, or a view
+    of, is never written again."""
+    x = gc.placeholder((1000,), "float32", name="x")
+    f = gc.compile([x], [gc.exp(x), x * 2], backend="llvm")
+    a = np.linspace(0, 1, 1000, dtype=np.float32)
+    first, _ = f(a)
+    kept = first.copy()
+    second, _ = f(a + 1)
+    assert not np.shares_memory(first, second)
+    np.testing.assert_array_equal(first, kept)
+    address = second.ctypes.data
+    del first, second
+    third, doubled = f(a + 2)
+    assert third.ctypes.data == address and not np.shares_memory(third, doubled)
+    np.testing.assert_allclose(third, np.exp(a + 2), rtol=1e-6)
+    view = third[:10]
+    del third
+    fourth, _ = f(a)
+    assert not np.shares_memory(fourth, view)
+    np.testing.assert_allclose(view, np.exp(a + 2)[:10], rtol=1e-6)
+
+
+def test_outputs_kept_by_calls_from_several_threads_stay_their_own() -> None:
+    x = gc.placeholder((64,), "float32", name="x")
+    f = gc.compile([x], gc.sqrt(x), backend="llvm")
+    errors = []
+
+    def work(n: int) -> None:
+        held = []
+        for i in range(300):
+            value = np.float32(n * 1000 + i)
+            held.append((value, f(np.full(64, value * value, np.float32))))
+            if len(held) > 3:
+                held.pop(0)
+            if any(not np.all(out == v) for v, out in held):
+                errors.append(n)
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
 def test_generated_code_can_be_inspected() -> None:
     x = gc.placeholder((None,), name="x")
     f = gc.compile([x], gc.exp(x), backend="llvm")

@@ -44,7 +44,7 @@ _API = {  # name: (return type, argument types)
     "PyTuple_SetItem": (I32, [PTR, I64, PTR]), "PyTuple_Size": (I64, [PTR]),
     "PyLong_AsVoidPtr": (PTR, [PTR]), "PyLong_FromSsize_t": (PTR, [I64]),
     "PyObject_GetAttr": (PTR, [PTR, PTR]), "PyObject_Vectorcall": (PTR, [PTR, PTR, I64, PTR]),
-    "Py_DecRef": (VOID, [PTR]), "PyList_New": (PTR, [I64]),
+    "Py_DecRef": (VOID, [PTR]), "Py_IncRef": (VOID, [PTR]), "PyList_New": (PTR, [I64]),
     "PyList_SetItem": (I32, [PTR, I64, PTR]), "PyEval_SaveThread": (PTR, []),
     "PyEval_RestoreThread": (VOID, [PTR]), "PyThread_acquire_lock": (I32, [PTR, I32]),
     "PyThread_release_lock": (VOID, [PTR]), "PyMem_RawMalloc": (PTR, [I64]),
@@ -71,7 +71,8 @@ class Slots:
         names = list(_FIXED)
         names += [f"input_descr{i}" for i in range(inputs)]
         names += [f"{what}{j}" for j in range(variables) for what in ("variable", "var_descr")]
-        names += [f"{what}{k}" for k in range(outputs) for what in ("out_descr", "out_shape")]
+        names += [f"{what}{k}" for k in range(outputs)
+                  for what in ("out_descr", "out_shape", "out_last")]
         names += [f"target{j}" for j in range(updates)]
         self.index = {name: k for k, name in enumerate(names)}
 
@@ -272,9 +273,41 @@ class _Attempt:
         b.store(data, self._at(self.tables[1], j))
 
     def output(self, k: int, t) -> None:
-        """A fresh array from np.empty(shape, dtype)."""
+        """A fresh array from np.empty(shape, dtype), or, for an output of static shape that is
+        no new value of a variable, the array the previous call returned when nothing but the
+        context holds it any more (the caller dropped it): a fresh megabyte-sized array costs
+        page faults on first touch (a 64 MB one ~3 ms, as long as a pass over it)."""
         b = self.b
         static = all(isinstance(self.env.resolve(d), int) for d in t.shape)
+        if not static or k >= len(self.plan.graph.outputs) - self.updates:
+            out = self.fresh(k, t, static)
+        else:
+            last = self._at(self.ctx, self.slots.index[f"out_last{k}"], I64)
+            kept = b.inttoptr(b.load(last, typ=I64), PTR)
+            chosen = b.alloca(PTR)
+            # NOTE: the reference count is the object's first field (Py_ssize_t ob_refcnt)
+            alone = b.alloca(ir.IntType(1))
+            b.store(ir.Constant(ir.IntType(1), 0), alone)
+            with b.if_then(b.icmp_unsigned("!=", kept, PTR(None))):
+                b.store(b.icmp_signed("==", b.load(kept, typ=I64), i64(1)), alone)
+            with b.if_else(b.load(alone, typ=ir.IntType(1))) as (reuse, fresh):
+                with reuse:
+                    self.call("Py_IncRef", kept)
+                    b.store(kept, chosen)
+                with fresh:
+                    new = self.fresh(k, t, static)
+                    with b.if_then(b.icmp_unsigned("!=", kept, PTR(None))):
+                        self.call("Py_DecRef", kept)
+                    self.call("Py_IncRef", new)
+                    b.store(b.ptrtoint(new, I64), last)
+                    b.store(new, chosen)
+            out = b.load(chosen, typ=PTR)
+        b.store(out, self._at(self.held_outs, k))
+        b.store(self.field(out, "data", PTR), self._at(self.tables[2], k))
+
+    def fresh(self, k: int, t, static: bool) -> ir.Value:
+        """np.empty(shape, dtype) for output k (to the error block if that fails)."""
+        b = self.b
         if static:
             shape = self.slot(f"out_shape{k}", PTR)       # a tuple made once
         else:
@@ -292,8 +325,7 @@ class _Attempt:
         if not static:
             self.call("Py_DecRef", shape)
         self.require(b.icmp_unsigned("!=", out, PTR(None)), self.error)
-        b.store(out, self._at(self.held_outs, k))
-        b.store(self.field(out, "data", PTR), self._at(self.tables[2], k))
+        return out
 
     def _releasing(self, obj: ir.Value, then: ir.Block) -> ir.Block:
         block = self.function.append_basic_block("release")
@@ -517,6 +549,9 @@ class Context:
         raw = int(self.array[self.slots.index["arena_raw"]])
         if raw:
             _c_function("PyMem_RawFree", None, [ctypes.c_void_p])(raw)
+        for name, index in self.slots.index.items():     # the outputs kept for reuse
+            if name.startswith("out_last") and self.array[index]:
+                _c_function("Py_DecRef", None, [ctypes.c_void_p])(int(self.array[index]))
         if getattr(self, "_lock", None):     # NOTE: unset if __init__ failed before
             _c_function("PyThread_free_lock", None, [ctypes.c_void_p])(self._lock)
 
