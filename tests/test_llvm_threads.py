@@ -8,6 +8,7 @@ team.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -358,13 +359,18 @@ def test_pooling_and_its_gradients_share_their_planes_with_the_team() -> None:
     outputs = [y, gc.avg_pool(x, 3, 1, 1), *gc.grad(gc.sum(gc.square(y)), [x])]
     f = gc.compile([x], outputs, backend="llvm")
     data = RNG.standard_normal((5, 6, 12, 12)).astype(np.float32)
+    text = f.llvm_ir(optimized=False)
+    for op in ("max_pool", "avg_pool", "max_pool_grad"):
+        assert re.search(rf'define internal i32 @"k\d+_{op}\.chunk"', text), op
     results = {}
     for threads in (1, 2):
         with parallel.settings(threads=threads, min_work=0):
             before = parallel.team_runs()
             results[threads] = f(data)
             ran = parallel.team_runs() - before
-        assert ran >= (3 if threads == 2 else 0)
+        # NOTE: at least the first offer; after a run in which a thread was descheduled (a
+        # loaded machine) the team declines a few
+        assert (ran >= 1) if threads == 2 else ran == 0
     for alone, shared, want in zip(results[1], results[2], gc.compile([x], outputs)(data)):
         np.testing.assert_array_equal(shared, alone)
         np.testing.assert_array_equal(alone, want)
