@@ -106,7 +106,7 @@ def test_matmul_matches_the_interpreter(case: str, dtype: str, size: str) -> Non
     _assert_same(got, want, dtype)
 
 
-@pytest.mark.parametrize("path", ["blas", "loop", "blocked"])
+@pytest.mark.parametrize("path", ["blas", "loop", "generated"])
 @pytest.mark.parametrize("case", ["2d", "symbolic-rows", "broadcast-both", "transposed-both",
                                   "strided-columns", "reversed", "empty-inner",
                                   "matrix-vector"])
@@ -114,7 +114,7 @@ def test_every_float_path_agrees_with_the_interpreter(case: str, path: str, fres
     """BLAS, the small-product loop and the column-blocked loop (blocks of 3 columns here, so
     that products have several and a part block)."""
     fresh_code.setattr(contraction, "LOOP_FLOPS", 10 ** 9 if path == "loop" else -1)
-    fresh_code.setattr(contraction, "GENERATED", path == "blocked")
+    fresh_code.setattr(contraction, "GENERATED", path == "generated")
     for limit in ("SKINNY", "LONGEST_INNER"):
         fresh_code.setattr(contraction, limit, 10 ** 9)
     inputs, out, feeds = _matmul_case(case, "float32", 1)
@@ -124,7 +124,7 @@ def test_every_float_path_agrees_with_the_interpreter(case: str, path: str, fres
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("rows", [1, 7])
-def test_blocked_products_tile_by_tile_and_the_columns_left_over(dtype: str, rows: int,
+def test_generated_products_tile_by_tile_and_the_columns_left_over(dtype: str, rows: int,
                                                                  fresh_code) -> None:
     """Several blocks of tiles, odd rows, tiles of 2 and 1 vectors and a masked part of one
     left over; a column computed in a tile and the same column left over give the same bits
@@ -144,7 +144,7 @@ def test_blocked_products_tile_by_tile_and_the_columns_left_over(dtype: str, row
     repeats = [2 * width + 1, 2 * width + 2 * lanes + 1, n - 1]      # of result column 1
     y[:, [2 + j for j in repeats]] = y[:, 3:4]
     got = f(x, y)
-    assert _blocked(f)
+    assert _generated(f)
     np.testing.assert_allclose(got, x[1:] @ y[:, 2:], rtol=TOLERANCE[dtype],
                                atol=TOLERANCE[dtype] * inner)
     for j in repeats:
@@ -191,7 +191,7 @@ def test_the_generated_gemm_kernels_are_compiled_once_and_not_into_each_graph() 
                                atol=1e-3)
 
 
-def _blocked(f) -> bool:
+def _generated(f) -> bool:
     """Whether f's product ran the generated GEMM (it calls one of its kernels)."""
     return "graphc.gemm." in f.llvm_ir(optimized=False)
 

@@ -141,7 +141,6 @@ MACS_PER_UNIT = 2
 SPLIT_PIECES = 4
 MIN_PIECE = 32
 PIECE_ALIGN = 16
-_SCALARS = (ir.FloatType(), ir.DoubleType())
 
 
 def emit_gemm(builder: ir.IRBuilder, context: ir.Value, dtype, trans_a: bool, trans_b: bool,
@@ -157,17 +156,27 @@ def emit_gemm(builder: ir.IRBuilder, context: ir.Value, dtype, trans_a: bool, tr
     sizes = [_as_i64(builder, v) for v in (m, n, k, lda, ldb, ldc)]
     alpha, beta = (scalar(v) if isinstance(v, (int, float)) else v for v in (alpha, beta))
     product = _Product(prefix, trans_a, trans_b, a, b, c, *sizes, alpha, beta)
-    macs = _mul(builder, _mul(builder, sizes[0], sizes[1]), sizes[2])
-    if _static(macs) is not None and macs.constant < parallel.MIN_WORK * MACS_PER_UNIT:
-        product.emit(builder, context)
+    by_size(builder, *sizes[:3], lambda: product.emit(builder, context),
+            lambda: _emit_split(builder, context, product))
+
+
+def by_size(builder: ir.IRBuilder, m: ir.Value, n: ir.Value, k: ir.Value,
+            alone: Callable[[], None], split: Callable[[], None]) -> None:
+    """Emit alone() for a product of m·n·k multiply-adds (i64s) too small for the team, else
+    split(), which cuts it into pieces; decided when the code is generated where the sizes are
+    constants, else at run time."""
+    macs = _mul(builder, _mul(builder, m, n), k)
+    known = _static(macs)
+    if not parallel.may_share(None if known is None else known // MACS_PER_UNIT):
+        alone()
         return
     work = builder.udiv(macs, _I64(MACS_PER_UNIT))
     with builder.if_else(builder.icmp_signed(">=", work, parallel.min_work(builder)),
                          likely=False) as (big, small):
         with big:
-            _emit_split(builder, context, product)
+            split()
         with small:
-            product.emit(builder, context)
+            alone()
 
 
 class _Product:
@@ -185,7 +194,7 @@ class _Product:
     def piece(self, builder: ir.IRBuilder, rows: bool, lo: ir.Value, hi: ir.Value) -> _Product:
         """The product of C's rows (or columns) [lo, hi): the same call on shifted pointers."""
         v = dict(self.values)
-        scalar = _SCALARS[self.prefix == "d"]
+        scalar = v["alpha"].type        # the elements' type
 
         def shifted(pointer: ir.Value, step: ir.Value) -> ir.Value:
             return builder.gep(pointer, [builder.mul(lo, step)], inbounds=True,

@@ -68,24 +68,16 @@ def emit_product(builder: ir.IRBuilder, context: ir.Value, dtype, kind: str = "r
     width = i64(_block_width(dtype, kind))
     blocks = parallel.ceil_div(builder, operands["n"], width)
     args, null = [record, context], ir.Constant(_PTR, None)
-    sizes = [operands[d] for d in "mnk"]
-    if all(isinstance(d, ir.Constant) for d in sizes) and (
-            int(np.prod([d.constant for d in sizes], dtype=object))
-            < parallel.MIN_WORK * blas.MACS_PER_UNIT):       # never big enough for the team
-        builder.call(columns, args + [i64(0), blocks, i64(0), null])
-        return
-    macs = builder.mul(builder.mul(operands["m"], operands["n"]), operands["k"])
-    work = builder.udiv(macs, i64(blas.MACS_PER_UNIT))
-    with builder.if_else(builder.icmp_signed(">=", work, parallel.min_work(builder)),
-                         likely=False) as (big, small):
-        with big:
-            item_work = builder.udiv(builder.mul(builder.mul(operands["m"], width),
-                                                 operands["k"]), i64(blas.MACS_PER_UNIT))
-            chunk = parallel.ceil_div(builder, blocks, i64(blas.SPLIT_PIECES))
-            parallel.run_pieces(builder, lambda ty: entry_alloca(builder, ty), columns, args,
-                                blocks, item_work, chunk)
-        with small:
-            builder.call(columns, args + [i64(0), blocks, i64(0), null])
+    m, n, k = (operands[d] for d in "mnk")
+
+    def split() -> None:
+        item_work = builder.udiv(builder.mul(builder.mul(m, width), k),
+                                 i64(blas.MACS_PER_UNIT))
+        chunk = parallel.ceil_div(builder, blocks, i64(blas.SPLIT_PIECES))
+        parallel.run_pieces(builder, lambda ty: entry_alloca(builder, ty), columns, args,
+                            blocks, item_work, chunk)
+    blas.by_size(builder, m, n, k,
+                 lambda: builder.call(columns, args + [i64(0), blocks, i64(0), null]), split)
 
 
 # ---- the kernels, compiled once per process (and cached on disk) --------------------------

@@ -177,28 +177,28 @@ def _gemm(k: Kernel, c: Access, a: Access, b: Access, starts: list | None = None
         _blas_product(k, c, a, b, starts)
         return
     if _dots_suit(c, a, b, env):
-        _blocked_product(k, c, a, b, starts, "dots")
+        _generated_product(k, c, a, b, starts, "dots")
         return
     generated = _generated_suits(c, a, b, env)
     if generated is True:
-        _blocked_product(k, c, a, b, starts,
+        _generated_product(k, c, a, b, starts,
                          "one_row" if env.resolve(c.shape[0]) == 1 else "rows")
     elif generated is None:         # decided at run time by the sizes
-        def by_size() -> None:
+        def by_rule() -> None:
             with builder.if_else(_generated_at_run_time(k, c, a)) as (ours, theirs):
                 with ours:
-                    _blocked_product(k, c, a, b, starts)
+                    _generated_product(k, c, a, b, starts)
                 with theirs:
                     _blas_product(k, c, a, b, starts)
         if isinstance(env.resolve(c.shape[0]), int):
-            by_size()
+            by_rule()
             return
         rows = k.dims(c.shape[0])
         with builder.if_else(builder.icmp_signed("==", rows, i64(1))) as (one, more):
             with one:
-                _blocked_product(k, c, a, b, starts, "one_row")
+                _generated_product(k, c, a, b, starts, "one_row")
             with more:
-                by_size()
+                by_rule()
     else:
         _blas_product(k, c, a, b, starts)
 
@@ -263,7 +263,7 @@ def _dots_suit(c: Access, a: Access, b: Access, env: DimEnv) -> bool:
             and resolve(b.shape[0]) != 1)
 
 
-def _blocked_product(k: Kernel, c: Access, a: Access, b: Access, starts: list,
+def _generated_product(k: Kernel, c: Access, a: Access, b: Access, starts: list,
                      kind: str = "rows") -> None:
     """c = a @ b by the generated GEMM (2-D accesses from linear indices `starts`)."""
     pointers = {name: k.address(x, s) for name, x, s in zip("cab", (c, a, b), starts)}
