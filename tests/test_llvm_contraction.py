@@ -111,8 +111,8 @@ def test_matmul_matches_the_interpreter(case: str, dtype: str, size: str) -> Non
                                   "strided-columns", "reversed", "empty-inner",
                                   "matrix-vector"])
 def test_every_float_path_agrees_with_the_interpreter(case: str, path: str, fresh_code) -> None:
-    """BLAS, the small-product loop and the column-blocked loop (blocks of 3 columns here, so
-    that products have several and a part block)."""
+    """BLAS, the small-product loop and the generated GEMM (for every product it can take;
+    its tiles and leftovers are tested below)."""
     fresh_code.setattr(contraction, "LOOP_FLOPS", 10 ** 9 if path == "loop" else -1)
     fresh_code.setattr(contraction, "GENERATED", path == "generated")
     for limit in ("SKINNY", "LONGEST_INNER"):
