@@ -1,6 +1,8 @@
 """gc.scan: values against NumPy loops, closed-over inputs, errors, BPTT by finite differences."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -272,6 +274,26 @@ def test_grad_of_a_residual_result_by_finite_differences(backend) -> None:
         tanh = next(p for p, n in enumerate(step_nodes(node.attrs["body"])) if n.op == "tanh")
         return gc.sum(gc.sin(residual_result(node, tanh)))
     check_grad(fn, ARGS(), backend=backend)
+
+
+def test_native_forward_body_is_fused_when_the_gradient_reads_its_residuals() -> None:
+    """The forward loop's body, whose residuals the backward loop reads, still runs as fused
+    kernels natively (its residuals are outputs by then), with the interpreter's values."""
+    def lstm_like(h0, xs, W):
+        def step(h, x):
+            z = h @ W + x
+            return gc.sigmoid(z) * gc.tanh(z) + gc.sigmoid(-z) * h, h * x
+        final, ys = gc.scan(step, h0, xs)
+        return gc.sum(final * final) + gc.sum(gc.sin(ys))
+    args = ARGS()
+    h0, xs, W = (gc.placeholder(a.shape, "float64") for a in args)
+    outputs = [lstm_like(h0, xs, W), *gc.grad(lstm_like(h0, xs, W), [h0, xs, W])]
+    native = gc.compile([h0, xs, W], outputs, backend="llvm")
+    body_kernels = re.findall(r"define [^@]*@\"?k\d+_scan\.k\d+_(\w+)\(", native.llvm_ir())
+    forward = [k for k in body_kernels if not k.startswith(("fused", "matmul"))]
+    assert "fused_elementwise" in body_kernels and not {"sigmoid", "tanh"} & set(forward)
+    for got, expected in zip(native(*args), gc.compile([h0, xs, W], outputs)(*args)):
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
 
 # ---- closed-over weights: one product after the backward loop ----------------------------------

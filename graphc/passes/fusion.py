@@ -5,7 +5,8 @@ members read from outside it (scalar constants stay in the body); its results ar
 read outside it, returned or assigned to a variable, in topological order, each picked by a
 fused_result node that carries the member's name, line and scope. A group reading nothing but
 scalar constants is left to constant folding. Scan bodies are fused too, unless the scan's
-gradient reads body nodes by position (SUBGRAPH_GUARDS). Not in the default pipeline: the
+gradient reads body nodes by position (SUBGRAPH_GUARDS); the native scan fuses those itself,
+once the nodes read are outputs (backends/llvm/kernels/scan.py). Not in the default pipeline: the
 interpreter gains nothing from it; backends that generate code append it.
 """
 from __future__ import annotations
