@@ -66,6 +66,19 @@ def test_old_broadcast_attribute_aligns_at_axis() -> None:
     np.testing.assert_allclose(run(m, a, b)[0], a + b[:, None])
 
 
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+def test_one_hot_gives_off_values_for_indices_out_of_range(backend) -> None:
+    """ONNX: an index outside [-depth, depth) gets a row of off-values (gc.one_hot raises)."""
+    m = one_node("OneHot", [("i", TensorProto.INT64, [6])], [("y", F, None)], axis=0,
+                 initializers=[("depth", np.array(4)), ("values", np.array([-1, 3], "f4"))])
+    i = np.array([0, 3, -1, -4, 4, -5])
+    want = np.full((4, 6), -1, np.float32)
+    for column, hot in enumerate([0, 3, 3, 0]):
+        want[hot, column] = 3
+    np.testing.assert_array_equal(gc.compile(gc.onnx.load(m), backend=backend)(i)[0], want)
+    np.testing.assert_array_equal(reference(m, i)[0], want)
+
+
 @pytest.mark.parametrize("opset", [11, 13])
 def test_softmax_axis_semantics(opset: int) -> None:
     """Before opset 13, axis=1 of (2, 3, 4) means softmax over the 12 trailing elements."""

@@ -294,8 +294,12 @@ def one_hot(n: Node) -> Tensor:
     if not indices.dtype.startswith("int"):
         indices = gc.cast(indices, "int64")
     indices = gc.where(indices < 0, indices + depth, indices)
+    # NOTE: ONNX gives an index outside [-depth, depth) a row of off-values; gc.one_hot
+    # raises there, so such an index becomes 0 and its row is masked off.
+    inside = (indices >= 0) & (indices < depth)
+    hot = gc.one_hot(gc.where(inside, indices, 0), depth, values.dtype)
     off, on = values[0], values[1]
-    y = gc.one_hot(indices, depth, values.dtype) * (on - off) + off
+    y = hot * gc.cast(gc.expand_dims(inside, -1), values.dtype) * (on - off) + off
     axis = n.axis(n.attr("axis", -1), y.ndim)
     return gc.transpose(y, tuple(range(axis)) + (y.ndim - 1,) + tuple(range(axis, y.ndim - 1)))
 
