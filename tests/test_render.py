@@ -1,6 +1,7 @@
 """The Graphviz renderer: the SVG it writes holds the nodes, clusters and labels it should."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -22,6 +23,21 @@ XLINK = "{http://www.w3.org/1999/xlink}"
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None,
                                reason="Graphviz's `dot` is not installed (`make system-deps` "
                                       "installs it with apt-get)")
+
+
+def failing_dot(directory: Path, monkeypatch) -> None:
+    """A `dot` first on the PATH that fails as dot 2.43 did on scans: its error line, then 300
+    lines of rank tables."""
+    directory.mkdir(parents=True, exist_ok=True)
+    dot = directory / "dot"
+    dot.write_text("#!/bin/sh\ncat > /dev/null\necho 'Error: trouble in init_rank' >&2\n"
+                   "i=0; while [ $i -lt 300 ]; do printf '\\t%%0 1\\n' >&2; i=$((i+1)); done\n"
+                   "exit 1\n")
+    dot.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{directory}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
+needs_sh = pytest.mark.skipif(os.name != "posix", reason="the stand-in `dot` is a shell script")
 
 
 class Picture:
@@ -221,6 +237,16 @@ def test_scans_and_their_gradients_lay_out(tmp_path: Path, graph: str, options: 
             style.GRAD_MARK))
         ops = {pic.texts(pic.nodes[t])[0] for t in pic.nodes if t.startswith(f"{forward}/")}
         assert {"sigmoid", "tanh", "matmul"} <= ops
+
+
+@needs_sh
+def test_a_dot_failure_is_one_short_line(tmp_path: Path, monkeypatch, mlp) -> None:
+    failing_dot(tmp_path / "bin", monkeypatch)
+    with pytest.raises(gc.GraphcError) as caught:
+        gc.render(mlp["forward"], tmp_path / "g.svg")
+    assert str(caught.value) == ("Graphviz's `dot` could not draw this graph as SVG: Error: "
+                                 "trouble in init_rank (and 300 more lines of dot's output)")
+    assert not (tmp_path / "g.svg").exists()
 
 
 @needs_dot
