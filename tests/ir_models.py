@@ -66,6 +66,20 @@ def rnn_graph() -> gc.Graph:
     return gc.Graph([xs, h0], [loss, *gc.grad(loss, [W, U])])
 
 
+def lstm_training_graph() -> gc.Graph:
+    """W7 in small: an SGD step of gc.nn.LSTM as one gc.scan, its gradient a backward scan.
+
+    Graphviz's dot (2.43) failed on its drawing ("trouble in init_rank") until labelled edges
+    leaving a cluster were drawn with an xlabel (backends/graphviz/draw.py: Canvas.write).
+    """
+    x = gc.placeholder((None, 3, 4), "float32", name="x")
+    lstm = gc.nn.LSTM(4, 5, unroll=False, seed=0)
+    loss = gc.mean(lstm(x))
+    params = [lstm.W_ih, lstm.W_hh, lstm.b]
+    grads = gc.grad(loss, params)
+    return gc.Graph([x], [loss], [(p, p - 0.1 * g) for p, g in zip(params, grads)])
+
+
 def example_graphs() -> dict[str, gc.Graph]:
     graphs = {f"mlp_{name}": g for name, g in mlp_graphs().items()}
     graphs.update(xor=xor_graph(), cnn=cnn_graph(), rnn=rnn_graph())

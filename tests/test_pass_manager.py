@@ -5,6 +5,7 @@ Verify mode has its own file (test_verify.py); the `graphc optimize` command is 
 from __future__ import annotations
 
 import re
+import warnings
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
@@ -14,11 +15,11 @@ import pytest
 
 import graphc as gc
 from graphc.errors import CompileError, GraphError
-from graphc.passes import DEFAULT, PASSES, manager
+from graphc.passes import DEFAULT, PASSES, DumpWarning, manager
 from graphc.passes.manager import PassRun, Report
 from graphc.registry import OPS, Kind
-from tests.ir_models import mlp_graphs, rnn_graph
-from tests.test_render import needs_dot
+from tests.ir_models import lstm_training_graph, mlp_graphs, rnn_graph
+from tests.test_render import failing_dot, needs_dot, needs_sh
 
 
 def mlp_training_step() -> gc.Graph:
@@ -219,6 +220,40 @@ def test_dump_of_a_graph_with_scan_bodies(tmp_path: Path) -> None:
     assert scans >= 2                                         # the loop and its gradient
     assert (tmp_path / "00-input.gcir").read_text().count("body=graph(") == scans
     assert "scan" in (tmp_path / "00-input.svg").read_text()
+
+
+@needs_dot
+def test_dump_of_an_lstm_training_step_draws_every_pass(tmp_path: Path) -> None:
+    """W7's scan variant: dot could not draw its first graph, and GRAPHC_DUMP failed compiles."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DumpWarning)
+        optimized, report = gc.optimize(lstm_training_graph(), [*DEFAULT, "fusion"],
+                                        dump=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == expected_dump_files(report, True)
+    check_dumped_ir(tmp_path, report, optimized)
+
+
+@needs_sh
+def test_dump_goes_on_when_dot_cannot_draw(tmp_path: Path, monkeypatch) -> None:
+    training = mlp_graphs()["training"]
+    failing_dot(tmp_path / "bin", monkeypatch)
+    folder = tmp_path / "dump"
+    with pytest.warns(DumpWarning) as caught:
+        optimized, report = gc.optimize(training, dump=folder)
+    assert sorted(p.name for p in folder.iterdir()) == expected_dump_files(report, False)
+    check_dumped_ir(folder, report, optimized)
+    messages = [str(w.message) for w in caught if w.category is DumpWarning]
+    assert messages[0] == (f"no drawing {folder / '00-input.svg'} (its .gcir is written): "
+                           "Graphviz's `dot` could not draw this graph as SVG: Error: trouble "
+                           "in init_rank (and 300 more lines of dot's output)")
+    assert all("\n" not in m and len(m) < 300 for m in messages)
+    # a graph dot failed on is not drawn again for each pass that leaves it as it was
+    assert len(messages) < 1 + 2 * len(report.passes)
+    # and a compile with GRAPHC_DUMP set compiles, warning
+    monkeypatch.setenv("GRAPHC_DUMP", str(tmp_path / "env"))
+    with pytest.warns(DumpWarning):
+        step = gc.compile(training, backend="numpy")
+    assert callable(step) and list((tmp_path / "env").glob("graph-*/00-input.gcir"))
 
 
 def test_graphc_dump_gives_each_optimize_call_its_folder(tmp_path: Path, monkeypatch) -> None:

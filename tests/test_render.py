@@ -1,6 +1,7 @@
 """The Graphviz renderer: the SVG it writes holds the nodes, clusters and labels it should."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -15,13 +16,28 @@ import graphc as gc
 from backends.graphviz import style
 from graphc.printing import value_names
 from graphc.registry import Kind
-from tests.ir_models import grouped, load_example, mlp_graphs, rnn_graph
+from tests.ir_models import grouped, load_example, lstm_training_graph, mlp_graphs, rnn_graph
 
 SVG = "{http://www.w3.org/2000/svg}"
 XLINK = "{http://www.w3.org/1999/xlink}"
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None,
                                reason="Graphviz's `dot` is not installed (`make system-deps` "
                                       "installs it with apt-get)")
+
+
+def failing_dot(directory: Path, monkeypatch) -> None:
+    """A `dot` first on the PATH that fails as dot 2.43 did on scans: its error line, then 300
+    lines of rank tables."""
+    directory.mkdir(parents=True, exist_ok=True)
+    dot = directory / "dot"
+    dot.write_text("#!/bin/sh\ncat > /dev/null\necho 'Error: trouble in init_rank' >&2\n"
+                   "i=0; while [ $i -lt 300 ]; do printf '\\t%%0 1\\n' >&2; i=$((i+1)); done\n"
+                   "exit 1\n")
+    dot.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{directory}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
+needs_sh = pytest.mark.skipif(os.name != "posix", reason="the stand-in `dot` is a shell script")
 
 
 class Picture:
@@ -197,6 +213,40 @@ def test_a_scan_body_is_a_cluster(tmp_path: Path) -> None:
     assert len(scans) >= 2          # the loop and the loop of its gradient
     assert any(pic.texts(pic.nodes[t])[0] == "tanh" and pic.inside(t, scans[0])
                for t in pic.nodes if t.startswith(scans[0][len("cluster_"):] + "/"))
+
+
+@needs_dot
+@pytest.mark.parametrize("graph, options", [("lstm", {}), ("lstm", {"grads_beside": True}),
+                                            ("lstm", {"rankdir": "LR"}),
+                                            ("rnn", {"grads_beside": True})])
+def test_scans_and_their_gradients_lay_out(tmp_path: Path, graph: str, options: dict) -> None:
+    """dot failed ("trouble in init_rank") on labelled edges leaving the scans' clusters."""
+    pic = draw(tmp_path, lstm_training_graph() if graph == "lstm" else rnn_graph(), **options)
+    scans = [t[len("cluster_"):] for t, g in pic.clusters.items() if pic.texts(g) == ["scan"]]
+    assert len(scans) >= 2                      # the loop and the loop of its gradient
+    for scan in scans:                          # each body is drawn inside its cluster
+        body = [t for t in pic.nodes if t.startswith(f"{scan}/")]
+        assert len(body) > 5 and all(pic.inside(t, f"cluster_{scan}") for t in body)
+        # the values it returns reach the scan node, their types written beside the edges
+        returned = [pic.texts(e) for t, e in pic.edges.items() if t.startswith(f"{scan}/")
+                    and t.endswith(f"->{scan}")]
+        assert returned and all(re.fullmatch(r"(\d+: )?[fib]\d*\[.*\]", text[0])
+                                for text in returned)
+    if graph == "lstm":
+        forward = next(s for s in scans if not pic.texts(pic.nodes[s])[0].startswith(
+            style.GRAD_MARK))
+        ops = {pic.texts(pic.nodes[t])[0] for t in pic.nodes if t.startswith(f"{forward}/")}
+        assert {"sigmoid", "tanh", "matmul"} <= ops
+
+
+@needs_sh
+def test_a_dot_failure_is_one_short_line(tmp_path: Path, monkeypatch, mlp) -> None:
+    failing_dot(tmp_path / "bin", monkeypatch)
+    with pytest.raises(gc.GraphcError) as caught:
+        gc.render(mlp["forward"], tmp_path / "g.svg")
+    assert str(caught.value) == ("Graphviz's `dot` could not draw this graph as SVG: Error: "
+                                 "trouble in init_rank (and 300 more lines of dot's output)")
+    assert not (tmp_path / "g.svg").exists()
 
 
 @needs_dot

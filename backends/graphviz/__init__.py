@@ -28,6 +28,7 @@ __all__ = ["to_dot", "render", "diff_to_dot", "render_diff", "repr_svg", "repr_m
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": None, ".gv": None}
 INSTALL = ("Graphviz's `dot` program is not installed; install it with `apt-get install "
            "graphviz` (macOS: `brew install graphviz`), or render to .dot instead")
+MAX_ERROR_TEXT = 200        # characters of dot's error line an error message shows
 
 
 def to_dot(graph_or_tensors, *, collapse=None, highlight=(), grads_beside: bool = False,
@@ -79,12 +80,25 @@ def write(dot: graphviz.Digraph, path) -> Path:
 def pipe(dot: graphviz.Digraph, fmt: str) -> bytes:
     """The picture in `fmt`, made by Graphviz's `dot`."""
     try:
-        return dot.pipe(format=fmt)
+        return dot.pipe(format=fmt, quiet=True)     # NOTE: dot's warnings are its internals
     except graphviz.ExecutableNotFound:
         raise GraphcError(f"rendering {fmt.upper()} needs {INSTALL}") from None
     except graphviz.CalledProcessError as exc:
-        detail = exc.stderr.decode(errors="replace").strip() if exc.stderr else str(exc)
-        raise GraphcError(f"Graphviz's `dot` failed: {detail}") from None
+        raise GraphcError(f"Graphviz's `dot` could not draw this graph as {fmt.upper()}: "
+                          f"{dot_error(exc)}") from None
+
+
+def dot_error(exc: graphviz.CalledProcessError) -> str:
+    """dot's first error line, not the hundreds of lines of rank tables it may print after."""
+    text = exc.stderr.decode(errors="replace") if exc.stderr else ""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return f"exit status {exc.returncode}"
+    first = next((line for line in lines if line.startswith("Error")), lines[0])
+    if len(first) > MAX_ERROR_TEXT:
+        first = first[:MAX_ERROR_TEXT - 1] + "\u2026"
+    more = len(lines) - 1
+    return first + (f" (and {more} more line{'s' * (more != 1)} of dot's output)" if more else "")
 
 
 def repr_svg(graph) -> str | None:

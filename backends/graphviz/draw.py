@@ -108,6 +108,13 @@ class _Cluster:
             self.children[key] = _Cluster(_safe(name), attrs)
         return self.children[key]
 
+    def homes(self) -> dict[str, _Cluster]:
+        """node id -> the innermost cluster holding it (the root for nodes in no cluster)."""
+        found = {node_id: self for node_id, _ in self.nodes}
+        for child in self.children.values():
+            found.update(child.homes())
+        return found
+
     def write(self, dot: graphviz.Digraph) -> None:
         for node_id, attrs in self.nodes:
             dot.node(node_id, **attrs)
@@ -137,7 +144,15 @@ class Canvas:
 
     def write(self, dot: graphviz.Digraph) -> None:
         self.root.write(dot)
+        home = self.root.homes()
         for tail, head, attrs in self.edges:
+            # NOTE: dot (2.43) fails ("trouble in init_rank", after "merge2: ... has only n < m
+            # nodes") on labelled edges that leave a cluster, or that do not constrain the ranks
+            # and so may lie flat: a scan's body and its gradient's are clusters with many such
+            # edges. Their text is an xlabel, placed after the layout, which dot draws reliably.
+            if "label" in attrs and (home.get(tail) is not home.get(head)
+                                     or attrs.get("constraint") == "false"):
+                attrs = {("xlabel" if k == "label" else k): v for k, v in attrs.items()}
             dot.edge(tail, head, **attrs)
         if self.same_rank:
             dot.attr(newrank="true")

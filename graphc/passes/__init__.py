@@ -10,4 +10,4 @@ from graphc.passes import (  # noqa: F401 (register)
     simplify,
     stability,
 )
-from graphc.passes.manager import DEFAULT, PASSES, Report, optimize  # noqa: F401
+from graphc.passes.manager import DEFAULT, PASSES, DumpWarning, Report, optimize  # noqa: F401

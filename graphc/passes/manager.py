@@ -3,7 +3,8 @@
 `optimize(graph)` runs the default pipeline and returns the new graph with a `Report`: per
 pass, the nodes and elementwise kernels before and after, the rules that fired and the time.
 `dump=DIR` (or GRAPHC_DUMP=DIR) writes the text IR after every pass, and an SVG and a
-before/after diff SVG where Graphviz is installed. `verify=feeds` runs the interpreter after
+before/after diff SVG where Graphviz is installed (a drawing dot cannot make is a DumpWarning,
+never an error: the text IR is what a dump is for). `verify=feeds` runs the interpreter after
 every pass and raises naming the first pass, rule and node whose result changed.
 """
 from __future__ import annotations
@@ -13,12 +14,13 @@ import os
 import re
 import shutil
 import time
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from graphc.errors import CompileError, GraphError
+from graphc.errors import CompileError, GraphcError, GraphError
 from graphc.graph import Graph
 from graphc.pattern import RuleSet
 from graphc.registry import OPS, Kind
@@ -160,9 +162,10 @@ def optimize(graph: Graph, passes: Sequence[str] | None = None, dump=None,
     do); None runs DEFAULT in rounds until no rule fires, at most MAX_ROUNDS.
     dump: a directory that receives the text IR after every pass (NN-pass.gcir, numbered in
     the order the passes ran, 00-input first) and, where Graphviz's `dot` is installed, a
-    drawing (.svg) and a before/after diff (.diff.svg); an earlier run's dumps there are
-    replaced. GRAPHC_DUMP=DIR does the same for every optimize() of the process, gc.compile's
-    included, each call in its own folder DIR/graph-NN.
+    drawing (.svg) and a before/after diff (.diff.svg), or a DumpWarning where dot fails to
+    draw one; an earlier run's dumps there are replaced. GRAPHC_DUMP=DIR does the same for
+    every optimize() of the process, gc.compile's included, each call in its own folder
+    DIR/graph-NN.
     verify: True (random feeds) or one array per input: the interpreter runs the graph after
     every pass, and a VerifyError names the first pass, rule and node whose result changed.
     Verifying never assigns the variables.
@@ -217,10 +220,16 @@ def _dump_directory(dump) -> Path | None:
     return Path(root) / f"graph-{next(_dump_calls):02d}" if root else None
 
 
+class DumpWarning(UserWarning):
+    """A dump's drawing could not be made; the text IR beside it was written all the same."""
+
+
 class _Dumper:
     """Writes NN-pass.gcir after every pass, with .svg and .diff.svg where Graphviz is found.
 
-    A pass that left the graph as it was gets copies of the drawings already made of it.
+    A pass that left the graph as it was gets copies of the drawings already made of it. A
+    drawing dot fails on is a DumpWarning naming the file, and the dump goes on: the text IR is
+    the record, a picture only a view of it.
     """
 
     OWN_FILE = re.compile(r"\d{2,}-[\w-]+(\.diff)?\.(gcir|svg)")
@@ -233,8 +242,9 @@ class _Dumper:
         self.directory = directory
         self.width = max(2, len(str(most_passes)))
         self.render = self._renderer()
-        self.drawing: Path | None = None          # the drawing of the latest graph
+        self.drawing: Path | None = None          # the drawing of the latest graph, if dot made it
         self.same_diff: Path | None = None        # its diff with itself, once drawn
+        self.same_diff_tried = False              # (dot may have failed on that diff)
         self.write(0, "input", None, graph)
 
     @staticmethod
@@ -253,19 +263,29 @@ class _Dumper:
         render, render_diff = self.render
         svg, diff = Path(f"{stem}.svg"), Path(f"{stem}.diff.svg")
         unchanged = before is not None and _same_graph(before, after)
-        if unchanged and self.drawing:
+        if not unchanged:
+            self.drawing = self._draw(svg, render, after)
+            self.same_diff, self.same_diff_tried = None, False
+        elif self.drawing:
             shutil.copyfile(self.drawing, svg)
-        else:
-            render(after, svg)
-            self.same_diff = None
-        self.drawing = svg
         if before is None:
             return
-        if unchanged and self.same_diff:
+        if not unchanged:
+            self._draw(diff, render_diff, before, after)
+        elif self.same_diff:
             shutil.copyfile(self.same_diff, diff)
-        else:
-            render_diff(before, after, diff)
-            self.same_diff = diff if unchanged else None
+        elif not self.same_diff_tried:              # a graph dot failed on is not tried again
+            self.same_diff = self._draw(diff, render_diff, before, after)
+            self.same_diff_tried = True
+
+    @staticmethod
+    def _draw(path: Path, draw: Callable, *graphs: Graph) -> Path | None:
+        """Draw to `path`; on a Graphviz error, warn naming the file and go on (None)."""
+        try:
+            return draw(*graphs, path)
+        except GraphcError as exc:
+            warnings.warn(f"no drawing {path} (its .gcir is written): {exc}", DumpWarning)
+            return None
 
 
 def _same_graph(a: Graph, b: Graph) -> bool:
