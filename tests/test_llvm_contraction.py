@@ -356,6 +356,13 @@ POOLS = {
     "2d-same": ((1, 5, 6), 3, 1, "same"),
     "3d": ((2, 4, 6, 5), 2, None, 0),
     "3d-overlap-pad": ((1, 5, 4, 4), 3, 2, 1),
+    # windows tiling the input, a vector of them at a time: rows longer than a vector (20, 18
+    # outputs: a partial vector left over), kernel 3 along the rows, 3-D, rectangular
+    "1d-covered-long": ((2, 40), 2, None, 0),
+    "2d-covered-wide": ((2, 4, 36), 2, None, 0),
+    "2d-covered-3": ((2, 6, 15), 3, None, 0),
+    "2d-covered-rect": ((2, 6, 12), (3, 2), None, 0),
+    "3d-covered": ((2, 4, 2, 6), 2, None, 0),
 }
 
 
@@ -393,6 +400,24 @@ def test_pools_and_their_gradients_equal_the_interpreter_bit_for_bit(case: str,
         want, got = (f(*feeds) for f in functions)
         for out, expected in zip(got, want):
             _assert_same(out, expected, "float32", exact=True)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_covered_pools_go_a_vector_of_windows_at_a_time(dtype: str) -> None:
+    """LeNet's pools (2x2 windows tiling 28x28 and 10x10 maps) run the vector code, and equal
+    the interpreter bit for bit, ties, -inf and NaN included, in either float type."""
+    x = gc.placeholder((None, 3, 28, 10), dtype, name="x")
+    y = gc.max_pool(x, 2)
+    g = gc.placeholder(y.shape, dtype, name="g")
+    geometry = {key: y.attrs[key] for key in ("kernel", "stride", "pads", "dilation")}
+    outputs = [y, gc.avg_pool(x, 2), make("max_pool_grad", [x, y, g], geometry)]
+    numpy_f, llvm_f = (gc.compile([x, g], outputs, backend=b) for b in ("numpy", "llvm"))
+    assert "llvm.masked.load" in llvm_f.llvm_ir()
+    for batch in (3, 1):
+        xs = _pool_input((3, 28, 10), batch, ties=True).astype(dtype)
+        feeds = [xs, _random((batch, 3, 14, 5), dtype)]
+        for got, want in zip(llvm_f(*feeds), numpy_f(*feeds)):
+            _assert_same(got, want, dtype, exact=True)
 
 
 def test_max_pool_gradient_follows_y_even_when_it_is_not_the_maximum() -> None:
