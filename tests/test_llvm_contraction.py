@@ -277,7 +277,11 @@ CONVS = {
     "2d-pointwise": ((5, 4, 4), (3, 5, 1, 1), 1, 0, 1, 1),
     "3d": ((2, 4, 5, 4), (4, 2, 2, 3, 2), (1, 2, 1), ((1, 0), (0, 1), (1, 1)), 1, 1),
     "3d-groups-dilation": ((4, 5, 5, 6), (2, 2, 2, 2, 3), 2, 1, (1, 2, 1), 2),
+    "2d-wide": ((2, 5, 21), (3, 2, 3, 3), 1, 1, 1, 1),
 }
+# NOTE: a batch of 37 makes the batch-first <-> batch-last copies of convolution move whole
+# tiles through registers (16 or 8 lanes) as well as cut ones at the edges.
+BIG_BATCH = 37
 CONV_FN = {1: gc.conv1d, 2: gc.conv2d, 3: gc.conv3d}
 
 
@@ -297,7 +301,7 @@ def test_conv_and_its_gradients_match_at_several_batch_sizes(case: str, dtype: s
     outputs = [y, *gc.grad(gc.sum(y * gc.sin(y)), [x, w])]
     functions = [gc.compile([x, w], outputs, backend=b) for b in ("numpy", "llvm")]
     compiled = jit.compile_count()
-    for batch in (2, 1, 0, 3):
+    for batch in (2, 1, 0, BIG_BATCH):
         feeds = [_random((batch,) + x.shape[1:], dtype), _random(w.shape, dtype)]
         want, got = (f(*feeds) for f in functions)
         for g, expected in zip(got, want):
@@ -323,7 +327,7 @@ def test_im2col_and_col2im_equal_the_interpreter_bit_for_bit(case: str) -> None:
     cols = conv_ops.im2col(x, window)
     c = gc.placeholder(cols.shape, "float32")
     back = conv_ops.col2im(c, window, shape[1:])
-    for batch in (3, 0):
+    for batch in (3, 0, BIG_BATCH):
         xs = _random((batch,) + shape, "float32")
         want, got = _both([x], cols, [xs])
         _assert_same(got, want, "float32", exact=True)

@@ -80,3 +80,16 @@ def _concatenate(b: ir.IRBuilder, parts: list[ir.Value]) -> ir.Value:
         both = ir.Constant(vector(I32, 2 * count), list(range(2 * count)))
         parts = [b.shuffle_vector(x, y, both) for x, y in zip(parts[::2], parts[1::2])]
     return parts[0]
+
+
+def transpose(b: ir.IRBuilder, vectors: list[ir.Value]) -> list[ir.Value]:
+    """The transpose of a square block held as n vectors of n lanes (n a power of two): lane
+    j of result i is lane i of vectors[j]. Each of log2(n) rounds interleaves vector i with
+    vector i + n/2, which rotates the bits of (row, lane) by one: n rounds of n shuffles."""
+    n = len(vectors)
+    low = ir.Constant(vector(I32, n), [k for j in range(n // 2) for k in (j, j + n)])
+    high = ir.Constant(vector(I32, n), [k + n // 2 for j in range(n // 2) for k in (j, j + n)])
+    for _ in range(n.bit_length() - 1):
+        pairs = list(zip(vectors[:n // 2], vectors[n // 2:]))
+        vectors = [b.shuffle_vector(x, y, mask) for x, y in pairs for mask in (low, high)]
+    return vectors

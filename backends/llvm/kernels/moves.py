@@ -4,18 +4,24 @@ Axes that both views walk evenly are merged first. A copy whose destination runs
 last axis while the source runs along another (a transpose: batch-last columns written out
 batch-first, say) goes tile by tile, TILE×TILE elements, so that each cache line it reads
 or writes is used whole while it is in L1; element by element, every read touched a new
-line (~2x slower for a 4704×64 float32 transpose). Elements are visited in row-major order
-of the shape within a tile and tiles in row-major order, so an accumulating copy adds in an
-order that does not depend on the machine.
+line (~2x slower for a 4704×64 float32 transpose). A whole tile of floats is one vector of
+the host's width per source column, transposed in registers with shuffles (LLVM had made
+the tile's loops gathers and scatters); tiles cut by the box's edges, and accumulating
+copies, go element by element.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+from llvmlite import ir
+
 from backends.llvm.access import Access
-from backends.llvm.irutil import i64, is_float, loop
+from backends.llvm.irutil import i64, ir_type, is_float, loop
+from backends.llvm.kernels import lanes as L
 from backends.llvm.kernels.base import Kernel
 from backends.llvm.kernels.elementwise import collapse
+from backends.llvm.target import register_bits
 
 TILE = 16
 
@@ -39,6 +45,8 @@ def move(k: Kernel, dst: Access, src: Access, add: bool = False) -> None:
     axis = _source_axis(k, dst, src)
     if axis is None:
         over_flat(k, shape[:-1], lambda outer: _run(k, shape[-1], outer, one))
+    elif floating and not add:
+        _tiled(k, shape, axis, one, _transposer(k, dst, src))
     else:
         _tiled(k, shape, axis, one)
 
@@ -56,26 +64,74 @@ def _run(k: Kernel, size, outer: list, one: Callable[[list], None]) -> None:
         one(outer + [i])
 
 
-def _tiled(k: Kernel, shape: tuple, axis: int, one: Callable[[list], None]) -> None:
-    """one(indices) over the box, axes `axis` and last in TILE×TILE tiles."""
+Whole = Callable[[Callable[[ir.Value, ir.Value], list]], None]
+
+
+def _tiled(k: Kernel, shape: tuple, axis: int, one: Callable[[list], None],
+           whole: tuple[int, Whole] | None = None) -> None:
+    """one(indices) over the box, axes `axis` and last in TILE×TILE tiles; with whole =
+    (size, fn), size×size tiles, each inside the box done by fn(indices of (row, col))."""
     b, last = k.b, len(shape) - 1
     others = [a for a in range(len(shape)) if a not in (axis, last)]
-    tile = i64(TILE)
+    size = whole[0] if whole else TILE
+    tile = i64(size)
 
     def tiles(outer: list) -> None:
         fixed = dict(zip(others, outer))
+
+        def at(i: ir.Value, j: ir.Value) -> list:
+            position = fixed | {axis: i, last: j}
+            return [position[a] for a in range(len(shape))]
         rows, cols = k.dims(shape[axis]), k.dims(shape[last])
-        row_tiles, col_tiles = (b.sdiv(b.add(n, i64(TILE - 1)), tile) for n in (rows, cols))
+        row_tiles, col_tiles = (b.sdiv(b.add(n, i64(size - 1)), tile) for n in (rows, cols))
         with loop(b, row_tiles, name="tile_row") as r:
             with loop(b, col_tiles, name="tile_col") as c:
                 r0, c0 = b.mul(r, tile), b.mul(c, tile)
                 r1, c1 = (_smaller(b, b.add(start, tile), n) for start, n in
                           ((r0, rows), (c0, cols)))
-                with loop(b, r1, start=r0, name="row") as i:
-                    with loop(b, c1, start=c0, name="col") as j:
-                        position = fixed | {axis: i, last: j}
-                        one([position[a] for a in range(len(shape))])
+                _tile(k, whole, lambda: _elements(b, r0, r1, c0, c1, lambda i, j: one(at(i, j))),
+                      lambda i, j: at(b.add(r0, i), b.add(c0, j)),
+                      b.and_(b.icmp_signed("==", b.sub(r1, r0), tile),
+                             b.icmp_signed("==", b.sub(c1, c0), tile)))
     over_flat(k, tuple(shape[a] for a in others), tiles)
+
+
+def _elements(b: ir.IRBuilder, r0, r1, c0, c1, one: Callable[[ir.Value, ir.Value], None]) -> None:
+    """one(i, j) over rows r0..r1 and columns c0..c1 of a tile, row by row."""
+    with loop(b, r1, start=r0, name="row") as i:
+        with loop(b, c1, start=c0, name="col") as j:
+            one(i, j)
+
+
+def _tile(k: Kernel, whole: tuple[int, Whole] | None, elements: Callable[[], None],
+          at: Callable[[ir.Value, ir.Value], list], inside: ir.Value) -> None:
+    """A tile element by element, or, with whole and the tile inside the box, in registers."""
+    if whole is None:
+        elements()
+        return
+    with k.b.if_else(inside) as (in_registers, cut):
+        with in_registers:
+            whole[1](at)
+        with cut:
+            elements()
+
+
+def _transposer(k: Kernel, dst: Access, src: Access) -> tuple[int, Whole] | None:
+    """(size, fn) copying a size×size tile of floats through registers, size the lanes of the
+    host's vectors: fn(at) loads the tile's columns (runs of src), transposes them and stores
+    the rows of dst; at(i, j) gives the indices of the tile's element (i, j)."""
+    size = register_bits() // (8 * np.dtype(dst.dtype).itemsize)
+    if size < 4:
+        return None
+    b, ty = k.b, L.vector(ir_type(dst.dtype), size)
+    align = np.dtype(dst.dtype).itemsize
+
+    def fn(at: Callable[[ir.Value, ir.Value], list]) -> None:
+        columns = [b.load(k.address(src, k.index(src, at(i64(0), i64(j)))), typ=ty, align=align)
+                   for j in range(size)]
+        for i, row in enumerate(L.transpose(b, columns)):
+            b.store(row, k.address(dst, k.index(dst, at(i64(i), i64(0)))), align=align)
+    return size, fn
 
 
 def _smaller(b, x, y):
