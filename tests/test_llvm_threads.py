@@ -376,6 +376,36 @@ def test_pooling_and_its_gradients_share_their_planes_with_the_team() -> None:
         np.testing.assert_array_equal(alone, want)
 
 
+@needs_team
+def test_im2col_and_col2im_share_their_rows_with_the_team() -> None:
+    """The window copies of im2col (a row of the columns each) and the adds of col2im (a
+    channel each, its kernel positions in order) on the team: the same bits as alone and as
+    the interpreter's."""
+    from graphc.ops import conv as conv_ops
+    window = {"kernel": (3, 2), "stride": (1, 2), "pads": ((1, 0), (0, 1)), "dilation": (1, 1)}
+    x = gc.placeholder((None, 3, 9, 8), "float32", name="x")
+    cols = conv_ops.im2col(x, window)
+    c = gc.placeholder(cols.shape, "float32", name="c")
+    back = conv_ops.col2im(c, window, (9, 8))
+    f = gc.compile([x, c], [cols, back], backend="llvm")
+    text = f.llvm_ir(optimized=False)
+    for op in ("im2col", "col2im"):
+        assert re.search(rf'define internal i32 @"k\d+_{op}\.chunk"', text), op
+    xs = RNG.standard_normal((5, 3, 9, 8)).astype(np.float32)
+    feeds = [xs, RNG.standard_normal((18,) + cols.shape[1:-1] + (5,)).astype(np.float32)]
+    results = {}
+    for threads in (1, 2):
+        with parallel.settings(threads=threads, min_work=0):
+            before = parallel.team_runs()
+            results[threads] = f(*feeds)
+            ran = parallel.team_runs() - before
+        assert (ran >= 1) if threads == 2 else ran == 0      # (see the pooling test's NOTE)
+    for alone, shared, want in zip(results[1], results[2], gc.compile([x, c], [cols, back])(
+            *feeds)):
+        np.testing.assert_array_equal(shared, alone)
+        np.testing.assert_array_equal(alone, want)
+
+
 def test_loops_bound_by_arithmetic_ask_for_the_hosts_widest_vectors() -> None:
     import llvmlite.binding as llvm
 

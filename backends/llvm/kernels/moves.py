@@ -11,7 +11,7 @@ copies, go element by element.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from llvmlite import ir
@@ -26,18 +26,29 @@ from backends.llvm.target import register_bits
 TILE = 16
 
 
-def move(k: Kernel, dst: Access, src: Access, add: bool = False) -> None:
-    """dst[...] = src[...] (or += with add) for accesses of one shape."""
-    shape, strides, _ = collapse([dst, src], k.env)
-    dst, src = (Access(x.buffer, shape, s, x.offset) for x, s in zip((dst, src), strides))
+def move(k: Kernel, dst: Access, src: Access, add: bool = False,
+         at: Sequence[ir.Value] = ()) -> None:
+    """dst[...] = src[...] (or += with add) for accesses of one shape; with `at`, indices of
+    the leading axes, only the box there (a piece of the move that a chunk does)."""
+    n, b = len(at), k.b
+    starts = [k.index(Access(x.buffer, x.shape[:n], x.strides[:n], x.offset), list(at))
+              for x in (dst, src)]
+    boxes = [Access(x.buffer, x.shape[n:], x.strides[n:], 0) for x in (dst, src)]
+    shape, strides, _ = collapse(boxes, k.env)
+    dst, src = (Access(x.buffer, shape, s, 0) for x, s in zip((dst, src), strides))
     floating = is_float(dst.dtype)
+    ty = ir_type(dst.dtype)
+
+    def address(x: Access, start: ir.Value, indices: list) -> ir.Value:
+        return k.address(x, b.add(start, k.index(x, indices)))
 
     def one(indices: list) -> None:
-        value = k.load(src, indices)
+        target = address(dst, starts[0], indices)
+        value = b.load(address(src, starts[1], indices), typ=ty)
         if add:
-            old = k.load(dst, indices)
-            value = k.b.fadd(old, value) if floating else k.b.add(old, value)
-        k.store(dst, indices, value)
+            old = b.load(target, typ=ty)
+            value = b.fadd(old, value) if floating else b.add(old, value)
+        b.store(value, target)
 
     if not shape:           # every axis of size 1 (collapse drops them): one element
         one([])
@@ -46,7 +57,9 @@ def move(k: Kernel, dst: Access, src: Access, add: bool = False) -> None:
     if axis is None:
         over_flat(k, shape[:-1], lambda outer: _run(k, shape[-1], outer, one))
     elif floating and not add:
-        _tiled(k, shape, axis, one, _transposer(k, dst, src))
+        _tiled(k, shape, axis, one,
+               _transposer(k, lambda i: address(dst, starts[0], i),
+                           lambda i: address(src, starts[1], i), dst.dtype))
     else:
         _tiled(k, shape, axis, one)
 
@@ -116,21 +129,22 @@ def _tile(k: Kernel, whole: tuple[int, Whole] | None, elements: Callable[[], Non
             elements()
 
 
-def _transposer(k: Kernel, dst: Access, src: Access) -> tuple[int, Whole] | None:
+def _transposer(k: Kernel, dst: Callable[[list], ir.Value], src: Callable[[list], ir.Value],
+                dtype: str) -> tuple[int, Whole] | None:
     """(size, fn) copying a size×size tile of floats through registers, size the lanes of the
     host's vectors: fn(at) loads the tile's columns (runs of src), transposes them and stores
-    the rows of dst; at(i, j) gives the indices of the tile's element (i, j)."""
-    size = register_bits() // (8 * np.dtype(dst.dtype).itemsize)
+    the rows of dst; at(i, j) gives the indices of the tile's element (i, j), dst and src
+    their addresses."""
+    size = register_bits() // (8 * np.dtype(dtype).itemsize)
     if size < 4:
         return None
-    b, ty = k.b, L.vector(ir_type(dst.dtype), size)
-    align = np.dtype(dst.dtype).itemsize
+    b, ty = k.b, L.vector(ir_type(dtype), size)
+    align = np.dtype(dtype).itemsize
 
     def fn(at: Callable[[ir.Value, ir.Value], list]) -> None:
-        columns = [b.load(k.address(src, k.index(src, at(i64(0), i64(j)))), typ=ty, align=align)
-                   for j in range(size)]
+        columns = [b.load(src(at(i64(0), i64(j))), typ=ty, align=align) for j in range(size)]
         for i, row in enumerate(L.transpose(b, columns)):
-            b.store(row, k.address(dst, k.index(dst, at(i64(i), i64(0)))), align=align)
+            b.store(row, dst(at(i64(i), i64(0))), align=align)
     return size, fn
 
 
@@ -149,11 +163,15 @@ def over_flat(k: Kernel, shape: tuple, body: Callable[[list], None]) -> None:
         else:
             body([])
         return
-    b = k.b
-    with loop(b, k.size(shape), name="flat") as flat:
-        indices, rest = [], flat
-        for d in reversed(shape[1:]):
-            size = k.dims(d)
-            indices.append(b.urem(rest, size))
-            rest = b.udiv(rest, size)
-        body([rest] + indices[::-1])
+    with loop(k.b, k.size(shape), name="flat") as flat:
+        body(unflatten(k, flat, shape))
+
+
+def unflatten(k: Kernel, flat: ir.Value, shape: tuple) -> list[ir.Value]:
+    """The per-axis indices of the row-major number `flat` in a box."""
+    b, indices, rest = k.b, [], flat
+    for d in reversed(shape[1:]):
+        size = k.dims(d)
+        indices.append(b.urem(rest, size))
+        rest = b.udiv(rest, size)
+    return [rest] + indices[::-1]
