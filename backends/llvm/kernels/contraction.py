@@ -404,8 +404,8 @@ def im2col(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel:
     k = Kernel(low.module, low.name(node), accesses, low.env)
     if any(lo or hi for lo, hi in node.attrs["pads"]):
         _fill(k, padded, const(node.dtype, 0))
-    # c, n, spatial: reads of x run along its rows, writes stride by N
-    order = (1, 0) + tuple(range(2, len(x.shape)))
+    # (C, *spatial, N): tiles of rows of x written as runs of the batch
+    order = _batch_last(x)
     move(k, _permuted(_interior(padded, node, x.shape), order), _permuted(x, order))
     _shared_move(low, node, k, accesses, _as_windows(out, node),
                  _windows(padded, node, out.shape[1:-1]), 1 + len(node.attrs["kernel"]))

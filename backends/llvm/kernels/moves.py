@@ -6,8 +6,8 @@ batch-first, say) goes tile by tile, TILE×TILE elements, so that each cache lin
 or writes is used whole while it is in L1; element by element, every read touched a new
 line (~2x slower for a 4704×64 float32 transpose). A whole tile of floats is one vector of
 the host's width per source column, transposed in registers with shuffles (LLVM had made
-the tile's loops gathers and scatters); tiles cut by the box's edges, and accumulating
-copies, go element by element.
+the tile's loops gathers and scatters), a tile cut by the box's edges under masks;
+accumulating copies and integers go element by element.
 """
 from __future__ import annotations
 
@@ -77,16 +77,17 @@ def _run(k: Kernel, size, outer: list, one: Callable[[list], None]) -> None:
         one(outer + [i])
 
 
-Whole = Callable[[Callable[[ir.Value, ir.Value], list]], None]
+InRegisters = Callable[[Callable[[ir.Value, ir.Value], list], ir.Value, ir.Value], None]
 
 
 def _tiled(k: Kernel, shape: tuple, axis: int, one: Callable[[list], None],
-           whole: tuple[int, Whole] | None = None) -> None:
-    """one(indices) over the box, axes `axis` and last in TILE×TILE tiles; with whole =
-    (size, fn), size×size tiles, each inside the box done by fn(indices of (row, col))."""
+           registers: tuple[int, InRegisters] | None = None) -> None:
+    """one(indices) over the box, axes `axis` and last in TILE×TILE tiles; with registers =
+    (size, fn), size×size tiles, each done by fn(at, rows, cols): at(i, j) the indices of
+    the tile's element (i, j), rows × cols of its elements inside the box."""
     b, last = k.b, len(shape) - 1
     others = [a for a in range(len(shape)) if a not in (axis, last)]
-    size = whole[0] if whole else TILE
+    size = registers[0] if registers else TILE
     tile = i64(size)
 
     def tiles(outer: list) -> None:
@@ -102,49 +103,42 @@ def _tiled(k: Kernel, shape: tuple, axis: int, one: Callable[[list], None],
                 r0, c0 = b.mul(r, tile), b.mul(c, tile)
                 r1, c1 = (_smaller(b, b.add(start, tile), n) for start, n in
                           ((r0, rows), (c0, cols)))
-                _tile(k, whole, lambda: _elements(b, r0, r1, c0, c1, lambda i, j: one(at(i, j))),
-                      lambda i, j: at(b.add(r0, i), b.add(c0, j)),
-                      b.and_(b.icmp_signed("==", b.sub(r1, r0), tile),
-                             b.icmp_signed("==", b.sub(c1, c0), tile)))
+                if registers:
+                    registers[1](lambda i, j: at(b.add(r0, i), b.add(c0, j)), b.sub(r1, r0),
+                                 b.sub(c1, c0))
+                else:
+                    with loop(b, r1, start=r0, name="row") as i:
+                        with loop(b, c1, start=c0, name="col") as j:
+                            one(at(i, j))
     over_flat(k, tuple(shape[a] for a in others), tiles)
 
 
-def _elements(b: ir.IRBuilder, r0, r1, c0, c1, one: Callable[[ir.Value, ir.Value], None]) -> None:
-    """one(i, j) over rows r0..r1 and columns c0..c1 of a tile, row by row."""
-    with loop(b, r1, start=r0, name="row") as i:
-        with loop(b, c1, start=c0, name="col") as j:
-            one(i, j)
-
-
-def _tile(k: Kernel, whole: tuple[int, Whole] | None, elements: Callable[[], None],
-          at: Callable[[ir.Value, ir.Value], list], inside: ir.Value) -> None:
-    """A tile element by element, or, with whole and the tile inside the box, in registers."""
-    if whole is None:
-        elements()
-        return
-    with k.b.if_else(inside) as (in_registers, cut):
-        with in_registers:
-            whole[1](at)
-        with cut:
-            elements()
-
-
 def _transposer(k: Kernel, dst: Callable[[list], ir.Value], src: Callable[[list], ir.Value],
-                dtype: str) -> tuple[int, Whole] | None:
-    """(size, fn) copying a size×size tile of floats through registers, size the lanes of the
-    host's vectors: fn(at) loads the tile's columns (runs of src), transposes them and stores
-    the rows of dst; at(i, j) gives the indices of the tile's element (i, j), dst and src
-    their addresses."""
+                dtype: str) -> tuple[int, InRegisters] | None:
+    """(size, fn) copying a tile of floats, up to size×size, through registers, size the
+    lanes of the host's vectors: fn(at, rows, cols) loads the tile's columns (runs of src)
+    under masks, transposes them and stores the rows of dst under masks; at(i, j) gives the
+    indices of the tile's element (i, j), dst and src their addresses. Masked-off columns
+    and rows are addressed at the tile's first, so every address is inside the box."""
     size = register_bits() // (8 * np.dtype(dtype).itemsize)
     if size < 4:
         return None
     b, ty = k.b, L.vector(ir_type(dtype), size)
-    align = np.dtype(dtype).itemsize
+    nothing = ir.Constant(L.vector(ir.IntType(1), size), [0] * size)
 
-    def fn(at: Callable[[ir.Value, ir.Value], list]) -> None:
-        columns = [b.load(src(at(i64(0), i64(j))), typ=ty, align=align) for j in range(size)]
+    def fn(at: Callable[[ir.Value, ir.Value], list], rows: ir.Value, cols: ir.Value) -> None:
+        def part(n: int, inside: ir.Value, mask: ir.Value) -> tuple[ir.Value, ir.Value]:
+            """(index, mask) of column or row n of the tile."""
+            within = b.icmp_signed("<", i64(n), inside)
+            return b.select(within, i64(n), i64(0)), b.select(within, mask, nothing)
+        column_mask, row_mask = L.first_lanes(b, size, rows), L.first_lanes(b, size, cols)
+        columns = []
+        for j in range(size):
+            index, mask = part(j, cols, column_mask)
+            columns.append(L.load(b, src(at(i64(0), index)), ty, mask))
         for i, row in enumerate(L.transpose(b, columns)):
-            b.store(row, dst(at(i64(i), i64(0))), align=align)
+            index, mask = part(i, rows, row_mask)
+            L.store(b, row, dst(at(index, i64(0))), mask)
     return size, fn
 
 
