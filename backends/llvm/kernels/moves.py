@@ -89,28 +89,30 @@ def _tiled(k: Kernel, shape: tuple, axis: int, one: Callable[[list], None],
     others = [a for a in range(len(shape)) if a not in (axis, last)]
     size = registers[0] if registers else TILE
     tile = i64(size)
+    rows, cols = k.dims(shape[axis]), k.dims(shape[last])
+    row_tiles, col_tiles = (b.sdiv(b.add(n, i64(size - 1)), tile) for n in (rows, cols))
 
-    def tiles(outer: list) -> None:
+    def tiles(c: ir.Value, outer: list) -> None:
         fixed = dict(zip(others, outer))
 
         def at(i: ir.Value, j: ir.Value) -> list:
             position = fixed | {axis: i, last: j}
             return [position[a] for a in range(len(shape))]
-        rows, cols = k.dims(shape[axis]), k.dims(shape[last])
-        row_tiles, col_tiles = (b.sdiv(b.add(n, i64(size - 1)), tile) for n in (rows, cols))
         with loop(b, row_tiles, name="tile_row") as r:
-            with loop(b, col_tiles, name="tile_col") as c:
-                r0, c0 = b.mul(r, tile), b.mul(c, tile)
-                r1, c1 = (_smaller(b, b.add(start, tile), n) for start, n in
-                          ((r0, rows), (c0, cols)))
-                if registers:
-                    registers[1](lambda i, j: at(b.add(r0, i), b.add(c0, j)), b.sub(r1, r0),
-                                 b.sub(c1, c0))
-                else:
-                    with loop(b, r1, start=r0, name="row") as i:
-                        with loop(b, c1, start=c0, name="col") as j:
-                            one(at(i, j))
-    over_flat(k, tuple(shape[a] for a in others), tiles)
+            r0, c0 = b.mul(r, tile), b.mul(c, tile)
+            r1, c1 = (_smaller(b, b.add(start, tile), n) for start, n in
+                      ((r0, rows), (c0, cols)))
+            if registers:
+                registers[1](lambda i, j: at(b.add(r0, i), b.add(c0, j)), b.sub(r1, r0),
+                             b.sub(c1, c0))
+            else:
+                with loop(b, r1, start=r0, name="row") as i:
+                    with loop(b, c1, start=c0, name="col") as j:
+                        one(at(i, j))
+    # NOTE: columns of tiles outermost: the other axes then walk on along the same `size`
+    # runs of src, which the prefetcher follows (im2col's copy of x batch-last: 22 -> 12 µs in W3)
+    with loop(b, col_tiles, name="tile_col") as c:
+        over_flat(k, tuple(shape[a] for a in others), lambda outer: tiles(c, outer))
 
 
 def _transposer(k: Kernel, dst: Callable[[list], ir.Value], src: Callable[[list], ir.Value],
