@@ -361,12 +361,14 @@ POOLS = {
     "3d": ((2, 4, 6, 5), 2, None, 0),
     "3d-overlap-pad": ((1, 5, 4, 4), 3, 2, 1),
     # windows tiling the input, a vector of them at a time: rows longer than a vector (20, 18
-    # outputs: a partial vector left over), kernel 3 along the rows, 3-D, rectangular
+    # outputs: a partial vector left over), kernel 3 along the rows, 3-D, rectangular, a
+    # column
     "1d-covered-long": ((2, 40), 2, None, 0),
     "2d-covered-wide": ((2, 4, 36), 2, None, 0),
     "2d-covered-3": ((2, 6, 15), 3, None, 0),
     "2d-covered-rect": ((2, 6, 12), (3, 2), None, 0),
     "3d-covered": ((2, 4, 2, 6), 2, None, 0),
+    "2d-covered-column": ((2, 6, 2), 2, None, 0),      # one output a row: vectors of one
 }
 
 
@@ -422,6 +424,28 @@ def test_covered_pools_go_a_vector_of_windows_at_a_time(dtype: str) -> None:
         feeds = [xs, _random((batch, 3, 14, 5), dtype)]
         for got, want in zip(llvm_f(*feeds), numpy_f(*feeds)):
             _assert_same(got, want, dtype, exact=True)
+
+
+@pytest.mark.parametrize("bits", [128, 256])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_vector_code_for_narrower_registers(fresh_code, bits: int, dtype: str) -> None:
+    """The explicit vector code of pooling and of transposing copies, generated for hosts
+    with 128- or 256-bit registers (2 to 8 lanes; 64-bit floats in 128 bits transpose
+    element by element): a convolution, pooling and their gradients as the interpreter's."""
+    from backends.llvm.kernels import moves, windows
+    fresh_code.setattr(windows, "register_bits", lambda: bits)
+    fresh_code.setattr(moves, "register_bits", lambda: bits)
+    x = gc.placeholder((None, 2, 12, 10), dtype, name="x")
+    w = gc.placeholder((3, 2, 3, 3), dtype, name="w")
+    y = gc.max_pool(gc.relu(gc.conv2d(x, w, padding=1)), 2)
+    outputs = [y, *gc.grad(gc.sum(y * gc.sin(y)), [x, w])]
+    functions = [gc.compile([x, w], outputs, backend=b) for b in ("numpy", "llvm")]
+    lanes = bits // np.dtype(dtype).itemsize // 8
+    text = functions[1].llvm_ir(optimized=False)
+    assert f"<{lanes} x {'float' if dtype == 'float32' else 'double'}>" in text
+    feeds = [_random((BIG_BATCH, 2, 12, 10), dtype), _random((3, 2, 3, 3), dtype)]
+    for got, want in zip(functions[1](*feeds), functions[0](*feeds)):
+        _assert_same(got, want, dtype)
 
 
 def test_max_pool_gradient_follows_y_even_when_it_is_not_the_maximum() -> None:
