@@ -123,7 +123,7 @@ def test_every_float_path_agrees_with_the_interpreter(case: str, path: str, fres
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("rows", [1, 7])
+@pytest.mark.parametrize("rows", [1, 3, 7, 11])
 def test_generated_products_tile_by_tile_and_the_columns_left_over(dtype: str, rows: int,
                                                                  fresh_code) -> None:
     """Several blocks of tiles, odd rows, tiles of 2 and 1 vectors and a masked part of one
@@ -149,6 +149,36 @@ def test_generated_products_tile_by_tile_and_the_columns_left_over(dtype: str, r
                                atol=TOLERANCE[dtype] * inner)
     for j in repeats:
         np.testing.assert_array_equal(got[:, j], got[:, 1])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_big_generated_products_pack_b_by_slices_of_the_inner_index(dtype: str,
+                                                                     fresh_code) -> None:
+    """Enough rows and a long enough inner size that whole blocks of b are packed, a slice
+    of the inner index at a time (the last slice short), rows by whole tiles and every
+    smaller tile: a column in a packed block and the same column left over (in place, in
+    one go) give the same bits."""
+    from backends.llvm import gemm
+    from backends.llvm.target import register_bits
+
+    fresh_code.setattr(contraction, "LOOP_FLOPS", -1)
+    lanes = register_bits() // (np.dtype(dtype).itemsize * 8)
+    width = lanes * gemm.TILE_VECTORS
+    rows = -(-gemm.PACK_ROWS // 6) * 6 + 7          # whole tiles, then tiles of 4, 2 and 1
+    inner = gemm.PACK_INNER + gemm.PACK_DEPTH // 2 + 3
+    n = 2 * width + lanes + 3
+    a, b = gc.placeholder((rows, inner + 1), dtype), gc.placeholder((inner, n + 1), dtype)
+    f = gc.compile([a, b], a[:, 1:] @ b[:, 1:], backend="llvm")
+    x, y = _random((rows, inner + 1), dtype), _random((inner, n + 1), dtype)
+    repeats = [width + 3, 2 * width + 1, n - 1]      # of result column 2
+    y[:, [1 + j for j in repeats]] = y[:, 3:4]
+    got = f(x, y)
+    assert _generated(f)
+    want = x[:, 1:].astype(np.float64) @ y[:, 1:].astype(np.float64)
+    np.testing.assert_allclose(got, want, rtol=TOLERANCE[dtype] * 10,
+                               atol=TOLERANCE[dtype] * np.sqrt(inner))
+    for j in repeats:
+        np.testing.assert_array_equal(got[:, j], got[:, 2])
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
