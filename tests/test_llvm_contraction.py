@@ -188,7 +188,8 @@ def test_products_by_a_transposed_b_run_as_tiles_of_dot_products(dtype: str, inn
                                                                   fresh_code) -> None:
     """Rows and columns by whole tiles and by binary digits of what is left, inner sizes
     below, at and past a vector (the last part loaded under a mask), operands inside wider
-    buffers."""
+    buffers; a row or column repeated in another place of the tiles gives the same bits
+    (the lanes are added up by one tree whatever the tile)."""
     from backends.llvm.target import register_bits
 
     if register_bits() != 512:
@@ -198,9 +199,14 @@ def test_products_by_a_transposed_b_run_as_tiles_of_dot_products(dtype: str, inn
     b = gc.placeholder((cols + 1, inner + 1), dtype)
     f = gc.compile([a, b], a[1:, 2:] @ gc.transpose(b[1:, 1:]), backend="llvm")
     x, y = _random((8, inner + 2), dtype), _random((cols + 1, inner + 1), dtype)
+    x[7], y[cols], y[cols - 2] = x[1], y[1], y[1]     # last row, last columns: leftovers
     assert f"graphc.gemm.{dtype}.dots" in f.llvm_ir(optimized=False)
-    np.testing.assert_allclose(f(x, y), x[1:, 2:] @ y[1:, 1:].T, rtol=TOLERANCE[dtype],
+    got = f(x, y)
+    np.testing.assert_allclose(got, x[1:, 2:] @ y[1:, 1:].T, rtol=TOLERANCE[dtype],
                                atol=TOLERANCE[dtype] * inner)
+    np.testing.assert_array_equal(got[6], got[0])
+    for j in (cols - 1, cols - 3):
+        np.testing.assert_array_equal(got[:, j], got[:, 0])
 
 
 def test_the_generated_gemm_kernels_are_compiled_once_and_not_into_each_graph() -> None:
