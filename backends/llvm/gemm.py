@@ -7,9 +7,10 @@ tile_rows() rows of TILE_VECTORS vectors, is accumulated in registers while the 
 runs, and a column of tiles reads the same block of b, which stays in cache (in a big
 product, copied to a contiguous panel on the stack a slice of the inner index at a time, the
 accumulators going to c and back between slices); the columns left over go in tiles of 2^i
-vectors, the last vector masked. Every element of the result is one
-chain of fused multiply-adds over the inner index, in order (a product by a transposed b:
-one vector of partial sums, its lanes added by one fixed tree), so its bits do not depend on where it lies.
+vectors, the last vector masked. Every element of the result is one chain of fused
+multiply-adds over the inner index, in order (a product by a transposed b: one vector of
+partial sums, its lanes added by one fixed tree), so its bits do not depend on where it
+lies.
 
 The kernels are functions `kernel(record, lo, hi, ...)`, which compute the column blocks
 [lo, hi) of the product the record describes, one per dtype and kind of product. They are
