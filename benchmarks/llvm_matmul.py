@@ -145,18 +145,20 @@ GENERATED_SHAPES = {   # name: (m, k, n) of c (m x n) = a (m x k) @ b (k x n), o
     "LeNet conv2 weight grad 16x6400 @ (150x6400)T": (16, 6400, 150, True),
     "LSTM step 32x128 @ 128x512": (32, 128, 512, False),
     "LSTM backward 32x512 @ (128x512)T": (32, 512, 128, True),
+    "LSTM weight grad 128x1024 @ 1024x512": (128, 1024, 512, False),
     "W2 x @ W1 128x784 @ 784x256": (128, 784, 256, False),
     "256^3": (256, 256, 256, False),
+    "1024^3": (1024, 1024, 1024, False),
 }
 
 
 def generated_table(rng) -> None:
     """The generated GEMM (backends/llvm/gemm.py) against scipy's BLAS on the same product;
-    contraction.GENERATED picks the path, CPU time of one call."""
+    contraction.GENERATED picks the path, CPU time of one call (and GFLOP/s)."""
     import graphc as gc
     from backends.llvm import cache
     from backends.llvm.kernels import contraction
-    print("\nGenerated GEMM against BLAS, float32, µs per product (one thread)")
+    print("\nGenerated GEMM against BLAS, float32, µs per product (GFLOP/s), CPU time")
     for name, (m, k, n, transposed) in GENERATED_SHAPES.items():
         x = rng.standard_normal((m, k), dtype=np.float32)
         y = rng.standard_normal((n, k) if transposed else (k, n), dtype=np.float32)
@@ -173,8 +175,10 @@ def generated_table(rng) -> None:
             np.testing.assert_allclose(f(x, y), x @ (y.T if transposed else y), rtol=1e-3,
                                        atol=1e-2)
             times[path] = per_call(lambda: f(x, y))
-        print(f"  {name:<44} BLAS {times['blas'] * 1e6:8.1f}   generated "
-              f"{times['generated'] * 1e6:8.1f}   {times['generated'] / times['blas']:5.2f}x")
+        flops = 2 * m * k * n / 1e9
+        print(f"  {name:<44} BLAS {times['blas'] * 1e6:8.1f} ({flops / times['blas']:5.1f})"
+              f"   generated {times['generated'] * 1e6:8.1f} ({flops / times['generated']:5.1f})"
+              f"   {times['generated'] / times['blas']:5.2f}x")
 
 
 def main() -> int:

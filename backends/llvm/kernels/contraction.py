@@ -180,27 +180,31 @@ def _gemm(k: Kernel, c: Access, a: Access, b: Access, starts: list | None = None
         _generated_product(k, c, a, b, starts, "dots")
         return
     generated = _generated_suits(c, a, b, env)
-    if generated is True:
-        _generated_product(k, c, a, b, starts,
-                         "one_row" if env.resolve(c.shape[0]) == 1 else "rows")
-    elif generated is None:         # decided at run time by the sizes
-        def by_rule() -> None:
-            with builder.if_else(_generated_at_run_time(k, c, a)) as (ours, theirs):
-                with ours:
-                    _generated_product(k, c, a, b, starts)
-                with theirs:
-                    _blas_product(k, c, a, b, starts)
-        if isinstance(env.resolve(c.shape[0]), int):
-            by_rule()
-            return
-        rows = k.dims(c.shape[0])
-        with builder.if_else(builder.icmp_signed("==", rows, i64(1))) as (one, more):
-            with one:
-                _generated_product(k, c, a, b, starts, "one_row")
-            with more:
-                by_rule()
-    else:
+    if generated is False:
         _blas_product(k, c, a, b, starts)
+        return
+
+    def many_rows() -> None:
+        if generated:
+            _generated_product(k, c, a, b, starts)
+            return
+        with builder.if_else(_generated_at_run_time(k, c, a)) as (ours, theirs):
+            with ours:
+                _generated_product(k, c, a, b, starts)
+            with theirs:
+                _blas_product(k, c, a, b, starts)
+    rows = env.resolve(c.shape[0])
+    if isinstance(rows, int):
+        if rows == 1:
+            _generated_product(k, c, a, b, starts, "one_row")
+        else:
+            many_rows()
+        return
+    with builder.if_else(builder.icmp_signed("==", k.dims(c.shape[0]), i64(1))) as (one, more):
+        with one:
+            _generated_product(k, c, a, b, starts, "one_row")
+        with more:
+            many_rows()
 
 
 def _blas_product(k: Kernel, c: Access, a: Access, b: Access, starts: list) -> None:
@@ -217,21 +221,14 @@ def _blas_product(k: Kernel, c: Access, a: Access, b: Access, starts: list) -> N
 
 
 # NOTE: where b and the result have rows that are runs of memory, a float product runs the
-# generated GEMM (backends/llvm/gemm.py) when it has at most SKINNY rows or an inner size of
-# at most generated_inner(): BLAS packs the whole of b first, which for such products costs
-# more than the arithmetic, and on AVX-512 hosts the generated kernel's vectors are twice as
-# wide as the OpenBLAS Haswell kernels scipy's wheel runs there. Measured on one core
-# (python -m benchmarks.llvm_matmul), µs, generated against scipy's BLAS: 6x25 by 25x50176
-# 128 vs 486, 16x150 by 150x6400 154 vs 474, 32x128 by 128x512 18 vs 50, 128x784 by
-# 784x256 251 vs 448, 1024^3 15.9 ms vs 17.3 ms (where b's block no longer stays in L2).
+# generated GEMM (backends/llvm/gemm.py): on AVX-512 hosts always, its vectors being twice as
+# wide as those of the OpenBLAS Haswell kernels scipy's wheel runs there; elsewhere when it has
+# at most SKINNY rows or an inner size of at most SKINNY, where BLAS's packing of the whole of
+# b costs more than the arithmetic. Measured on one core (Zen 5, generated tiles of 6 rows,
+# big products packed), GFLOP/s generated against numpy's OpenBLAS: 256x4096 by 4096x256
+# 237 vs 120, 64x4096 by 4096x1024 187 vs 109, 2048^3 224 vs 129, 1024^3 ~250 vs ~125.
 SKINNY = 32
-LONGEST_INNER = 1024
 GENERATED = True     # False: BLAS for every float product (benchmarks and tests compare)
-
-
-def generated_inner() -> int:
-    """The longest inner size for which any product runs the generated GEMM."""
-    return LONGEST_INNER if register_bits() == 512 else SKINNY
 
 
 def _generated_suits(c: Access, a: Access, b: Access, env: DimEnv) -> bool | None:
@@ -239,17 +236,19 @@ def _generated_suits(c: Access, a: Access, b: Access, env: DimEnv) -> bool | Non
     if not (is_float(c.dtype) and env.resolve(b.strides[1]) == 1
             and env.resolve(c.strides[1]) == 1):
         return False
+    if register_bits() == 512:
+        return True
     rows, inner = (env.resolve(d) for d in (c.shape[0], a.shape[1]))
     if not (isinstance(rows, int) and isinstance(inner, int)):
         return None
-    return inner <= generated_inner() or rows <= SKINNY
+    return inner <= SKINNY or rows <= SKINNY
 
 
 def _generated_at_run_time(k: Kernel, c: Access, a: Access) -> ir.Value:
-    """The run-time test: at most SKINNY rows or an inner size of at most generated_inner()."""
+    """The run-time test: at most SKINNY rows or an inner size of at most SKINNY."""
     b = k.b
     few_rows = b.icmp_signed("<=", k.dims(c.shape[0]), i64(SKINNY))
-    short = b.icmp_signed("<=", k.dims(a.shape[1]), i64(generated_inner()))
+    short = b.icmp_signed("<=", k.dims(a.shape[1]), i64(SKINNY))
     return b.or_(few_rows, short)
 
 
