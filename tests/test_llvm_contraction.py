@@ -208,6 +208,35 @@ def test_products_by_a_transposed_b_run_as_tiles_of_dot_products(dtype: str, inn
         np.testing.assert_array_equal(got[:, j], got[:, 0])
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("rows", [7, 70])
+def test_long_dot_products_go_a_slice_at_a_time(dtype: str, rows: int, fresh_code) -> None:
+    """Inner sizes past one slice (the last slice short, ending in a masked vector): the
+    partial sums wait on the stack between slices, for groups of rows (70: two) and of
+    column blocks (7 rows: two, the second with columns left over); repeated rows and
+    columns give the same bits wherever they fall."""
+    from backends.llvm import gemm
+    from backends.llvm.target import register_bits
+
+    if register_bits() != 512:
+        pytest.skip("products by a transposed b run as dot products on AVX-512 hosts only")
+    fresh_code.setattr(contraction, "LOOP_FLOPS", -1)
+    inner = 2 * gemm.DOT_SLICE_BYTES // np.dtype(dtype).itemsize + 5
+    cols = 41
+    a, b = gc.placeholder((rows, inner), dtype), gc.placeholder((cols, inner), dtype)
+    f = gc.compile([a, b], a @ gc.transpose(b), backend="llvm")
+    x, y = _random((rows, inner), dtype), _random((cols, inner), dtype)
+    x[rows - 1], y[cols - 1], y[cols - 6] = x[0], y[0], y[0]
+    assert f"graphc.gemm.{dtype}.dots" in f.llvm_ir(optimized=False)
+    got = f(x, y)
+    want = x.astype(np.float64) @ y.T.astype(np.float64)
+    np.testing.assert_allclose(got, want, rtol=TOLERANCE[dtype] * 10,
+                               atol=TOLERANCE[dtype] * np.sqrt(inner))
+    np.testing.assert_array_equal(got[rows - 1], got[0])
+    for j in (cols - 1, cols - 6):
+        np.testing.assert_array_equal(got[:, j], got[:, 0])
+
+
 def test_the_generated_gemm_kernels_are_compiled_once_and_not_into_each_graph() -> None:
     """Graphs reach the kernels through the context table: compiling one more graph with a
     product runs LLVM once, on that graph's small module."""

@@ -45,6 +45,13 @@ PACK_DEPTH = 128
 PACK_ROWS = 32
 PACK_INNER = 512
 DOT_TILE = (4, 4)                  # rows × columns of c whose dot products run together
+# NOTE: dot products go a slice of DOT_SLICE_BYTES of each row at a time over a group of rows
+# and columns whose partial sums fit DOT_PARTIALS vectors (16 KiB on the stack), so a
+# slice's rows of a and b are read from memory once and stay in L2 while the group's tiles
+# pass over them. Measured on one core, GFLOP/s before / after: LeNet's weight gradients
+# 6x50176 by (25x50176)^T 80 / 118 and 16x6400 by (150x6400)^T 150 / 175.
+DOT_SLICE_BYTES = 4096
+DOT_PARTIALS = 256
 
 
 def tile_rows() -> int:
@@ -379,37 +386,92 @@ class _Dots(_Columns):
     cost a third of the time of 32x512 by (128x512)^T: 137 -> 223 GFLOP/s on one core."""
 
     def emit(self, lo: ir.Value, hi: ir.Value) -> None:
-        bld, f, across = self.bld, self.f, self.tile_vectors
-        with loop(bld, hi, start=lo, name="block", plain=True) as block:
-            first = bld.mul(block, i64(across))
-            left = bld.sub(f["n"], first)
-            start, cols = first, across
-            whole = bld.icmp_signed(">=", left, i64(across))
-            while cols:             # a whole block, else its columns by binary digits
-                present = whole if cols == across else bld.and_(
-                    bld.not_(whole), bld.icmp_signed("!=", bld.and_(left, i64(cols)), i64(0)))
-                with bld.if_then(present):
-                    self.dot_rows(start, cols)
-                start = bld.select(present, bld.add(start, i64(cols)), start)
-                cols //= 2
+        """The blocks [lo, hi): in one go when the inner size fits one slice, else by groups
+        of rows and blocks whose partial sums fit DOT_PARTIALS vectors, each group a slice
+        of the inner index at a time."""
+        bld, f = self.bld, self.f
+        length = DOT_SLICE_BYTES // self.size
+        stack = self.entry.alloca(self.vector, size=i64(DOT_PARTIALS))
+        stack.align = 64
+        with bld.if_else(bld.icmp_signed("<=", f["k"], i64(length))) as (short, long):
+            with short:
+                true, zero = ir.Constant(ir.IntType(1), 1), i64(0)
+                whole = _Slice(zero, f["k"], true, true, stack, zero, zero, zero)
+                with loop(bld, hi, start=lo, name="block", plain=True) as block:
+                    self.block_of_dots(block, whole, f["m"])
+            with long:
+                self.sliced(lo, hi, length, stack)
 
-    def dot_rows(self, first_col: ir.Value, cols: int) -> None:
-        bld, start, rows = self.bld, i64(0), self.tile_rows
+    def sliced(self, lo: ir.Value, hi: ir.Value, length: int, stack: ir.Value) -> None:
+        bld, f, across = self.bld, self.f, self.tile_vectors
+        group_rows = parallel.larger(bld, _smaller(bld, f["m"], i64(DOT_PARTIALS // across)),
+                                     i64(1))
+        group_blocks = bld.sdiv(i64(DOT_PARTIALS), bld.mul(group_rows, i64(across)))
+        slices = parallel.ceil_div(bld, f["k"], i64(length))
+        with loop(bld, parallel.ceil_div(bld, bld.sub(hi, lo), group_blocks), name="cg",
+                  plain=True) as cg:
+            first_block = bld.add(lo, bld.mul(cg, group_blocks))
+            end_block = _smaller(bld, bld.add(first_block, group_blocks), hi)
+            with loop(bld, parallel.ceil_div(bld, f["m"], group_rows), name="rg",
+                      plain=True) as rg:
+                first_row = bld.mul(rg, group_rows)
+                end_row = _smaller(bld, bld.add(first_row, group_rows), f["m"])
+                with loop(bld, slices, name="slice", plain=True) as s:
+                    start = bld.mul(s, i64(length))
+                    part = _Slice(start, _smaller(bld, i64(length), bld.sub(f["k"], start)),
+                                  bld.icmp_signed("==", s, i64(0)),
+                                  bld.icmp_signed("==", s, bld.sub(slices, i64(1))),
+                                  stack, first_row, bld.mul(first_block, i64(across)),
+                                  bld.mul(group_blocks, i64(across)))
+                    with loop(bld, end_block, start=first_block, name="block",
+                              plain=True) as block:
+                        self.block_of_dots(block, part, end_row)
+
+    def block_of_dots(self, block: ir.Value, part: _Slice, end_row: ir.Value) -> None:
+        """A whole block of columns, else its columns by binary digits."""
+        bld, f, across = self.bld, self.f, self.tile_vectors
+        first = bld.mul(block, i64(across))
+        left = bld.sub(f["n"], first)
+        start, cols = first, across
+        whole = bld.icmp_signed(">=", left, i64(across))
+        while cols:
+            present = whole if cols == across else bld.and_(
+                bld.not_(whole), bld.icmp_signed("!=", bld.and_(left, i64(cols)), i64(0)))
+            with bld.if_then(present):
+                self.dot_rows(start, cols, part, end_row)
+            start = bld.select(present, bld.add(start, i64(cols)), start)
+            cols //= 2
+
+    def dot_rows(self, first_col: ir.Value, cols: int, part: _Slice, end_row: ir.Value) -> None:
+        bld, start, rows = self.bld, part.first_row, self.tile_rows
         while rows:
-            count = bld.sdiv(bld.sub(self.f["m"], start), i64(rows))
+            count = bld.sdiv(bld.sub(end_row, start), i64(rows))
             with loop(bld, count, name=f"rows{rows}", plain=True) as p:
-                self.dots(bld.add(start, bld.mul(p, i64(rows))), rows, first_col, cols)
+                self.dots(bld.add(start, bld.mul(p, i64(rows))), rows, first_col, cols, part)
             start, rows = bld.add(start, bld.mul(count, i64(rows))), rows // 2
 
-    def dots(self, first_row: ir.Value, rows: int, first_col: ir.Value, cols: int) -> None:
-        """rows × cols elements of c from as many vectors of partial sums."""
+    def dots(self, first_row: ir.Value, rows: int, first_col: ir.Value, cols: int,
+             part: _Slice) -> None:
+        """rows × cols elements of c from as many vectors of partial sums, over one slice of
+        the inner index: they start at zero or from the slice before, and go on to the
+        slice after or are added up into c."""
         bld, f, vector, lanes = self.bld, self.f, self.vector, self.lanes
         slots = [[self.entry.alloca(vector) for _ in range(cols)] for _ in range(rows)]
-        for row in slots:
-            for slot in row:
-                bld.store(ir.Constant(vector, None), slot)
-        a_rows = [self.at("a", bld.add(first_row, i64(r)), f["lda"], i64(0)) for r in range(rows)]
-        b_rows = [self.at("b", bld.add(first_col, i64(c)), f["ldb"], i64(0)) for c in range(cols)]
+        kept = [[part.partial(bld, bld.add(first_row, i64(r)), bld.add(first_col, i64(c)))
+                 for c in range(cols)] for r in range(rows)]
+        with bld.if_else(part.fresh) as (fresh, going_on):
+            with fresh:
+                for row in slots:
+                    for slot in row:
+                        bld.store(ir.Constant(vector, None), slot)
+            with going_on:
+                for row, row_kept in zip(slots, kept):
+                    for slot, at in zip(row, row_kept):
+                        bld.store(bld.load(at, typ=vector), slot)
+        a_rows = [self.at("a", bld.add(first_row, i64(r)), f["lda"], part.start)
+                  for r in range(rows)]
+        b_rows = [self.at("b", bld.add(first_col, i64(c)), f["ldb"], part.start)
+                  for c in range(cols)]
 
         def step(offset: ir.Value, mask: ir.Value | None) -> None:
             def at(base):
@@ -420,19 +482,51 @@ class _Dots(_Columns):
                 for y, slot in zip(ys, row):
                     bld.store(bld.call(self.fma[vector], [x, y, bld.load(slot, typ=vector)]),
                               slot)
-        whole = bld.sdiv(f["k"], i64(lanes))
+        whole = bld.sdiv(part.length, i64(lanes))
         with loop(bld, whole, name="l", plain=True) as s:
             step(bld.mul(s, i64(lanes)), None)
-        rest = bld.sub(f["k"], bld.mul(whole, i64(lanes)))
-        with bld.if_then(bld.icmp_signed(">", rest, i64(0))):
+        rest = bld.sub(part.length, bld.mul(whole, i64(lanes)))
+        with bld.if_then(bld.icmp_signed(">", rest, i64(0))):   # (the last slice only)
             lane = ir.Constant(ir.VectorType(_I64, lanes), list(range(lanes)))
             step(bld.mul(whole, i64(lanes)),
                  bld.icmp_unsigned("<", lane, _splat(bld, rest, lane.type)))
-        sums = _lane_sums(bld, [bld.load(slot, typ=vector) for row in slots for slot in row])
-        for r in range(rows):
-            for c in range(cols):
-                bld.store(sums[r * cols + c], self.at("c", bld.add(first_row, i64(r)), f["ldc"],
-                                                      bld.add(first_col, i64(c))))
+        with bld.if_else(part.last) as (last, more):
+            with last:
+                sums = _lane_sums(bld, [bld.load(slot, typ=vector)
+                                        for row in slots for slot in row])
+                for r in range(rows):
+                    for c in range(cols):
+                        bld.store(sums[r * cols + c],
+                                  self.at("c", bld.add(first_row, i64(r)), f["ldc"],
+                                          bld.add(first_col, i64(c))))
+            with more:
+                for row, row_kept in zip(slots, kept):
+                    for slot, at in zip(row, row_kept):
+                        bld.store(bld.load(slot, typ=vector), at)
+
+
+class _Slice(NamedTuple):
+    """A slice of the inner index, [start, start + length), for a group of rows and
+    columns, whose partial sums wait in `partials` between slices (row by row, `stride`
+    vectors a row)."""
+    start: ir.Value
+    length: ir.Value
+    fresh: ir.Value         # i1: the first slice
+    last: ir.Value          # i1: the last slice
+    partials: ir.Value
+    first_row: ir.Value
+    first_col: ir.Value
+    stride: ir.Value
+
+    def partial(self, bld: ir.IRBuilder, row: ir.Value, col: ir.Value) -> ir.Value:
+        """Where element (row, col) of c keeps its vector of partial sums."""
+        at = bld.add(bld.mul(bld.sub(row, self.first_row), self.stride),
+                     bld.sub(col, self.first_col))
+        return bld.gep(self.partials, [at], inbounds=True)
+
+
+def _smaller(bld: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+    return bld.select(bld.icmp_signed("<", x, y), x, y)
 
 
 def _lane_sums(bld: ir.IRBuilder, vectors: list[ir.Value]) -> list[ir.Value]:
