@@ -1,4 +1,5 @@
-"""A generated GEMM for the float products BLAS does badly: few rows, or a short inner size.
+"""A generated GEMM for the float products BLAS does badly: few rows, or a short inner size,
+and on AVX-512 hosts all of them (see kernels/contraction.py).
 
 BLAS packs the whole of b before it multiplies, which for such products costs more than the
 arithmetic, and the scipy OpenBLAS this machine type gets runs Haswell's 256-bit kernels
