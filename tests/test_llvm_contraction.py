@@ -122,13 +122,14 @@ def test_every_float_path_agrees_with_the_interpreter(case: str, path: str, fres
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("rows", [1, 3, 7, 11])
+@pytest.mark.parametrize("rows", [1, 3, 7, 8, 11, 15])
 def test_generated_products_tile_by_tile_and_the_columns_left_over(dtype: str, rows: int,
                                                                  fresh_code) -> None:
-    """Several blocks of tiles, odd rows, tiles of 2 and 1 vectors and a masked part of one
-    left over; a column computed in a tile and the same column left over give the same bits
-    (every element is one chain of fused multiply-adds), and operands may start inside
-    their buffers (slices)."""
+    """Several blocks of tiles, rows by tiles of 6, 4, 2 and 1 (8 and 15: a tile of 6 given
+    up for two of 4), tiles of 2 and 1 vectors and a masked part of one left over; a column
+    computed in a tile and the same column left over give the same bits (every element is
+    one chain of fused multiply-adds), and operands may start inside their buffers
+    (slices)."""
     from backends.llvm import gemm
     from backends.llvm.target import register_bits
 
