@@ -155,8 +155,7 @@ def test_generated_products_tile_by_tile_and_the_columns_left_over(dtype: str, r
 def test_big_generated_products_pack_b_by_slices_of_the_inner_index(dtype: str,
                                                                      fresh_code) -> None:
     """Enough rows and a long enough inner size that whole blocks of b are packed, a slice
-    of the inner index at a time (the last slice short), rows by whole tiles and every
-    smaller tile: a column in a packed block and the same column left over (in place, in
+    of the inner index at a time (the last slice short), rows by tiles of 6 and of 4: a column in a packed block and the same column left over (in place, in
     one go) give the same bits."""
     from backends.llvm import gemm
     from backends.llvm.target import register_bits
@@ -164,7 +163,7 @@ def test_big_generated_products_pack_b_by_slices_of_the_inner_index(dtype: str,
     fresh_code.setattr(contraction, "LOOP_FLOPS", -1)
     lanes = register_bits() // (np.dtype(dtype).itemsize * 8)
     width = lanes * gemm.TILE_VECTORS
-    rows = -(-gemm.PACK_ROWS // 6) * 6 + 7          # whole tiles, then tiles of 4, 2 and 1
+    rows = -(-gemm.PACK_ROWS // 6) * 6 + 8          # tiles of 6, then two of 4
     inner = gemm.PACK_INNER + gemm.PACK_DEPTH // 2 + 3
     n = 2 * width + lanes + 3
     a, b = gc.placeholder((rows, inner + 1), dtype), gc.placeholder((inner, n + 1), dtype)
