@@ -155,8 +155,9 @@ def test_generated_products_tile_by_tile_and_the_columns_left_over(dtype: str, r
 def test_big_generated_products_pack_b_by_slices_of_the_inner_index(dtype: str,
                                                                      fresh_code) -> None:
     """Enough rows and a long enough inner size that whole blocks of b are packed, a slice
-    of the inner index at a time (the last slice short), rows by tiles of 6 and of 4: a column in a packed block and the same column left over (in place, in
-    one go) give the same bits."""
+    of the inner index at a time (the last slice short), rows by tiles of 6 and of 4: a
+    column in a packed block and the same column left over (in place, in one go) give the
+    same bits."""
     from backends.llvm import gemm
     from backends.llvm.target import register_bits
 
