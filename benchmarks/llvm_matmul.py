@@ -176,7 +176,7 @@ def generated_table(rng) -> None:
                                        atol=1e-2)
             times[path] = per_call(lambda: f(x, y))
         flops = 2 * m * k * n / 1e9
-        print(f"  {name:<44} BLAS {times['blas'] * 1e6:8.1f} ({flops / times['blas']:5.1f})"
+        print(f"  {name:<46} BLAS {times['blas'] * 1e6:8.1f} ({flops / times['blas']:5.1f})"
               f"   generated {times['generated'] * 1e6:8.1f} ({flops / times['generated']:5.1f})"
               f"   {times['generated'] / times['blas']:5.2f}x")
 
