@@ -24,7 +24,7 @@ blocks that the thread team shares; the pieces depend on the sizes only.
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 from llvmlite import ir
@@ -340,19 +340,10 @@ class _Columns:
         """rows × vectors vectors of c from their accumulators (lanes outside a mask are
         neither read nor written)."""
         bld, f, vector = self.bld, self.f, self.vector
-        slots = [[self.entry.alloca(vector) for _ in range(vectors)] for _ in range(rows)]
         targets = [[self.at("c", bld.add(first_row, i64(r)), f["ldc"],
                             bld.add(panel.col, i64(v * self.lanes))) for v in range(vectors)]
                    for r in range(rows)]
-        with bld.if_else(panel.fresh) as (fresh, going_on):
-            with fresh:
-                for row in slots:
-                    for slot in row:
-                        bld.store(ir.Constant(vector, None), slot)
-            with going_on:
-                for row, row_targets in zip(slots, targets):
-                    for slot, target in zip(row, row_targets):
-                        bld.store(self.load(target, mask), slot)
+        slots = self.accumulators(panel.fresh, targets, lambda at: self.load(at, mask))
         with loop(bld, panel.depth, name="l", plain=True) as l_:
             b_row = bld.gep(panel.b, [bld.mul(l_, panel.ldb)], inbounds=True,
                             source_etype=self.scalar)
@@ -367,6 +358,23 @@ class _Columns:
         for row, row_targets in zip(slots, targets):
             for slot, target in zip(row, row_targets):
                 self.store(bld.load(slot, typ=vector), target, mask)
+
+    def accumulators(self, fresh: ir.Value, kept: list[list[ir.Value]],
+                     reload: Callable[[ir.Value], ir.Value]) -> list[list[ir.Value]]:
+        """A stack slot of accumulators per place in `kept`: zero when `fresh` (i1), else
+        reload(place), the sums an earlier panel or slice left there."""
+        bld, vector = self.bld, self.vector
+        slots = [[self.entry.alloca(vector) for _ in row] for row in kept]
+        with bld.if_else(fresh) as (start, going_on):
+            with start:
+                for row in slots:
+                    for slot in row:
+                        bld.store(ir.Constant(vector, None), slot)
+            with going_on:
+                for row, row_kept in zip(slots, kept):
+                    for slot, at in zip(row, row_kept):
+                        bld.store(reload(at), slot)
+        return slots
 
     def load(self, pointer: ir.Value, mask: ir.Value | None) -> ir.Value:
         bld, vector = self.bld, self.vector
@@ -467,18 +475,9 @@ class _Dots(_Columns):
         the inner index: they start at zero or from the slice before, and go on to the
         slice after or are added up into c."""
         bld, f, vector, lanes = self.bld, self.f, self.vector, self.lanes
-        slots = [[self.entry.alloca(vector) for _ in range(cols)] for _ in range(rows)]
         kept = [[part.partial(bld, bld.add(first_row, i64(r)), bld.add(first_col, i64(c)))
                  for c in range(cols)] for r in range(rows)]
-        with bld.if_else(part.fresh) as (fresh, going_on):
-            with fresh:
-                for row in slots:
-                    for slot in row:
-                        bld.store(ir.Constant(vector, None), slot)
-            with going_on:
-                for row, row_kept in zip(slots, kept):
-                    for slot, at in zip(row, row_kept):
-                        bld.store(bld.load(at, typ=vector), slot)
+        slots = self.accumulators(part.fresh, kept, lambda at: bld.load(at, typ=vector))
         a_rows = [self.at("a", bld.add(first_row, i64(r)), f["lda"], part.start)
                   for r in range(rows)]
         b_rows = [self.at("b", bld.add(first_col, i64(c)), f["ldb"], part.start)
