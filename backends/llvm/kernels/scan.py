@@ -4,11 +4,12 @@ The body graph, extended with the per-step values the gradient reads (residuals)
 outputs, optimized and fused, becomes an entry function of its own with the same calling
 convention as the graph's. (The fusion pass leaves a body whose residuals the gradient reads
 by position alone; here they are outputs, so fusing cannot lose them: an LSTM step's gate
-math becomes one loop instead of ten kernels.) Each step the scan kernel fills the body's pointer tables: the carries (two
-buffers per carry, swapped each step), x_t (a slice of each sequence), the closed-over
-inputs; and as outputs the next carries and the step's slots of the stacked results. The
-carries entering each step are stacked when the graph reads them (histories), and the final
-carries are copied out after the loop. A failing step stops the loop with an error.
+math becomes one loop instead of ten kernels.) Each step the scan kernel fills the body's
+pointer tables: the carries (two buffers per carry, swapped each step), x_t (a slice of each
+sequence), the closed-over inputs; and as outputs the next carries and the step's slots of
+the stacked results. The carries entering each step are stacked when the graph reads them
+(histories), and the final carries are copied out after the loop. A failing step stops the
+loop with an error.
 """
 from __future__ import annotations
 
