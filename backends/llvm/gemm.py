@@ -31,6 +31,7 @@ from llvmlite import ir
 
 from backends.llvm import blas, parallel
 from backends.llvm.irutil import entry_alloca, i64, ir_type, loop
+from backends.llvm.kernels import lanes
 from backends.llvm.target import register_bits
 from backends.llvm.vmath.fir import declare, type_suffix
 
@@ -377,21 +378,15 @@ class _Columns:
         return slots
 
     def load(self, pointer: ir.Value, mask: ir.Value | None) -> ir.Value:
-        bld, vector = self.bld, self.vector
         if mask is None:
-            return bld.load(pointer, typ=vector, align=self.size)
-        fn = declare(bld.module, f"llvm.masked.load.{type_suffix(vector)}.p0",
-                     ir.FunctionType(vector, [_PTR, _I32, mask.type, vector]))
-        return bld.call(fn, [pointer, _I32(self.size), mask, ir.Constant(vector, None)])
+            return self.bld.load(pointer, typ=self.vector, align=self.size)
+        return lanes.load(self.bld, pointer, self.vector, mask)
 
     def store(self, value: ir.Value, pointer: ir.Value, mask: ir.Value | None) -> None:
-        bld = self.bld
         if mask is None:
-            bld.store(value, pointer, align=self.size)
-            return
-        fn = declare(bld.module, f"llvm.masked.store.{type_suffix(value.type)}.p0",
-                     ir.FunctionType(ir.VoidType(), [value.type, _PTR, _I32, mask.type]))
-        bld.call(fn, [value, pointer, _I32(self.size), mask])
+            self.bld.store(value, pointer, align=self.size)
+        else:
+            lanes.store(self.bld, value, pointer, mask)
 
 
 class _Dots(_Columns):
