@@ -10,6 +10,8 @@ within each repeat (the machine is shared and noisy: read the ratios, not the ti
   "team ran k/m" says in how many of the team's timed calls it did run (it backs off while
   the machine is loaded).
 - `--widths`: loops compiled for 256- and 512-bit vectors (one thread, CPU time).
+- `--interleave`: loops of transcendentals keeping 1, 2 or 4 vectors in flight per iteration
+  (one thread, CPU time).
 - `--sweep`: 1 thread against the team over sizes 2^8 .. 2^22, for a cheap kernel (-x) and
   W4, with the work units the kernels estimate (parallel.expression_cost): the threshold
   (parallel.MIN_WORK) sits where the team starts to win.
@@ -148,38 +150,64 @@ def w4_jax(x):
 def widths(repeats: int) -> None:
     """One thread, loops compiled for 256- and 512-bit vectors: CPU time per call (steadier than
     wall time on a shared machine for one thread), W4, -x and a sum."""
-    x = np.random.default_rng(0).standard_normal(N, dtype=np.float32) * 4
-    kernels: dict[int, dict[str, Callable]] = {}
+    kernels: dict[str, dict[str, Callable]] = {}
     bound = parallel.ARITHMETIC_BOUND
     for bits in (256, 512):
         target.VECTOR_BITS_OVERRIDE, parallel.ARITHMETIC_BOUND = bits, 0   # every loop
         try:
             v = gc.placeholder((None,), "float32", name="x")
-            kernels[bits] = {
+            kernels[f"{bits}-bit"] = {
                 "W4": cache_free(lambda: fused(w4)), "-x": cache_free(lambda: fused(neg)),
                 "sum": cache_free(lambda: gc.compile(inputs=[v], outputs=gc.sum(v),
                                                      backend="llvm"))}
         finally:
             target.VECTOR_BITS_OVERRIDE, parallel.ARITHMETIC_BOUND = None, bound
-    print("\none thread, ms of CPU time per call (median), 512-bit relative to 256-bit")
-    for name in kernels[256]:
+    one_thread_table(kernels, repeats)
+
+
+def interleaving(repeats: int) -> None:
+    """One thread, elementwise loops of transcendentals with 1, 2 and 4 vectors in flight per
+    iteration (parallel.LATENCY_VECTORS): CPU time per call."""
+    functions = {"W4": w4, "exp": gc.exp, "tanh": gc.tanh, "softplus": gc.softplus,
+                 "erf": gc.erf, "sin": gc.sin}
+    kernels: dict[str, dict[str, Callable]] = {}
+    chosen = parallel.LATENCY_VECTORS
+    for vectors in (1, 2, 4):
+        parallel.LATENCY_VECTORS = vectors
+        try:
+            kernels[f"{vectors} vector{'s' * (vectors > 1)}"] = {
+                name: cache_free(lambda f=f: fused(f)) for name, f in functions.items()}
+        finally:
+            parallel.LATENCY_VECTORS = chosen
+    one_thread_table(kernels, repeats)
+
+
+def one_thread_table(kernels: dict[str, dict[str, Callable]], repeats: int) -> None:
+    """Each kernel variant (outer key) of each function on 2^24 float32 and on 2^16 (in L2),
+    one thread, CPU time per call, taking turns; ratios to the first variant."""
+    x = np.random.default_rng(0).standard_normal(N, dtype=np.float32) * 4
+    variants = list(kernels)
+    print(f"\none thread, ms of CPU time per call (median), relative to {variants[0]}")
+    for name in kernels[variants[0]]:
         for data, what in ((x, "2^24"), (x[:1 << 16], "2^16, in L2")):
             calls = range(1 if data is x else 256)
-            samples: dict[int, list[float]] = {256: [], 512: []}
+            samples: dict[str, list[float]] = {v: [] for v in variants}
             with parallel.settings(threads=1):
                 for _ in range(repeats):
-                    for bits, compiled in kernels.items():
+                    for variant, compiled in kernels.items():
                         start = time.process_time()
                         for _ in calls:
                             compiled[name](data)
-                        samples[bits].append((time.process_time() - start) / len(calls))
-            narrow, wide = (statistics.median(samples[b]) * 1e3 for b in (256, 512))
-            print(f"  {name:3} {what:11}: 256-bit {narrow:8.3f}  512-bit {wide:8.3f}  "
-                  f"({wide / narrow:4.2f})", flush=True)
+                        samples[variant].append((time.process_time() - start) / len(calls))
+            medians = {v: statistics.median(samples[v]) * 1e3 for v in variants}
+            cells = "  ".join(f"{v} {t:8.3f} ({t / medians[variants[0]]:4.2f})"
+                              for v, t in medians.items())
+            print(f"  {name:8} {what:11}: {cells}", flush=True)
 
 
 def cache_free(build: Callable) -> Callable:
-    """build() with the object-code cache off (the key does not see the vector width)."""
+    """build() with the object-code cache off (its key sees neither the vector width nor the
+    interleaving)."""
     import os
 
     saved = os.environ.get("GRAPHC_CACHE_DIR")
@@ -273,11 +301,14 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=9)
     ap.add_argument("--widths", action="store_true", help="256- vs 512-bit vectors only")
+    ap.add_argument("--interleave", action="store_true",
+                    help="1, 2 or 4 vectors per iteration of transcendental loops only")
     ap.add_argument("--sweep", action="store_true", help="the threshold sweep only")
     ap.add_argument("--blas", action="store_true", help="small sgemm next to the team only")
     args = ap.parse_args(argv)
-    chosen = [f for f, flag in ((widths, args.widths), (sweep, args.sweep), (blas, args.blas))
-              if flag] or [main_rows]
+    parts = ((widths, args.widths), (interleaving, args.interleave), (sweep, args.sweep),
+             (blas, args.blas))
+    chosen = [f for f, flag in parts if flag] or [main_rows]
     for part in chosen:
         part(args.repeats)
     return 0

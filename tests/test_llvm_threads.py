@@ -450,11 +450,19 @@ def test_static_and_symbolic_sizes_give_the_same_bits(shape) -> None:
         assert static.tobytes() == symbolic.tobytes()
 
 
-def test_only_loops_bound_by_arithmetic_are_unrolled_and_interleaved() -> None:
+def test_loop_hints_follow_the_work_per_element() -> None:
     """A memory-bound elementwise loop asks LLVM for one vector per iteration (as fast, and
-    less code to optimize); one bound by arithmetic keeps O3's unrolling and interleaving."""
-    x = gc.placeholder((None,), "float32", name="x")
-    light = gc.compile(inputs=[x], outputs=x + 1, backend="llvm").llvm_ir(optimized=False)
-    heavy = gc.compile(inputs=[x], outputs=gc.tanh(x), backend="llvm").llvm_ir(optimized=False)
-    assert '"llvm.loop.unroll.disable"' in light and '"llvm.loop.interleave.count"' in light
-    assert "llvm.loop.unroll.disable" not in heavy
+    less code to optimize); one of a few arithmetic operations keeps O3's unrolling and
+    interleaving; one of transcendentals (long dependent chains) asks for LATENCY_VECTORS, but
+    only over enough elements."""
+    def loop_hints(build, shape=(None,)) -> list[int]:
+        x = gc.placeholder(shape, "float32", name="x")
+        compiled = gc.compile(inputs=[x], outputs=build(x), backend="llvm")
+        text = compiled.llvm_ir(optimized=False)
+        return [int(n) for n in re.findall(r'"llvm.loop.interleave.count", i32 (\d+)', text)]
+
+    assert set(loop_hints(lambda x: x + 1)) == {1}
+    assert loop_hints(lambda x: gc.sqrt(x * x + 1) / (x + 2)) == []
+    assert set(loop_hints(gc.tanh)) == {parallel.LATENCY_VECTORS}
+    assert set(loop_hints(gc.tanh, (1 << 20,))) == {parallel.LATENCY_VECTORS}
+    assert loop_hints(gc.tanh, (parallel.LATENCY_MIN_ELEMENTS - 1,)) == []

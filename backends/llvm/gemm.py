@@ -224,7 +224,7 @@ class _Columns:
 
     def emit(self, lo: ir.Value, hi: ir.Value) -> None:
         bld, f = self.bld, self.f
-        with loop(bld, hi, start=lo, name="block", plain=True) as block:
+        with loop(bld, hi, start=lo, name="block", interleave=1) as block:
             first = bld.mul(block, i64(self.width))
             full = bld.icmp_signed("<=", bld.add(first, i64(self.width)), f["n"])
             with bld.if_else(full) as (tiles, left_over):
@@ -268,11 +268,11 @@ class _Columns:
         scratch = self.entry.inttoptr(self.entry.ptrtoint(stack, _I64), _PTR)
         source = self.direct(first_col)
         with loop(bld, parallel.ceil_div(bld, f["k"], i64(PACK_DEPTH)), name="kb",
-                  plain=True) as kb:
+                  interleave=1) as kb:
             start = bld.mul(kb, i64(PACK_DEPTH))
             left = bld.sub(f["k"], start)
             depth = bld.select(bld.icmp_signed("<", left, i64(PACK_DEPTH)), left, i64(PACK_DEPTH))
-            with loop(bld, depth, name="pack", plain=True) as l_:
+            with loop(bld, depth, name="pack", interleave=1) as l_:
                 row = bld.gep(source.b, [bld.mul(bld.add(start, l_), f["ldb"])], inbounds=True,
                               source_etype=self.scalar)
                 to = bld.gep(scratch, [bld.mul(l_, i64(width))], inbounds=True,
@@ -322,7 +322,7 @@ class _Columns:
                 fours = bld.and_(bld.icmp_signed(">", count, i64(0)),
                                  bld.icmp_unsigned("<", bld.sub(left, i64(2)), i64(2)))
                 count = bld.sub(count, bld.zext(fours, _I64))
-            with loop(bld, count, name=f"rows{rows}", plain=True) as p:
+            with loop(bld, count, name=f"rows{rows}", interleave=1) as p:
                 self.tile(bld.add(start, bld.mul(p, i64(rows))), rows, panel, vectors, mask)
             start = bld.add(start, bld.mul(count, i64(rows)))
 
@@ -345,7 +345,7 @@ class _Columns:
                             bld.add(panel.col, i64(v * self.lanes))) for v in range(vectors)]
                    for r in range(rows)]
         slots = self.accumulators(panel.fresh, targets, lambda at: self.load(at, mask))
-        with loop(bld, panel.depth, name="l", plain=True) as l_:
+        with loop(bld, panel.depth, name="l", interleave=1) as l_:
             b_row = bld.gep(panel.b, [bld.mul(l_, panel.ldb)], inbounds=True,
                             source_etype=self.scalar)
             bs = [self.load(bld.gep(b_row, [i64(v * self.lanes)], inbounds=True,
@@ -411,7 +411,7 @@ class _Dots(_Columns):
             with short:
                 true, zero = ir.Constant(ir.IntType(1), 1), i64(0)
                 whole = _Slice(zero, f["k"], true, true, stack, zero, zero, zero)
-                with loop(bld, hi, start=lo, name="block", plain=True) as block:
+                with loop(bld, hi, start=lo, name="block", interleave=1) as block:
                     self.block_of_dots(block, whole, f["m"])
             with long:
                 self.sliced(lo, hi, length, stack)
@@ -423,14 +423,14 @@ class _Dots(_Columns):
         group_blocks = bld.sdiv(i64(DOT_PARTIALS), bld.mul(group_rows, i64(across)))
         slices = parallel.ceil_div(bld, f["k"], i64(length))
         with loop(bld, parallel.ceil_div(bld, bld.sub(hi, lo), group_blocks), name="cg",
-                  plain=True) as cg:
+                  interleave=1) as cg:
             first_block = bld.add(lo, bld.mul(cg, group_blocks))
             end_block = _smaller(bld, bld.add(first_block, group_blocks), hi)
             with loop(bld, parallel.ceil_div(bld, f["m"], group_rows), name="rg",
-                      plain=True) as rg:
+                      interleave=1) as rg:
                 first_row = bld.mul(rg, group_rows)
                 end_row = _smaller(bld, bld.add(first_row, group_rows), f["m"])
-                with loop(bld, slices, name="slice", plain=True) as s:
+                with loop(bld, slices, name="slice", interleave=1) as s:
                     start = bld.mul(s, i64(length))
                     part = _Slice(start, _smaller(bld, i64(length), bld.sub(f["k"], start)),
                                   bld.icmp_signed("==", s, i64(0)),
@@ -438,7 +438,7 @@ class _Dots(_Columns):
                                   stack, first_row, bld.mul(first_block, i64(across)),
                                   bld.mul(group_blocks, i64(across)))
                     with loop(bld, end_block, start=first_block, name="block",
-                              plain=True) as block:
+                              interleave=1) as block:
                         self.block_of_dots(block, part, end_row)
 
     def block_of_dots(self, block: ir.Value, part: _Slice, end_row: ir.Value) -> None:
@@ -460,7 +460,7 @@ class _Dots(_Columns):
         bld, start, rows = self.bld, part.first_row, self.tile_rows
         while rows:
             count = bld.sdiv(bld.sub(end_row, start), i64(rows))
-            with loop(bld, count, name=f"rows{rows}", plain=True) as p:
+            with loop(bld, count, name=f"rows{rows}", interleave=1) as p:
                 self.dots(bld.add(start, bld.mul(p, i64(rows))), rows, first_col, cols, part)
             start, rows = bld.add(start, bld.mul(count, i64(rows))), rows // 2
 
@@ -488,7 +488,7 @@ class _Dots(_Columns):
                     bld.store(bld.call(self.fma[vector], [x, y, bld.load(slot, typ=vector)]),
                               slot)
         whole = bld.sdiv(part.length, i64(lanes))
-        with loop(bld, whole, name="l", plain=True) as s:
+        with loop(bld, whole, name="l", interleave=1) as s:
             step(bld.mul(s, i64(lanes)), None)
         rest = bld.sub(part.length, bld.mul(whole, i64(lanes)))
         with bld.if_then(bld.icmp_signed(">", rest, i64(0))):   # (the last slice only)

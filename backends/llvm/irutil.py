@@ -61,9 +61,10 @@ def unoptimized(function: ir.Function) -> ir.Function:
 
 @contextlib.contextmanager
 def loop(builder: ir.IRBuilder, stop: ir.Value, start: ir.Value | int = 0,
-         name: str = "i", plain: bool = False) -> Iterator[ir.Value]:
-    """`for (i = start; i < stop; i++)` around the code emitted in the with-block; `plain`
-    asks LLVM not to unroll or interleave it (it still vectorizes)."""
+         name: str = "i", interleave: int | None = None) -> Iterator[ir.Value]:
+    """`for (i = start; i < stop; i++)` around the code emitted in the with-block. An
+    `interleave` count asks LLVM to vectorize it with that many vectors in flight per
+    iteration and not to unroll it (1: a plain loop); None leaves both to LLVM."""
     start = i64(start) if isinstance(start, int) else start
     before = builder.block
     header = builder.append_basic_block(f"{name}.head")
@@ -79,17 +80,17 @@ def loop(builder: ir.IRBuilder, stop: ir.Value, start: ir.Value | int = 0,
     index.add_incoming(builder.add(index, i64(1), name=f"{name}.next", flags=["nsw"]),
                        builder.block)
     back = builder.branch(header)
-    if plain:
-        back.set_metadata("llvm.loop", _plain_loop(builder.module))
+    if interleave is not None:
+        back.set_metadata("llvm.loop", _loop_hints(builder.module, interleave))
     builder.position_at_end(after)
 
 
-def _plain_loop(module: ir.Module) -> ir.MDValue:
-    """A new loop ID (its first operand itself, as LLVM wants) saying: no unrolling, no
-    interleaving."""
+def _loop_hints(module: ir.Module, interleave: int) -> ir.MDValue:
+    """A new loop ID (its first operand itself, as LLVM wants) saying: no unrolling,
+    `interleave` vectors per iteration."""
     hints = [module.add_metadata([ir.MetaDataString(module, "llvm.loop.unroll.disable")]),
              module.add_metadata([ir.MetaDataString(module, "llvm.loop.interleave.count"),
-                                  I32(1)])]
+                                  I32(interleave)])]
     # NOTE: a unique operand first, so add_metadata makes a new node, then made self-referent
     node = module.add_metadata([ir.MetaDataString(module, f"graphc.loop{len(module.metadata)}")])
     node.operands = (node, *hints)

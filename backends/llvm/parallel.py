@@ -187,6 +187,25 @@ _TRANSCENDENTALS = frozenset({"exp", "log", "log1p", "expm1", "sin", "cos", "tan
 # 512-bit vectors made W4 (81 units) 25-30% faster on an Ice Lake Xeon, and a negation or a sum
 # (3 units) no faster (benchmarks/llvm_threads.py --widths).
 ARITHMETIC_BOUND = 8
+# NOTE: from this much work per element on (one transcendental), an element is a chain of
+# dependent instructions longer than the core overlaps across iterations of a loop that holds
+# one vector each, which is what LLVM makes of a long body. LATENCY_VECTORS vectors per iteration
+# made W4 20% faster on Zen 5, softplus 30% (benchmarks/llvm_threads.py --interleave); each
+# needs its own registers, so more spill.
+LATENCY_BOUND = _TRANSCENDENTAL_COST
+LATENCY_VECTORS = 4
+LATENCY_MIN_ELEMENTS = 256    # fewer run in LLVM's remainder loops, narrower than one vector
+
+
+def interleave(cost: int, elements: int | None) -> int | None:
+    """How many vectors an innermost loop over `elements` (None: known at run time) costing
+    `cost` each should keep in flight per iteration (see irutil.loop): one for a loop bound by
+    memory, LATENCY_VECTORS for long chains of dependent work, else LLVM's choice."""
+    if cost < ARITHMETIC_BOUND:
+        return 1
+    if cost >= LATENCY_BOUND and (elements is None or elements >= LATENCY_MIN_ELEMENTS):
+        return LATENCY_VECTORS
+    return None
 
 
 def finish_chunk(chunk, cost: int) -> ir.Function:

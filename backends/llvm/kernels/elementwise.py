@@ -65,16 +65,17 @@ def loop_kernel(module, env: DimEnv, name: str, outs: Sequence[Access], roots: S
     accessed = targets + [a for a in operands if a is not None]
     k = Kernel(module, name, accessed, env)
     cost = parallel.expression_cost(roots)
-    plain = cost < parallel.ARITHMETIC_BOUND
+    inner = env.resolve(flat_shape[-1]) if flat_shape else 1
+    interleave = parallel.interleave(cost, inner if isinstance(inner, int) else None)
     if not parallel.may_share(parallel.static_work(env, flat_shape, cost)):
         _nest(k, flat_shape, [], targets, operands, ScalarEmitter(k.b, roots, *dtypes),
-              plain=plain)
+              interleave=interleave)
         parallel.vector_width(k.function, cost)
         return k
     chunk = Kernel(module, name + ".chunk", accessed, env, extra=parallel.CHUNK_ARGS)
     lo, hi = chunk.extra[:2]
     _nest(chunk, flat_shape, [], targets, operands, ScalarEmitter(chunk.b, roots, *dtypes),
-          (lo, hi), plain)
+          (lo, hi), interleave)
     parallel.finish_chunk(chunk, cost)
     item_work = k.b.mul(k.size(flat_shape[1:]), i64(cost))
     parallel.check(k, parallel.run_chunks(k, chunk.function, k.dims(flat_shape[0]), item_work))
@@ -95,7 +96,8 @@ def _arguments(roots: Sequence[Scalar]) -> set[int]:
 
 
 def _nest(k: Kernel, shape: tuple, indices: list, outs: list[Access], ins: list,
-          emitter: ScalarEmitter, bounds: tuple | None = None, plain: bool = False) -> None:
+          emitter: ScalarEmitter, bounds: tuple | None = None,
+          interleave: int | None = None) -> None:
     """The loops over `shape` around the stores; the outermost runs over `bounds` if given."""
     if len(indices) == len(shape):
         values = emitter.emit([None if a is None else k.load(a, indices) for a in ins])
@@ -103,8 +105,8 @@ def _nest(k: Kernel, shape: tuple, indices: list, outs: list[Access], ins: list,
             k.store(out, indices, value)
         return
     start, stop = bounds if bounds is not None else (0, k.dims(shape[len(indices)]))
-    with loop(k.b, stop, start, name=f"i{len(indices)}", plain=plain) as i:
-        _nest(k, shape, indices + [i], outs, ins, emitter, plain=plain)
+    with loop(k.b, stop, start, name=f"i{len(indices)}", interleave=interleave) as i:
+        _nest(k, shape, indices + [i], outs, ins, emitter, interleave=interleave)
 
 
 def formula(node: Tensor) -> Scalar:
