@@ -84,7 +84,7 @@ def timed(runs: dict[str, Callable], repeats: int) -> dict[str, float]:
 
 def team(function: Callable, threads: int) -> Callable:
     def run():
-        with parallel.settings(threads=threads):
+        with parallel.settings(threads=threads, paced=False):
             return function()
     return run
 
@@ -135,7 +135,7 @@ def main_rows(repeats: int) -> None:
         print(f"  (team ran {parallel.team_runs() - before}/{repeats + 1} calls of {n} threads)")
     with parallel.settings(threads=1):
         alone = f(x), summed(x), column_sums(matrix)
-    with parallel.settings(threads=n, min_work=0):
+    with parallel.settings(threads=n, min_work=0, paced=False):
         shared = f(x), summed(x), column_sums(matrix)
     same = all(a.tobytes() == b.tobytes() for a, b in zip(alone, shared))
     print(f"\nW4, the sum and the column sums: the same bits on 1 thread and on {n}: {same}")
@@ -235,7 +235,7 @@ def sweep(repeats: int) -> None:
             samples: dict[str, list[float]] = {"alone": [], "team": []}
             for _ in range(repeats * 20):
                 for how, threads in (("alone", 1), ("team", n)):
-                    with parallel.settings(threads=threads, min_work=0):
+                    with parallel.settings(threads=threads, min_work=0, paced=False):
                         start = time.perf_counter()
                         f(data)
                         samples[how].append(time.perf_counter() - start)
