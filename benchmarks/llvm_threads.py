@@ -6,7 +6,9 @@ within each repeat (the machine is shared and noisy: read the ratios, not the ti
 - W4, sigmoid(x)·tanh(0.5x+1)+softplus(x) over 2^24 float32, as one fused loop; a big sum
   (2^24 float32 to one number) and a column sum ([2^16, 256] over axis 0); a copy-like kernel
   (-x). Each as NumPy, JAX jit (when installed), graphc-llvm on 1 thread and on the team;
-  GB/s counts bytes read plus written, as does the copy bandwidth (np.copyto, one thread).
+  GB/s counts bytes read plus written, as does the copy bandwidth (np.copyto, one thread);
+  "graphc paced" is the default, each call on the team or alone as has lately been faster
+  (backends/llvm/pace.py).
   "team ran k/m" says in how many of the team's timed calls it did run (it backs off while
   the machine is loaded).
 - `--widths`: loops compiled for 256- and 512-bit vectors (one thread, CPU time).
@@ -130,6 +132,7 @@ def main_rows(repeats: int) -> None:
             runs["jax"] = lambda fn=jax_fn, d=device: fn(d).block_until_ready()
         runs["graphc 1 thread"] = team(lambda fn=native, d=data: fn(d), 1)
         runs[f"graphc {n} threads"] = team(lambda fn=native, d=data: fn(d), n)
+        runs["graphc paced"] = lambda fn=native, d=data: fn(d)
         before = parallel.team_runs()
         table(title, timed(runs, repeats), nbytes, copy)
         print(f"  (team ran {parallel.team_runs() - before}/{repeats + 1} calls of {n} threads)")
