@@ -210,12 +210,43 @@ def test_products_by_a_transposed_b_run_as_tiles_of_dot_products(dtype: str, inn
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("rows", [7, 70])
+def test_products_by_a_transposed_b_with_many_rows_transpose_it_into_panels(
+        dtype: str, fresh_code) -> None:
+    """From PACK_ROWS rows on, blocks of the stored b are transposed into panels a slice of
+    the inner index at a time (the last slice short and not a whole number of vectors);
+    whole blocks, a vector and a masked part left over, operands inside wider buffers; a
+    column repeated in a whole block and in the part left over gives the same bits."""
+    from backends.llvm import gemm
+    from backends.llvm.target import register_bits
+
+    if register_bits() != 512:
+        pytest.skip("products by a transposed b run as generated GEMMs on AVX-512 hosts only")
+    fresh_code.setattr(contraction, "LOOP_FLOPS", -1)
+    lanes = register_bits() // (np.dtype(dtype).itemsize * 8)
+    width = lanes * gemm.TILE_VECTORS
+    rows, inner, cols = gemm.PACK_ROWS + 5, gemm.PACK_DEPTH + 19, 2 * width + lanes + 3
+    a = gc.placeholder((rows, inner + 1), dtype)
+    b = gc.placeholder((cols + 1, inner + 2), dtype)
+    f = gc.compile([a, b], a[:, 1:] @ gc.transpose(b[1:, 2:]), backend="llvm")
+    x, y = _random((rows, inner + 1), dtype), _random((cols + 1, inner + 2), dtype)
+    repeats = [width + 2, 2 * width + 1, cols - 1]    # of result column 0
+    y[[1 + j for j in repeats]] = y[1]
+    got = f(x, y)
+    assert f"graphc.gemm.{dtype}.transposed" in f.llvm_ir(optimized=False)
+    want = x[:, 1:].astype(np.float64) @ y[1:, 2:].T.astype(np.float64)
+    np.testing.assert_allclose(got, want, rtol=TOLERANCE[dtype] * 10,
+                               atol=TOLERANCE[dtype] * np.sqrt(inner))
+    for j in repeats:
+        np.testing.assert_array_equal(got[:, j], got[:, 0])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("rows", [7, 31])
 def test_long_dot_products_go_a_slice_at_a_time(dtype: str, rows: int, fresh_code) -> None:
     """Inner sizes past one slice (the last slice short, ending in a masked vector): the
-    partial sums wait on the stack between slices, for groups of rows (70: two) and of
-    column blocks (7 rows: two, the second with columns left over); repeated rows and
-    columns give the same bits wherever they fall."""
+    partial sums wait on the stack between slices, for groups of column blocks (7 rows:
+    two, the second with columns left over; 31: six); repeated rows and columns give the
+    same bits wherever they fall."""
     from backends.llvm import gemm
     from backends.llvm.target import register_bits
 
