@@ -196,9 +196,11 @@ def test_symbolic_sizes_run_without_recompiling(w4_native) -> None:
 
 
 @needs_team
-def test_calls_from_several_python_threads_at_once(w4_native) -> None:
+@pytest.mark.parametrize("paced", [False, True])
+def test_calls_from_several_python_threads_at_once(w4_native, paced: bool) -> None:
     """Threads calling big kernels together: one of them has the team at a time, the others
-    run alone; every result is the one a lone call gives."""
+    run alone; every result is the one a lone call gives (paced: the calls also share
+    their functions' estimates and alone switches)."""
     x = gc.placeholder((None,), "float32", name="x")
     total = gc.compile(inputs=[x], outputs=gc.sum(w4(x)), backend="llvm")
     feeds = [(RNG.standard_normal(40_000 + 977 * i) * 5).astype(np.float32) for i in range(6)]
@@ -209,10 +211,10 @@ def test_calls_from_several_python_threads_at_once(w4_native) -> None:
 
     def work(i: int) -> None:
         try:
-            got[i] = [(w4_native(feeds[i]), total(feeds[i])) for _ in range(5)]
+            got[i] = [(w4_native(feeds[i]), total(feeds[i])) for _ in range(40)]
         except BaseException as exc:          # reported below, with the others
             errors.append(exc)
-    with parallel.settings(threads=2, min_work=0, paced=False):
+    with parallel.settings(threads=2, min_work=0, paced=paced):
         threads = [threading.Thread(target=work, args=(i,)) for i in range(len(feeds))]
         for t in threads:
             t.start()
