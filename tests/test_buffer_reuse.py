@@ -72,3 +72,22 @@ def test_variable_assigned_a_feed_does_not_alias_it(backend):
     bump()
     np.testing.assert_array_equal(data, np.ones(3))
     np.testing.assert_array_equal(W.value, np.full(3, 2.0))
+
+
+def test_pieces_computed_into_their_concatenation() -> None:
+    """Loop nests write their values straight into a concatenation's buffer (nested ones
+    too, along either axis); an input, a piece used twice and a matmul's result are copied
+    in, and a piece read elsewhere (by a matmul, from its strided window) is still right."""
+    x = gc.placeholder((5, 3), "float32", name="x")
+    W = gc.variable(np.linspace(-1, 1, 12, dtype="float32").reshape(3, 4), name="W")
+    a, b, m = gc.tanh(x), gc.exp(x) * 2, x @ W
+    row = gc.concatenate([a, b, x, a, m], axis=1)
+    stacked = gc.concatenate([row, gc.sigmoid(row), row + 1], axis=0)
+    outputs = [stacked, b @ gc.transpose(W[:, :3])]
+    native = gc.compile([x], outputs, backend="llvm")
+    data = np.linspace(-2, 2, 15, dtype="float32").reshape(5, 3)
+    for got, want in zip(native(data), gc.compile([x], outputs, backend="numpy")(data)):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    copies = [s for s in native.plan.steps if s.name.endswith("_concatenate")]
+    assert len(copies) == 4          # a twice, x, m: one copy each, no whole concatenation
+    assert all(s.node.op == "concatenate" and len(s.ins) == 1 for s in copies)

@@ -14,6 +14,8 @@ call succeeded, as the interpreter does.
 """
 from __future__ import annotations
 
+import functools
+from collections import Counter
 from dataclasses import dataclass, field
 
 from llvmlite import ir
@@ -92,6 +94,8 @@ class Plan:
         for node in graph.nodes:
             for i in dict.fromkeys(map(id, node.inputs)):
                 self.users.setdefault(i, []).append(node)
+        self._placed: dict[int, Access] = {}
+        self._into = _concatenated_in_place(graph, out_index)
         for node in graph.nodes:
             self.access[id(node)] = self._place(node, inputs, variables, out_index)
         for k, t in enumerate(graph.outputs):
@@ -132,6 +136,10 @@ class Plan:
         else:
             out = self._result_access(node, out_index)
         where = Where.of(node)
+        if node.op == "concatenate" and any(a == self._window(node, i)
+                                            for i, a in enumerate(ins)):
+            self._concatenate(node, ins, where)
+            return out
         if node.op in EXPANDERS:
             EXPANDERS[node.op](self, node, ins, out, where)
             return whole(Buffer("token", 0, "bool", 1), ())
@@ -143,8 +151,36 @@ class Plan:
         return out if isinstance(out, Access) else whole(Buffer("token", 0, "bool", 1), ())
 
     def _result_access(self, node: Tensor, out_index: dict) -> Access:
-        k = out_index.get(id(node))
-        return whole(self.outputs[k], node.shape) if k is not None else self._arena_access(node)
+        """An output buffer, the node's window of a concatenation taking it in place (see
+        _concatenated_in_place), or an arena slot of its own; the same access on every call
+        (a concatenation's is made when its first piece is placed)."""
+        if id(node) not in self._placed:
+            k = out_index.get(id(node))
+            if k is not None:
+                self._placed[id(node)] = whole(self.outputs[k], node.shape)
+            elif id(node) in self._into:
+                concat, position = self._into[id(node)]
+                self._result_access(concat, out_index)
+                self._placed[id(node)] = self._window(concat, position)
+            else:
+                self._placed[id(node)] = self._arena_access(node)
+        return self._placed[id(node)]
+
+    def _window(self, concat: Tensor, position: int) -> Access:
+        """The part of a placed concatenation that its piece `position` fills."""
+        whole_ = self._placed[id(concat)]
+        axis = concat.attrs["axis"]
+        start = functools.reduce(D.add, [p.shape[axis] for p in concat.inputs[:position]], 0)
+        return Access(whole_.buffer, concat.inputs[position].shape, whole_.strides,
+                      D.add(whole_.offset, D.mul(start, whole_.strides[axis])))
+
+    def _concatenate(self, node: Tensor, ins: list[Access], where: Where) -> None:
+        """A concatenation some of whose pieces were computed in place: copy in the rest."""
+        for position, a in enumerate(ins):
+            window = self._window(node, position)
+            if a != window:
+                self.steps.append(Step(f"k{len(self.steps)}_concatenate", node, window, [a],
+                                       _copy_step, where))
 
     def scratch(self, dtype: str, shape: tuple) -> Access:
         """A contiguous arena slot for a kernel's own use."""
@@ -219,6 +255,39 @@ class Plan:
 def updates_as_outputs(graph: Graph) -> Graph:
     """graph with its updates' new values as outputs after its own, and no updates."""
     return Graph(graph.inputs, [*graph.outputs, *(value for _, value in graph.updates)])
+
+
+def _concatenated_in_place(graph: Graph, out_index: dict) -> dict[int, tuple[Tensor, int]]:
+    """Values a kernel writes straight into their window of a concatenation (node id ->
+    (concatenate, position)), so the concatenation copies nothing: each value at most once,
+    none a graph output, computed by a loop nest (which writes any strided window) or itself
+    such a concatenation. The gate gradients of an LSTM step and the steps' gradients
+    stacked for the weight gradient are written where the concatenations want them.
+    """
+    into: dict[int, tuple[Tensor, int]] = {}
+    for node in graph.nodes:
+        if node.op != "concatenate":
+            continue
+        counts = Counter(map(id, node.inputs))
+        for position, piece in enumerate(node.inputs):
+            if counts[id(piece)] == 1 and id(piece) not in into and \
+                    id(piece) not in out_index and _loop_written(piece):
+                into[id(piece)] = (node, position)
+    return into
+
+
+def _loop_written(node: Tensor) -> bool:
+    """Whether node's kernel is a loop nest storing it by its access's strides."""
+    if node.op == "concatenate":
+        return True
+    if node.op == "fused_result":
+        group = node.inputs[0]
+        if group.attrs["kind"] not in ("elementwise", "epilogue"):
+            return False
+        body = group.attrs["body"]
+        value = body.outputs[node.attrs["index"]]
+        return OPS[value.op].kind is Kind.ELEMENTWISE
+    return OPS[node.op].kind is Kind.ELEMENTWISE and node.op not in KERNELS
 
 
 def _accesses(value):
