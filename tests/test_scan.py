@@ -327,6 +327,21 @@ def test_weight_adjoints_are_one_product_after_the_loop() -> None:
     assert len(after) == 6 and all(n.inputs[0].shape == (8, 16) for n in after)
 
 
+def test_a_stacked_operand_that_is_a_sequence_adjoint_is_stacked_once(backend) -> None:
+    """In h = tanh(h @ W + x_t), as in an LSTM fed x @ W_ih, W's B_t is x_t's adjoint: the
+    backward loop stacks it once, for the product and for the gradient of xs alike."""
+    def loss(h0, xs, W):
+        final, _ = gc.scan(lambda h, x: (gc.tanh(h @ W + x), None), h0, xs)
+        return gc.sum(final * final)
+    args = [RNG.normal(size=(2, 16)), RNG.normal(size=(4, 2, 16)), RNG.normal(size=(16, 16)) / 4]
+    h0, xs, W = (gc.placeholder(a.shape, "float64") for a in args)
+    nodes = gc.Graph([h0, xs, W], gc.grad(loss(h0, xs, W), [xs, W])).nodes
+    (backward,) = [n for n in nodes if n.op == "scan" and n.attrs["reverse"]]
+    outputs = backward.attrs["body"].outputs
+    assert len({id(t) for t in outputs}) == len(outputs) == 2    # dh, and dpre stacked once
+    check_grad(loss, args, wrt=[1, 2], backend=backend)
+
+
 @pytest.mark.parametrize("reverse", [False, True])
 def test_stacked_weight_adjoints_match_finite_differences(backend, reverse) -> None:
     check_grad(lambda *a: gc.sum(gc.sin(wide_rnn(reverse)(*a)[1])), WIDE(), wrt=[2, 3, 4],

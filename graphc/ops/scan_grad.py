@@ -134,14 +134,19 @@ def _backward_body(body: Graph, num_carry: int, num_xs: int, kind: str,
     sequences = c_in + x_in + cotangent + residuals
     position = {id(t): n for n, t in enumerate(sequences)}
     head = len(outs) - len(operands)
+    # per-step outputs: the sequences' adjoints, then the operands computed for products alone
+    per_step_out = outs[len(g_c) + len(new_acc):head]
+    made = {id(t): n for n, t in enumerate(per_step_out)}
     extra: list[Tensor] = []
     sources = []
     for t in outs[head:]:
         if id(t) in position:
             sources.append(("sequence", position[id(t)]))
         else:
-            sources.append(("output", len(extra)))
-            extra.append(t)
+            if id(t) not in made:     # an LSTM's B_t is the adjoint of x_t: stacked once
+                made[id(t)] = len(per_step_out) + len(extra)
+                extra.append(t)
+            sources.append(("output", made[id(t)]))
     stacked = [Stacked(j, sources[2 * n], sources[2 * n + 1]) for n, j in enumerate(owners)]
     inputs = adj + [acc[i] for i in kept] + sequences + p_in
     result = Backward(Graph(inputs, outs[:head] + extra), [p for p, _ in cuts], kept, stacked)
@@ -152,7 +157,8 @@ def _backward_body(body: Graph, num_carry: int, num_xs: int, kind: str,
 class Stacked(NamedTuple):
     """A product A_t^T·B_t in the adjoint of float closed-over input `which`, summed after the
     loop: where A_t and B_t are stacked, each ("sequence", index among the backward scan's
-    sequences) or ("output", index among its extra per-step outputs)."""
+    sequences) or ("output", index among its per-step outputs: the sequences' adjoints, then
+    the extra ones)."""
     which: int
     a: tuple[str, int]
     b: tuple[str, int]
@@ -228,12 +234,12 @@ def backprop_through_time(g: Tensor, index: int, node: Tensor,
     sequences = history + list(seqs) + cotangent + residuals
     results = scan_results(backward.body, init, sequences, list(free), not node.attrs["reverse"])
     carried = len(fk) + len(backward.accumulated)
-    extra = results[carried + len(fs):]
+    per_step = results[carried:]
     sums: dict[int, list[Tensor]] = {}
     for i, r in zip(backward.accumulated, results[len(fk):carried]):
         sums.setdefault(i, []).append(r)
     for product in backward.stacked:
-        a, b = (sequences[n] if where == "sequence" else extra[n]
+        a, b = (sequences[n] if where == "sequence" else per_step[n]
                 for where, n in (product.a, product.b))
         sums.setdefault(product.which, []).append(
             flagged_matmul(as_rows(a), as_rows(b), True, False))
