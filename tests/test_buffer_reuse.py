@@ -91,3 +91,16 @@ def test_pieces_computed_into_their_concatenation() -> None:
     copies = [s for s in native.plan.steps if s.name.endswith("_concatenate")]
     assert len(copies) == 4          # a twice, x, m: one copy each, no whole concatenation
     assert all(s.node.op == "concatenate" and len(s.ins) == 1 for s in copies)
+
+
+def test_a_time_step_of_a_batch_major_sequence_is_a_view() -> None:
+    """z[:, t] reshaped to a matrix drops an axis of size 1: no copy, however strided."""
+    z = gc.placeholder((None, 4, 6), "float32", name="z")
+    steps = [gc.tanh(gc.reshape(z[:, t:t + 1], (-1, 6))) for t in range(4)]
+    f = gc.compile([z], steps + [gc.reshape(z[:, 1:2, 2:3], (1, -1, 1))], backend="llvm")
+    assert not any(s.node is not None and s.node.op == "reshape" for s in f.plan.steps)
+    data = np.linspace(-3, 3, 72, dtype="float32").reshape(3, 4, 6)
+    got = f(data)
+    for t in range(4):
+        np.testing.assert_allclose(got[t], np.tanh(data[:, t]), rtol=1e-6)
+    np.testing.assert_array_equal(got[4], data[:, 1, 2].reshape(1, 3, 1))

@@ -1,10 +1,10 @@
 """Where a value lives: a buffer, and a strided view of it (shape, strides, offset as dims).
 
-View ops (reshape of a contiguous value, transpose, slice, broadcast_to, stop_gradient) cost
-no code: their value is a new Access to their operand's buffer, and the kernels reading them
-index it by strides. Strides and offsets are dims (graphc/dims.py), so they may depend on
-symbolic dims; a symbolic dim that may be 1 (assumed to broadcast) gets the stride
-min(d - 1, 1) * s, which is 0 when d is 1.
+View ops (transpose, slice, broadcast_to, stop_gradient, reshape of a contiguous value or
+one that only adds or drops axes of size 1) cost no code: their value is a new Access to
+their operand's buffer, and the kernels reading them index it by strides. Strides and
+offsets are dims (graphc/dims.py), so they may depend on symbolic dims; a symbolic dim that
+may be 1 (assumed to broadcast) gets the stride min(d - 1, 1) * s, which is 0 when d is 1.
 """
 from __future__ import annotations
 
@@ -80,9 +80,10 @@ def view(node: Tensor, a: Access, env: DimEnv) -> Access | None:
     if op == "stop_gradient":
         return a
     if op == "reshape":
-        if not is_contiguous(a, env):
-            return None
-        return Access(a.buffer, node.shape, row_major(node.shape), a.offset)
+        if is_contiguous(a, env):
+            return Access(a.buffer, node.shape, row_major(node.shape), a.offset)
+        strides = _unit_axes_only(a, node.shape, env)
+        return None if strides is None else Access(a.buffer, node.shape, strides, a.offset)
     if op == "transpose":
         perm = node.attrs["perm"]
         return Access(a.buffer, node.shape, tuple(a.strides[p] for p in perm), a.offset)
@@ -95,3 +96,19 @@ def view(node: Tensor, a: Access, env: DimEnv) -> Access | None:
             strides.append(D.mul(s, sl[2] or 1))
         return Access(a.buffer, node.shape, tuple(strides), offset)
     raise ValueError(f"{op} is not a view")
+
+
+def _unit_axes_only(a: Access, shape: tuple, env: DimEnv) -> tuple | None:
+    """Strides reading a strided a as `shape` when that only adds or drops axes of size 1
+    (a time step z[:, t] of a batch-major sequence as a matrix); None for any other reshape."""
+    kept = iter([(d, s) for d, s in zip(a.shape, a.strides) if env.resolve(d) != 1])
+    strides = []
+    for d, unit in zip(shape, row_major(shape)):
+        if env.resolve(d) == 1:
+            strides.append(unit)
+            continue
+        old = next(kept, None)
+        if old is None or env.resolve(old[0]) != env.resolve(d):
+            return None
+        strides.append(old[1])
+    return None if next(kept, None) is not None else tuple(strides)
