@@ -373,3 +373,21 @@ def test_second_order_through_stacked_adjoints(backend) -> None:
         gW = gc.grad(gc.sum(final * final) + gc.sum(gc.sin(ys)), W)
         return gc.sum(gW * gW)
     check_grad(fn, WIDE(), wrt=[0, 1, 3], backend=backend, rtol=1e-4, atol=1e-6)
+
+
+def test_a_sequence_the_backward_body_does_not_read_is_not_copied() -> None:
+    """The backward scan is handed the forward sequences; a strided one its body never reads
+    (x_t of h = tanh(h @ W + x_t)) gets no contiguous copy, the forward loop's only."""
+    x = gc.placeholder((2, 4, 16), "float32")
+    h0 = gc.placeholder((2, 16), "float32")
+    W = gc.variable(RNG.normal(size=(16, 16)).astype("float32") / 4)
+    final, _ = gc.scan(lambda h, x_t: (gc.tanh(h @ W + x_t), None), h0,
+                       gc.transpose(x, (1, 0, 2)))
+    loss = gc.sum(final * final)
+    f = gc.compile([h0, x], gc.grad(loss, [h0, x, W]), backend="llvm")
+    copies = [s for s in f.plan.steps if ".in" in s.name and s.out.shape == (4, 2, 16)]
+    assert len(copies) == 1
+    args = [RNG.normal(size=s).astype("float32") for s in ((2, 16), (2, 4, 16))]
+    reference = gc.compile([h0, x], gc.grad(loss, [h0, x, W]), backend="numpy")
+    for got, want in zip(f(*args), reference(*args)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

@@ -118,7 +118,7 @@ class Plan:
                                 D.product(node.shape)), node.shape)
         if node.op in RESULTS:
             return self.access[id(node)]      # placed by its composite
-        ins = self.operands(node.op, [self.access[id(i)] for i in node.inputs])
+        ins = self.operands(node, [self.access[id(i)] for i in node.inputs])
         if node.op in VIEWS:
             seen = view(node, ins[0], self.env)
             if seen is not None:
@@ -194,12 +194,14 @@ class Plan:
             step.scratch = SCRATCH[node.op](self, node, ins, out)     # a group's anchor
         self.steps.append(step)
 
-    def operands(self, op: str, ins: list[Access]) -> list[Access]:
-        """The operand accesses op's kernel reads: contiguous copies where it needs them."""
-        if op not in CONTIGUOUS:
+    def operands(self, node: Tensor, ins: list[Access]) -> list[Access]:
+        """The operand accesses node's kernel reads: contiguous copies where it needs them."""
+        if node.op not in CONTIGUOUS:
             return ins
-        return [a if is_contiguous(a, self.env) else self._contiguous(a, f"{op}.in{k}")
-                for k, a in enumerate(ins)]
+        needs = CONTIGUOUS[node.op]
+        wanted = range(len(ins)) if needs is None else needs(node)
+        return [a if k not in wanted or is_contiguous(a, self.env)
+                else self._contiguous(a, f"{node.op}.in{k}") for k, a in enumerate(ins)]
 
     def _contiguous(self, a: Access, name: str) -> Access:
         """A contiguous copy of a (strided) access, in the arena."""

@@ -2,12 +2,13 @@
 
 Elementwise ops need no entry: their scalar formula is their kernel. MESSAGES[op][code] says
 what a nonzero status code from an op's kernel means (the error to raise, as the interpreter
-raises it, and the message); CONTIGUOUS holds the ops whose operands
-the plan copies to contiguous buffers first (a kernel calling BLAS, say).
+raises it, and the message); CONTIGUOUS holds the ops whose operands the plan copies to
+contiguous buffers first (a kernel calling BLAS, say): all of them, or the positions a
+function of the node names.
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Callable, Collection, NamedTuple
 
 from backends.llvm.kernels.elementwise import elementwise
 from graphc.tensor import Tensor
@@ -38,7 +39,7 @@ class Where(NamedTuple):
 
 KERNELS: dict[str, Callable] = {"<elementwise>": elementwise}
 MESSAGES: dict[str, dict[int, Failure]] = {}
-CONTIGUOUS: set[str] = set()
+CONTIGUOUS: dict[str, Callable[[Tensor], Collection[int]] | None] = {}
 # op -> (plan, node, ins, results) -> {name: Access or anything the emitter needs}, where
 # results maps result index -> Access for composites; scratch slots come from plan.scratch()
 SCRATCH: dict[str, Callable] = {}
@@ -47,7 +48,8 @@ SCRATCH: dict[str, Callable] = {}
 EXPANDERS: dict[str, Callable] = {}
 
 
-def register(*ops: str, messages: dict[int, Failure] | None = None, contiguous: bool = False,
+def register(*ops: str, messages: dict[int, Failure] | None = None,
+             contiguous: bool | Callable[[Tensor], Collection[int]] = False,
              scratch: Callable | None = None):
     """Decorate an emitter `(lowering, node, out, ins) -> Kernel` as the kernel of ops.
 
@@ -60,7 +62,7 @@ def register(*ops: str, messages: dict[int, Failure] | None = None, contiguous: 
             if messages:
                 MESSAGES[op] = messages
             if contiguous:
-                CONTIGUOUS.add(op)
+                CONTIGUOUS[op] = None if contiguous is True else contiguous
             if scratch:
                 SCRATCH[op] = scratch
         return fn

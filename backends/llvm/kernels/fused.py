@@ -55,7 +55,7 @@ def expand(plan, node: Tensor, ins: list[Access], results: dict, where: Where) -
         target = results[position] if position is not None else plan.scratch(anchor.dtype,
                                                                               anchor.shape)
         position = {id(p): k for k, p in enumerate(body.inputs)}
-        anchor_ins = plan.operands(anchor.op, [ins[position[id(i)]] for i in anchor.inputs])
+        anchor_ins = plan.operands(anchor, [ins[position[id(i)]] for i in anchor.inputs])
         plan.add_step(anchor.op, anchor, target, anchor_ins, KERNELS[anchor.op], what)
         leaves[id(anchor)] = scalar.arg(len(operands))
         operands.append(target)

@@ -50,7 +50,16 @@ def _scratch(plan, node: Tensor, ins: list[Access], results: dict) -> dict:
             "arena": plan.scratch("bool", (body_plan.arena_size,))}
 
 
-@register("scan", contiguous=True, scratch=_scratch,
+def _read_in_steps(node: Tensor) -> list[int]:
+    """The operands the kernel reads whole: carries (copied in), and the sequences and
+    closed-over inputs the body reads (a backward scan is handed forward sequences it may
+    not read: no contiguous copy of those)."""
+    body, k = node.attrs["body"], node.attrs["num_carry"]
+    read = {id(i) for n in body.nodes for i in n.inputs} | {id(t) for t in body.outputs}
+    return [i for i, p in enumerate(body.inputs) if i < k or id(p) in read]
+
+
+@register("scan", contiguous=_read_in_steps, scratch=_scratch,
           messages={1: Failure(IndexRangeError,
                                "an op inside the scan's body failed (an index out of range)")})
 def scan(low, node: Tensor, out: dict, ins: list[Access]) -> Kernel:
