@@ -391,3 +391,19 @@ def test_a_sequence_the_backward_body_does_not_read_is_not_copied() -> None:
     reference = gc.compile([h0, x], gc.grad(loss, [h0, x, W]), backend="numpy")
     for got, want in zip(f(*args), reference(*args)):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_carries_living_in_their_histories_at_every_length(reverse) -> None:
+    """The native loop keeps a carry whose history the gradient reads in that history (no
+    copy per step): final carries, ys and gradients as the interpreter's for 0, 1 and 4 steps."""
+    h0, W = gc.placeholder((2, 3), "float64"), gc.placeholder((3, 3), "float64")
+    xs = gc.placeholder((None, 2, 3), "float64")
+    final, ys = rnn(reverse)(h0, xs, W)
+    outputs = [final, ys, *gc.grad(gc.sum(final * final) + gc.sum(ys), [h0, W])]
+    native = gc.compile([h0, xs, W], outputs, backend="llvm")
+    reference = gc.compile([h0, xs, W], outputs)
+    for steps in (0, 1, 4):
+        args = [RNG.normal(size=(2, 3)), RNG.normal(size=(steps, 2, 3)), RNG.normal(size=(3, 3))]
+        for got, want in zip(native(*args), reference(*args)):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)

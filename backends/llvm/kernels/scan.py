@@ -7,9 +7,10 @@ by position alone; here they are outputs, so fusing cannot lose them: an LSTM st
 math becomes one loop instead of ten kernels.) Each step the scan kernel fills the body's
 pointer tables: the carries (two buffers per carry, swapped each step), x_t (a slice of each
 sequence), the closed-over inputs; and as outputs the next carries and the step's slots of
-the stacked results. The carries entering each step are stacked when the graph reads them
-(histories), and the final carries are copied out after the loop. A failing step stops the
-loop with an error.
+the stacked results. A carry whose entering values the graph reads stacked (its history)
+lives in that history instead: the body reads step t's slot and writes the next one (the
+last step, the second buffer), so nothing is copied per step. The final carries are copied
+out after the loop. A failing step stops the loop with an error.
 """
 from __future__ import annotations
 
@@ -88,24 +89,38 @@ def scan(low, node: Tensor, out: dict, ins: list[Access]) -> Kernel:
     def nbytes(t: Tensor) -> ir.Value:
         return b.mul(kern.size(t.shape), i64(SIZES[t.dtype]))
 
+    length = kern.dims(ins[k].shape[0])
+    reverse = node.attrs["reverse"]
+
+    def stacked_at(history: Access, size: ir.Value, t: ir.Value) -> ir.Value:
+        """The slot of loop iteration t in a stacked history (step order, reversed or not)."""
+        step = b.sub(b.sub(length, i64(1)), t) if reverse else t
+        return b.gep(start(history), [b.mul(step, size)], source_etype=ir.IntType(8))
+
+    histories = {j: out[k + ny + j] for j in range(k) if k + ny + j in out}
     for j, (first, _) in enumerate(sc["carries"]):
-        _memcpy(b, start(first), start(ins[j]), nbytes(body.inputs[j]))
+        size = nbytes(body.inputs[j])
+        _memcpy(b, start(first), start(ins[j]), size)
+        if j in histories:
+            with b.if_then(b.icmp_signed(">", length, i64(0))):
+                _memcpy(b, stacked_at(histories[j], size, i64(0)), start(ins[j]), size)
     for p, a in enumerate(ins[k + s:]):
         b.store(start(a), _slot(b, in_table, k + s + p, PTR))
-    length = kern.dims(ins[k].shape[0])
     with loop(b, length, name="step") as t:
-        step = b.sub(b.sub(length, i64(1)), t) if node.attrs["reverse"] else t
+        step = b.sub(b.sub(length, i64(1)), t) if reverse else t
         odd_step = b.trunc(t, I1)        # the two buffers of a carry swap roles each step
-        current = [b.select(odd_step, start(c), start(a)) for a, c in sc["carries"]]
-        following = [b.select(odd_step, start(a), start(c)) for a, c in sc["carries"]]
-        for j, cur in enumerate(current):
-            b.store(cur, _slot(b, in_table, j, PTR))
-            b.store(following[j], _slot(b, out_table, j, PTR))
-            history = out.get(k + ny + j)
-            if history is not None:
+        last = b.icmp_signed("==", t, b.sub(length, i64(1)))
+        for j, (a, c) in enumerate(sc["carries"]):
+            if j in histories:           # the carry entering each step is its history slot
                 size = nbytes(body.inputs[j])
-                _memcpy(b, b.gep(start(history), [b.mul(step, size)], source_etype=ir.IntType(8)),
-                        cur, size)
+                current = stacked_at(histories[j], size, t)
+                following = b.select(last, start(c), stacked_at(histories[j], size,
+                                                                 b.add(t, i64(1))))
+            else:
+                current = b.select(odd_step, start(c), start(a))
+                following = b.select(odd_step, start(a), start(c))
+            b.store(current, _slot(b, in_table, j, PTR))
+            b.store(following, _slot(b, out_table, j, PTR))
         for i in range(s):
             x_t = body.inputs[k + i]
             b.store(b.gep(start(ins[k + i]), [b.mul(step, nbytes(x_t))],
@@ -124,12 +139,11 @@ def scan(low, node: Tensor, out: dict, ins: list[Access]) -> Kernel:
         status = b.call(body_fn, [in_table, ir.Constant(PTR, None), out_table,
                                   start(sc["arena"]), body_dims, kern.context])
         kern.fail_if(b.icmp_unsigned("!=", status, ir.Constant(I32, 0)), 1)
-    final_first = [start(a) for a, _ in sc["carries"]]
-    final_second = [start(c) for _, c in sc["carries"]]
-    odd = b.trunc(length, I1)
-    for j in range(k):
-        if j in out:
-            cur = b.select(odd, final_second[j], final_first[j])
+    for j, (a, c) in enumerate(sc["carries"]):
+        if j in out:                     # with a history the last step wrote the second buffer
+            ends_in_second = b.icmp_signed(">", length, i64(0)) if j in histories \
+                else b.trunc(length, I1)
+            cur = b.select(ends_in_second, start(c), start(a))
             _memcpy(b, start(out[j]), cur, nbytes(body.inputs[j]))
     return kern
 
