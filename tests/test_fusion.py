@@ -340,6 +340,23 @@ def test_results_and_graph_outputs_leave_the_group() -> None:
         np.testing.assert_array_equal(want, have)
 
 
+def test_a_loop_recomputes_cheap_values_from_what_it_reads_anyway() -> None:
+    """1 - s and 1 - t^2 (an LSTM's gradient factors) are recomputed, exactly, by the loop that
+    reads s and t anyway: the loop making s and t neither writes them nor reads them back."""
+    x = gc.placeholder((4, 8), name="x")
+    w = gc.placeholder((8, 8), name="w")
+    s, t = gc.sigmoid(x), gc.tanh(x * 2.0)
+    m = (s * t) @ w
+    graph = gc.Graph([x, w], [m * s * (1.0 - s) + m * t * (1.0 - gc.square(t))])
+    fused = fuse(graph)
+    first, epilogue = fused_nodes(fused, "elementwise"), fused_nodes(fused, "epilogue")
+    assert [len(n.attrs["body"].outputs) for n in first] == [3]        # s, t and s * t
+    assert [len(n.inputs) for n in epilogue] == [4]                    # s * t, w, s, t
+    feeds = [np.linspace(-3, 3, 32, dtype=np.float32).reshape(4, 8),
+             np.linspace(-1, 1, 64, dtype=np.float32).reshape(8, 8)]
+    np.testing.assert_array_equal(run(graph, feeds)[0], run(fused, feeds)[0])
+
+
 # ---- scans, the pipeline, the models ------------------------------------------------------------
 
 def _bodies(graph) -> list:

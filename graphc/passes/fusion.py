@@ -3,7 +3,8 @@
 The groups come from graphc/passes/fusion_groups.py. A group's operands are the values its
 members read from outside it (scalar constants stay in the body); its results are the members
 read outside it, returned or assigned to a variable, in topological order, each picked by a
-fused_result node that carries the member's name, line and scope. A group reading nothing but
+fused_result node that carries the member's name, line and scope; a value a group can
+recompute exactly from values it reads anyway is recomputed, not read (`_recomputed`). A group reading nothing but
 scalar constants is left to constant folding. Scan bodies are fused too, unless the scan's
 gradient reads body nodes by position (SUBGRAPH_GUARDS); the native scan fuses those itself,
 once the nodes read are outputs (backends/llvm/kernels/scan.py). Not in the default pipeline: the
@@ -38,6 +39,8 @@ class _Fuser:
     def run(self) -> Graph:
         graph = self.graph
         groups = partition(graph)
+        self.recipes = {id(g): _recomputed(g) for g in groups}
+        self.group_of = {id(m): g for g in groups for m in g.members}
         for unit in _units_in_order(graph, groups):
             if isinstance(unit, Group):
                 self.fuse(unit)
@@ -64,14 +67,24 @@ class _Fuser:
 
     def fuse(self, group: Group) -> None:
         inside = {id(m) for m in group.members}
+        recipes = self.recipes[id(group)]
         operands: list[Tensor] = []
         body: dict[int, Tensor] = {}          # outer node -> the node standing for it inside
+
+        def read(i: Tensor) -> None:
+            if id(i) in inside or id(i) in body or (i.op == "constant" and not i.ndim):
+                return
+            if id(i) in recipes:              # recomputed here from values read anyway
+                for n in recipes[id(i)]:
+                    for j in n.inputs:
+                        read(j)
+                    body[id(n)] = n.replace([body.get(id(j), j) for j in n.inputs])
+                return
+            body[id(i)] = placeholder(i.shape, i.dtype, name=i.name)
+            operands.append(i)
         for m in group.members:
             for i in m.inputs:
-                if id(i) in inside or id(i) in body or (i.op == "constant" and not i.ndim):
-                    continue
-                body[id(i)] = placeholder(i.shape, i.dtype, name=i.name)
-                operands.append(i)
+                read(i)
         if not operands:                       # constants only: constant folding's business
             for m in group.members:
                 self.memo[id(m)] = self.rebuild(m)
@@ -79,7 +92,10 @@ class _Fuser:
         for m in group.members:
             body[id(m)] = m.replace([body.get(id(i), i) for i in m.inputs])
         results = [m for m in group.members if id(m) in self.returned
-                   or any(id(u) not in inside for u in self.users.get(id(m), ()))]
+                   or any(id(u) not in inside and not self._recomputes(u, m)
+                          for u in self.users.get(id(m), ()))]
+        if not results:                        # every reader recomputes what it needs
+            return
         subgraph = Graph([body[id(o)] for o in operands], [body[id(m)] for m in results])
         new = fused_results(subgraph, [self.memo[id(o)] for o in operands], group.kind,
                             results, _common_scope(group.members))
@@ -89,6 +105,58 @@ class _Fuser:
             self.memo[id(m)] = r
             if self.log is not None:
                 self.log.append((rule, m, r))
+
+
+    def _recomputes(self, user: Tensor, value: Tensor) -> bool:
+        group = self.group_of.get(id(user))
+        return group is not None and id(value) in self.recipes[id(group)]
+
+
+# NOTE: exact in IEEE arithmetic (no rounding choices, no contraction without fast-math
+# flags), so a value recomputed in another loop has the same bits.
+RECOMPUTED_OPS = frozenset({"add", "subtract", "multiply", "square", "negative"})
+RECIPE_SIZE = 2
+
+
+def _recomputed(group: Group) -> dict[int, list[Tensor]]:
+    """Values the group reads that it can recompute, as cheaply as reading them, from values
+    it reads anyway: id -> the nodes to recompute, operands first. The gradient's 1 - s and
+    1 - tanh(c)^2 of an unrolled LSTM step are so recomputed from s and tanh(c) in the
+    backward loop instead of being written by the forward one and read back.
+    """
+    inside = {id(m) for m in group.members}
+    reads = {id(i): i for m in group.members for i in m.inputs
+             if id(i) not in inside and not (i.op == "constant" and not i.ndim)}
+    anchor_reads = {id(i) for i in group.anchor.inputs} if group.anchor is not None else set()
+    recipes = {}
+    for key, value in reads.items():
+        recipe = None if key in anchor_reads else _recipe(value, reads, value.shape)
+        if recipe is not None:
+            recipes[key] = recipe
+    while True:                       # a recipe may only start from values still read
+        kept = {k: r for k, r in recipes.items()
+                if not any(id(j) in recipes for n in r for j in n.inputs)}
+        if len(kept) == len(recipes):
+            return recipes
+        recipes = kept
+
+
+def _recipe(value: Tensor, reads: dict, shape: tuple) -> list[Tensor] | None:
+    """The nodes computing value from `reads` (other than itself) and scalar constants with
+    at most RECIPE_SIZE exact operations of one shape, operands first; None if there are none."""
+    recipe: list[Tensor] = []
+
+    def visit(n: Tensor) -> bool:
+        if n is not value and id(n) in reads or (n.op == "constant" and not n.ndim):
+            return True
+        if n.op not in RECOMPUTED_OPS or n.shape != shape or len(recipe) >= RECIPE_SIZE:
+            return False
+        if not all(visit(i) for i in n.inputs):
+            return False
+        if all(r is not n for r in recipe):
+            recipe.append(n)
+        return True
+    return recipe if visit(value) else None
 
 
 def _units_in_order(graph: Graph, groups: list[Group]) -> list:
