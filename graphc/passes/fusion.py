@@ -4,11 +4,12 @@ The groups come from graphc/passes/fusion_groups.py. A group's operands are the 
 members read from outside it (scalar constants stay in the body); its results are the members
 read outside it, returned or assigned to a variable, in topological order, each picked by a
 fused_result node that carries the member's name, line and scope; a value a group can
-recompute exactly from values it reads anyway is recomputed, not read (`_recomputed`). A group reading nothing but
-scalar constants is left to constant folding. Scan bodies are fused too, unless the scan's
-gradient reads body nodes by position (SUBGRAPH_GUARDS); the native scan fuses those itself,
-once the nodes read are outputs (backends/llvm/kernels/scan.py). Not in the default pipeline: the
-interpreter gains nothing from it; backends that generate code append it.
+recompute exactly from values it reads anyway is recomputed, not read (`_recomputed`). A
+group reading nothing but scalar constants is left to constant folding. Scan bodies are
+fused too, unless the scan's gradient reads body nodes by position (SUBGRAPH_GUARDS); the
+native scan fuses those itself, once the nodes read are outputs (backends/llvm/kernels/
+scan.py). Not in the default pipeline: the interpreter gains nothing from it; backends that
+generate code append it.
 """
 from __future__ import annotations
 
@@ -105,7 +106,6 @@ class _Fuser:
             self.memo[id(m)] = r
             if self.log is not None:
                 self.log.append((rule, m, r))
-
 
     def _recomputes(self, user: Tensor, value: Tensor) -> bool:
         group = self.group_of.get(id(user))
