@@ -210,6 +210,34 @@ def test_products_by_a_transposed_b_run_as_tiles_of_dot_products(dtype: str, inn
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("inner, cols", [(1001, 131), (300, 1100)])
+def test_a_row_times_a_big_matrix_goes_in_two_halves_of_the_inner_index(
+        dtype: str, inner: int, cols: int) -> None:
+    """From HALVES_BYTES of b on (and at most HALVES_COLUMNS columns: 131), a one-row
+    product is two halves of an odd inner size whose rows are added; the row is a strided
+    view. The same bits on one thread and on the team, which runs it whatever its
+    arithmetic; 1100 columns go whole."""
+    from backends.llvm import gemm, parallel
+
+    assert inner * cols * np.dtype(dtype).itemsize >= gemm.HALVES_BYTES
+    a, b = gc.placeholder((inner, 2), dtype), gc.placeholder((inner, cols), dtype)
+    f = gc.compile([a, b], gc.transpose(a)[1:] @ b, backend="llvm")
+    x, y = _random((inner, 2), dtype), _random((inner, cols), dtype)
+    results = []
+    for threads in (1, 2):
+        with parallel.settings(threads=threads, paced=False):
+            before = parallel.team_runs()
+            results.append(f(x, y))
+            shared = parallel.team_runs() - before
+    halves = cols <= gemm.HALVES_COLUMNS
+    assert shared == (1 if halves and parallel.available() else 0)
+    want = x[:, 1:].T.astype(np.float64) @ y.astype(np.float64)
+    np.testing.assert_allclose(results[0], want, rtol=TOLERANCE[dtype] * 10,
+                               atol=TOLERANCE[dtype] * np.sqrt(inner))
+    assert results[0].tobytes() == results[1].tobytes()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_products_by_a_transposed_b_with_many_rows_transpose_it_into_panels(
         dtype: str, fresh_code) -> None:
     """From PACK_ROWS rows on, blocks of the stored b are transposed into panels a slice of

@@ -54,6 +54,13 @@ DOT_TILE = (4, 4)                  # rows × columns of c whose dot products run
 # 6x50176 by (25x50176)^T 80 / 118 and 16x6400 by (150x6400)^T 150 / 175.
 DOT_SLICE_BYTES = 4096
 DOT_PARTIALS = 256
+# NOTE: a vector times a matrix reads each element of b once, so it runs at the speed b
+# comes from cache: 784x256 float32 (800 KB, W6's first layer) read at ~150 GB/s, where a
+# matrix half its size, which one core's L2 holds, read at ~200. From HALVES_BYTES of b on,
+# the product is cut into two halves of the inner index, each core's L2 holding its half of
+# b from call to call, and their partial rows added (HALVES_COLUMNS at most, on the stack).
+HALVES_BYTES = 1 << 19
+HALVES_COLUMNS = 1024
 
 
 def tile_rows() -> int:
@@ -89,6 +96,17 @@ def emit_product(builder: ir.IRBuilder, context: ir.Value, dtype, kind: str = "r
     record = entry_alloca(builder, RECORD)
     for i, name in enumerate(FIELDS):
         builder.store(operands[name], builder.gep(record, [_I32(0), _I32(i)], inbounds=True))
+    if kind == "one_row":
+        nbytes = builder.mul(builder.mul(operands["k"], operands["n"]),
+                             i64(np.dtype(dtype).itemsize))
+        halves = builder.and_(builder.icmp_signed(">=", nbytes, i64(HALVES_BYTES)),
+                              builder.icmp_signed("<=", operands["n"], i64(HALVES_COLUMNS)))
+        with builder.if_else(halves) as (cut, whole):
+            with cut:
+                _run_halves(builder, record, context, dtype, operands)
+            with whole:
+                _run(builder, record, context, dtype, kind, operands)
+        return
     if kind != "dots":
         _run(builder, record, context, dtype, kind, operands)
         return
@@ -117,6 +135,61 @@ def _run(builder: ir.IRBuilder, record: ir.Value, context: ir.Value, dtype, kind
                             blocks, item_work, chunk)
     blas.by_size(builder, m, n, k,
                  lambda: builder.call(columns, args + [i64(0), blocks, i64(0), null]), split)
+
+
+def _run_halves(builder: ir.IRBuilder, record: ir.Value, context: ir.Value, dtype,
+                operands: dict[str, ir.Value]) -> None:
+    """A one-row product as two halves of the inner index (see HALVES_BYTES), on the team
+    whatever its arithmetic (a call for which that does not pay runs alone: pace.py), then
+    c = first half's row + second half's: the same sums for any number of threads."""
+    scalar = ir_type(np.dtype(dtype).name)
+    partials = entry_alloca(builder, ir.ArrayType(scalar, 2 * HALVES_COLUMNS))
+    partials = builder.bitcast(partials, _PTR)
+    half = _half_function(builder.module, dtype)
+    parallel.run_pieces(builder, lambda ty: entry_alloca(builder, ty), half, [record, context],
+                        i64(2), parallel.min_work(builder), i64(1), partials)
+    c = operands["c"]
+    with loop(builder, operands["n"], name="halves") as j:
+        first = builder.load(builder.gep(partials, [j], source_etype=scalar), typ=scalar)
+        second = builder.load(builder.gep(partials, [builder.add(j, i64(HALVES_COLUMNS))],
+                                          source_etype=scalar), typ=scalar)
+        builder.store(builder.fadd(first, second), builder.gep(c, [j], source_etype=scalar))
+
+
+def _half_function(module: ir.Module, dtype) -> ir.Function:
+    """i32 half(record, context, lo, hi, index, partials): halves [lo, hi) of the record's
+    one-row product, half h's row into partials + h·HALVES_COLUMNS."""
+    name = f"graphc.gemm.{np.dtype(dtype).name}.one_row.half"
+    existing = module.globals.get(name)
+    if existing is not None:
+        return existing
+    fn = ir.Function(module, ir.FunctionType(_I32, [_PTR, _PTR, *parallel.CHUNK_ARGS]),
+                     name=name)
+    fn.linkage = "internal"
+    fn.attributes.add("nounwind")
+    record, context, lo, hi, _, partials = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("start"))
+    scalar = ir_type(np.dtype(dtype).name)
+    fields = {f: b.load(b.gep(record, [_I32(0), _I32(i)], inbounds=True, source_etype=RECORD),
+                        typ=RECORD.elements[i]) for i, f in enumerate(FIELDS)}
+    k = fields["k"]
+    first_size = b.sdiv(b.add(k, i64(1)), i64(2))
+    width = i64(_block_width(dtype, "one_row"))
+    blocks = parallel.ceil_div(b, fields["n"], width)
+    own = entry_alloca(b, RECORD)
+    with loop(b, hi, start=lo, name="half") as h:
+        start = b.mul(h, first_size)
+        part = dict(fields)
+        part["k"] = b.select(b.icmp_signed("==", h, i64(0)), first_size, b.sub(k, first_size))
+        part["a"] = b.gep(fields["a"], [b.mul(start, fields["a_step"])], source_etype=scalar)
+        part["b"] = b.gep(fields["b"], [b.mul(start, fields["ldb"])], source_etype=scalar)
+        part["c"] = b.gep(partials, [b.mul(h, i64(HALVES_COLUMNS))], source_etype=scalar)
+        for i, field in enumerate(FIELDS):
+            b.store(part[field], b.gep(own, [_I32(0), _I32(i)], inbounds=True))
+        b.call(_caller(module, dtype, "one_row"),
+               [own, context, i64(0), blocks, i64(0), ir.Constant(_PTR, None)])
+    b.ret(_I32(0))
+    return fn
 
 
 # ---- the kernels, compiled once per process (and cached on disk) --------------------------
