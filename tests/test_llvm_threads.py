@@ -321,9 +321,10 @@ def test_the_team_runs_big_kernels_and_leaves_small_ones_to_the_caller() -> None
 @needs_team
 def test_calls_run_the_faster_way_and_keep_probing_the_other() -> None:
     """With min_work 0 a call offers its kernels of 300 elements to the team, whose start and
-    join cost more than they do: paced calls soon run alone, but every PROBE_PERIOD-th still
-    tries the team, and unpaced calls use it again, for the same bits. (No test can make the
-    team the faster way on demand: the cores are shared with other tests.)"""
+    join cost more than they do: paced calls run alone after the first FIRST_CALLS (which
+    alternate), but every PROBE_PERIOD-th still tries the team, and unpaced calls use it
+    again, for the same bits. (No test can make the team the faster way on demand: the cores
+    are shared with other tests.)"""
     x = gc.placeholder((None,), "float32", name="x")
     f = gc.compile(inputs=[x], outputs=gc.tanh(x) + 1, backend="llvm")
     data = RNG.standard_normal(300).astype(np.float32)

@@ -6,12 +6,12 @@ vCPUs at times share one physical core, the spinning thread slows the serial ker
 it (W3 measured 1.7 ms per step with the team against 1.2 ms on one thread, in stretches of
 tens of seconds, and 0.8 ms with it otherwise). Only the whole call shows that, so a module
 whose kernels can share gets an entry that times each call (the CPU's cycle counter) and
-keeps an estimate per way (`_updated`): every PROBE_PERIOD-th call runs the other way, and
-the faster way runs the rest. Running alone is the module's alone switch
-(parallel.alone_switch), which makes its offers decline; the team's threads then fall
-asleep. Results do not depend on the way (see parallel.py), so the switch is only ever a
-question of speed; concurrent calls share the estimates without locks (they may time each
-other's way: an estimate, not a verdict).
+keeps an estimate per way (`_updated`): the first calls alternate, then every
+PROBE_PERIOD-th call runs the other way, and the faster way runs the rest. Running alone is
+the module's alone switch (parallel.alone_switch), which makes its offers decline; the
+team's threads then fall asleep. Results do not depend on the way (see parallel.py), so the
+switch is only ever a question of speed; concurrent calls share the estimates without locks
+(they may time each other's way: an estimate, not a verdict).
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from backends.llvm import parallel
 from backends.llvm.irutil import I32, I64, unoptimized
 
 PROBE_PERIOD = 32          # a call in 32 runs the way not chosen (~3% of calls at its price)
-_WEIGHT = 2                # a call moves its way's estimate by 1/4 of the difference
+FIRST_CALLS = 32           # which alternate ways, to start both estimates from many calls
 _RECORD = ir.LiteralStructType([I64, I64, I64])   # calls, estimated cycles on the team, alone
 _CALLS, _ON_TEAM, _ALONE = range(3)
 
@@ -50,11 +50,12 @@ def paced_entry(module: ir.Module, steps: ir.Function, name: str) -> ir.Function
     calls = b.atomic_rmw("add", slot(_CALLS), I64(1), "monotonic")
     on_team, alone = (b.load_atomic(slot(i), "monotonic", 8, typ=I64) for i in (_ON_TEAM, _ALONE))
     # NOTE: call 0 (arena pages first touched, caches cold) is not timed, nor is a failed
-    # call; call 1 times the team, call 2 alone, and then the faster way runs but for probes.
-    known = b.and_(b.icmp_signed(">", on_team, I64(0)), b.icmp_signed(">", alone, I64(0)))
-    prefer_alone = b.and_(known, b.icmp_signed("<", alone, on_team))
-    probe = b.icmp_signed("==", b.srem(calls, I64(PROBE_PERIOD)), I64(2))
-    run_alone = b.xor(prefer_alone, probe)
+    # call; the first calls alternate (odd ones alone), then the faster way runs but for
+    # probes.
+    first = b.icmp_signed("<", calls, I64(FIRST_CALLS))
+    prefer_alone = b.icmp_signed("<", alone, on_team)
+    probe = b.icmp_signed("==", b.srem(calls, I64(PROBE_PERIOD)), I64(0))
+    run_alone = b.select(first, b.trunc(calls, ir.IntType(1)), b.xor(prefer_alone, probe))
     b.store_atomic(b.zext(run_alone, I32), switch, "monotonic", 4)
     started = parallel.clock(b)
     status = b.call(steps, args)
@@ -70,15 +71,15 @@ def paced_entry(module: ir.Module, steps: ir.Function, name: str) -> ir.Function
 
 
 def _updated(b: ir.IRBuilder, old: ir.Value, cycles: ir.Value) -> ir.Value:
-    """A way's new estimate after a call of `cycles`: a quarter of the way to it, counted
-    within half and twice the estimate (the first call sets it).
+    """A way's new estimate after a call of `cycles`: a quarter of the way to it, counted at
+    most twice the estimate (the first call sets it).
 
     NOTE: a call the machine interrupted reads slow; on the way that is only probed, one such
-    call would otherwise hold the estimate up for many probes. A lasting change (the other
-    vCPU now shares our core) still shows within a few calls.
+    call would otherwise hold the estimate up for many probes. A lasting slowdown (the other
+    vCPU now shares our core) still shows within a few calls. (Moving faster towards faster
+    calls made the estimate a low quantile, and a way whose times scatter look faster.)
     """
-    low, high = b.ashr(old, I64(1)), b.shl(old, I64(1))
-    capped = b.select(b.icmp_signed(">", cycles, high), high,
-                      b.select(b.icmp_signed("<", cycles, low), low, cycles))
-    moved = b.add(old, b.ashr(b.sub(capped, old), I64(_WEIGHT)))
+    high = b.shl(old, I64(1))
+    capped = b.select(b.icmp_signed(">", cycles, high), high, cycles)
+    moved = b.add(old, b.ashr(b.sub(capped, old), I64(2)))
     return b.select(b.icmp_signed("==", old, I64(0)), cycles, moved)
