@@ -159,14 +159,9 @@ def _run_halves(builder: ir.IRBuilder, record: ir.Value, context: ir.Value, dtyp
 def _half_function(module: ir.Module, dtype) -> ir.Function:
     """i32 half(record, context, lo, hi, index, partials): halves [lo, hi) of the record's
     one-row product, half h's row into partials + h·HALVES_COLUMNS."""
-    name = f"graphc.gemm.{np.dtype(dtype).name}.one_row.half"
-    existing = module.globals.get(name)
-    if existing is not None:
-        return existing
-    fn = ir.Function(module, ir.FunctionType(_I32, [_PTR, _PTR, *parallel.CHUNK_ARGS]),
-                     name=name)
-    fn.linkage = "internal"
-    fn.attributes.add("nounwind")
+    fn = _graph_function(module, f"graphc.gemm.{np.dtype(dtype).name}.one_row.half")
+    if fn.blocks:
+        return fn
     record, context, lo, hi, _, partials = fn.args
     b = ir.IRBuilder(fn.append_basic_block("start"))
     scalar = ir_type(np.dtype(dtype).name)
@@ -223,14 +218,9 @@ def _runtime_module() -> ir.Module:
 def _caller(module: ir.Module, dtype, kind: str) -> ir.Function:
     """i32 call(record, context, lo, hi, index, scratch): the kernel for dtype and kind, from
     its slot of the context table (object code holds no address)."""
-    name = f"graphc.gemm.{np.dtype(dtype).name}.{kind}"
-    existing = module.globals.get(name)
-    if existing is not None:
-        return existing
-    fn = ir.Function(module, ir.FunctionType(_I32, [_PTR, _PTR, *parallel.CHUNK_ARGS]),
-                     name=name)
-    fn.linkage = "internal"
-    fn.attributes.add("nounwind")
+    fn = _graph_function(module, f"graphc.gemm.{np.dtype(dtype).name}.{kind}")
+    if fn.blocks:
+        return fn
     record, context, *rest = fn.args
     b = ir.IRBuilder(fn.append_basic_block("start"))
     kernel_type = ir.FunctionType(_I32, [_PTR, *parallel.CHUNK_ARGS])
@@ -238,6 +228,19 @@ def _caller(module: ir.Module, dtype, kind: str) -> ir.Function:
     pointer = b.load(b.gep(context, [i64(slot)], inbounds=True, source_etype=_PTR),
                      typ=kernel_type.as_pointer())
     b.ret(b.call(pointer, [record, *rest]))
+    return fn
+
+
+def _graph_function(module: ir.Module, name: str) -> ir.Function:
+    """The graph module's internal i32 name(record, context, lo, hi, index, scratch), as
+    made before or new without a body."""
+    existing = module.globals.get(name)
+    if existing is not None:
+        return existing
+    fn = ir.Function(module, ir.FunctionType(_I32, [_PTR, _PTR, *parallel.CHUNK_ARGS]),
+                     name=name)
+    fn.linkage = "internal"
+    fn.attributes.add("nounwind")
     return fn
 
 
