@@ -6,9 +6,7 @@ within each repeat (the machine is shared and noisy: read the ratios, not the ti
 - W4, sigmoid(x)·tanh(0.5x+1)+softplus(x) over 2^24 float32, as one fused loop; a big sum
   (2^24 float32 to one number) and a column sum ([2^16, 256] over axis 0); a copy-like kernel
   (-x). Each as NumPy, JAX jit (when installed), graphc-llvm on 1 thread and on the team;
-  GB/s counts bytes read plus written, as does the copy bandwidth (np.copyto, one thread);
-  "graphc paced" is the default, each call on the team or alone as has lately been faster
-  (backends/llvm/pace.py).
+  GB/s counts bytes read plus written, as does the copy bandwidth (np.copyto, one thread).
   "team ran k/m" says in how many of the team's timed calls it did run (it backs off while
   the machine is loaded).
 - `--widths`: loops compiled for 256- and 512-bit vectors (one thread, CPU time).
@@ -86,7 +84,7 @@ def timed(runs: dict[str, Callable], repeats: int) -> dict[str, float]:
 
 def team(function: Callable, threads: int) -> Callable:
     def run():
-        with parallel.settings(threads=threads, paced=False):
+        with parallel.settings(threads=threads):
             return function()
     return run
 
@@ -132,13 +130,12 @@ def main_rows(repeats: int) -> None:
             runs["jax"] = lambda fn=jax_fn, d=device: fn(d).block_until_ready()
         runs["graphc 1 thread"] = team(lambda fn=native, d=data: fn(d), 1)
         runs[f"graphc {n} threads"] = team(lambda fn=native, d=data: fn(d), n)
-        runs["graphc paced"] = lambda fn=native, d=data: fn(d)
         before = parallel.team_runs()
         table(title, timed(runs, repeats), nbytes, copy)
         print(f"  (team ran {parallel.team_runs() - before}/{repeats + 1} calls of {n} threads)")
     with parallel.settings(threads=1):
         alone = f(x), summed(x), column_sums(matrix)
-    with parallel.settings(threads=n, min_work=0, paced=False):
+    with parallel.settings(threads=n, min_work=0):
         shared = f(x), summed(x), column_sums(matrix)
     same = all(a.tobytes() == b.tobytes() for a, b in zip(alone, shared))
     print(f"\nW4, the sum and the column sums: the same bits on 1 thread and on {n}: {same}")
@@ -238,7 +235,7 @@ def sweep(repeats: int) -> None:
             samples: dict[str, list[float]] = {"alone": [], "team": []}
             for _ in range(repeats * 20):
                 for how, threads in (("alone", 1), ("team", n)):
-                    with parallel.settings(threads=threads, min_work=0, paced=False):
+                    with parallel.settings(threads=threads, min_work=0):
                         start = time.perf_counter()
                         f(data)
                         samples[how].append(time.perf_counter() - start)

@@ -1,9 +1,9 @@
 """Big native kernels on the thread team: the same bits for any team size, run after run, at any
 size around the thresholds, from several Python threads at once, and without libgomp at all.
 
-`parallel.settings(threads=n, min_work=0, paced=False)` makes every kernel with an axis of
-symbolic size use a team of n (libgomp grows its pool for n above the CPU count), so small
-arrays exercise the team.
+`parallel.settings(threads=n, min_work=0)` makes every kernel with an axis of symbolic size use
+a team of n (libgomp grows its pool for n above the CPU count), so small arrays exercise the
+team.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from backends.llvm import jit, pace, parallel
+from backends.llvm import jit, parallel
 from backends.llvm.kernels.reduce import BLOCK_WORK, MAX_BLOCKS
 from graphc import scalar
 
@@ -35,7 +35,7 @@ def by_team(function, *feeds, min_work: int | None = 0) -> list:
     min_work is 0)."""
     results = []
     for threads in TEAMS:
-        with parallel.settings(threads=threads, min_work=min_work, paced=False):
+        with parallel.settings(threads=threads, min_work=min_work):
             results.append(function(*feeds))
     return results
 
@@ -196,11 +196,9 @@ def test_symbolic_sizes_run_without_recompiling(w4_native) -> None:
 
 
 @needs_team
-@pytest.mark.parametrize("paced", [False, True])
-def test_calls_from_several_python_threads_at_once(w4_native, paced: bool) -> None:
+def test_calls_from_several_python_threads_at_once(w4_native) -> None:
     """Threads calling big kernels together: one of them has the team at a time, the others
-    run alone; every result is the one a lone call gives (paced: the calls also share
-    their functions' estimates and alone switches)."""
+    run alone; every result is the one a lone call gives."""
     x = gc.placeholder((None,), "float32", name="x")
     total = gc.compile(inputs=[x], outputs=gc.sum(w4(x)), backend="llvm")
     feeds = [(RNG.standard_normal(40_000 + 977 * i) * 5).astype(np.float32) for i in range(6)]
@@ -211,10 +209,10 @@ def test_calls_from_several_python_threads_at_once(w4_native, paced: bool) -> No
 
     def work(i: int) -> None:
         try:
-            got[i] = [(w4_native(feeds[i]), total(feeds[i])) for _ in range(40)]
+            got[i] = [(w4_native(feeds[i]), total(feeds[i])) for _ in range(5)]
         except BaseException as exc:          # reported below, with the others
             errors.append(exc)
-    with parallel.settings(threads=2, min_work=0, paced=paced):
+    with parallel.settings(threads=2, min_work=0):
         threads = [threading.Thread(target=work, args=(i,)) for i in range(len(feeds))]
         for t in threads:
             t.start()
@@ -257,7 +255,7 @@ x = gc.placeholder((None,), "float32", name="x")
 f = gc.compile(inputs=[x], outputs=[gc.sigmoid(x) * gc.tanh(0.5 * x + 1) + gc.softplus(x),
                                     gc.sum(x)], backend="llvm")
 data = np.load(sys.argv[1])
-with parallel.settings(min_work=0, paced=False):
+with parallel.settings(min_work=0):
     values, total = f(data)
 np.save(sys.argv[2], values)
 np.save(sys.argv[3], total)
@@ -268,7 +266,7 @@ def test_without_libgomp_kernels_run_on_the_caller(tmp_path: Path) -> None:
     x = gc.placeholder((None,), "float32", name="x")
     f = gc.compile(inputs=[x], outputs=[w4(x), gc.sum(x)], backend="llvm")
     data = (RNG.standard_normal(300_001) * 4).astype(np.float32)
-    with parallel.settings(min_work=0, paced=False):
+    with parallel.settings(min_work=0):
         values, total = f(data)
     paths = [tmp_path / name for name in ("in.npy", "values.npy", "total.npy")]
     np.save(paths[0], data)
@@ -283,7 +281,7 @@ def test_without_libgomp_kernels_run_on_the_caller(tmp_path: Path) -> None:
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
 def test_a_forked_child_runs_alone_instead_of_waiting_for_lost_threads(w4_native) -> None:
     data = (RNG.standard_normal(200_000) * 4).astype(np.float32)
-    with parallel.settings(threads=2, min_work=0, paced=False):
+    with parallel.settings(threads=2, min_work=0):
         want = w4_native(data)              # the parent's pool now has a thread
         child = os.fork()
         if child == 0:                      # pragma: no cover (the child reports by status)
@@ -313,41 +311,9 @@ def test_the_team_runs_big_kernels_and_leaves_small_ones_to_the_caller() -> None
         before = parallel.team_runs()
         f(data[:10])
         assert parallel.team_runs() == before
-        with parallel.settings(min_work=0, paced=False):
+        with parallel.settings(min_work=0):
             f(data)
         assert parallel.team_runs() == before + 1
-
-
-@needs_team
-def test_calls_run_the_faster_way_and_keep_probing_the_other() -> None:
-    """With min_work 0 a call offers its kernels of 300 elements to the team, whose start and
-    join cost more than they do: paced calls run alone after the first FIRST_CALLS (which
-    alternate), but every PROBE_PERIOD-th still tries the team, and unpaced calls use it
-    again, for the same bits. (No test can make the team the faster way on demand: the cores
-    are shared with other tests.)"""
-    x = gc.placeholder((None,), "float32", name="x")
-    f = gc.compile(inputs=[x], outputs=gc.tanh(x) + 1, backend="llvm")
-    data = RNG.standard_normal(300).astype(np.float32)
-    calls = 8 * pace.PROBE_PERIOD
-    with parallel.settings(threads=2, min_work=0):
-        before = parallel.team_runs()
-        alone = [f(data) for _ in range(calls)]
-        ran = parallel.team_runs() - before
-    assert 1 <= ran <= calls // 4
-    with parallel.settings(threads=2, min_work=0, paced=False):
-        before = parallel.team_runs()
-        shared = f(data)
-        assert parallel.team_runs() == before + 1
-    assert all(a.tobytes() == shared.tobytes() for a in alone)
-
-
-def test_only_modules_whose_kernels_can_share_get_a_paced_entry() -> None:
-    x = gc.placeholder((None,), "float32", name="x")
-    small = gc.placeholder((8,), "float32", name="small")
-    sharing = gc.compile(inputs=[x], outputs=gc.exp(x), backend="llvm")
-    alone = gc.compile(inputs=[small], outputs=gc.exp(small), backend="llvm")
-    assert "graphc.pace" in sharing.llvm_ir(optimized=False)
-    assert "graphc.pace" not in alone.llvm_ir(optimized=False)
 
 
 @pytest.mark.parametrize("m, n, k", [(200, 72, 40), (24, 300, 33), (1, 520, 9)])
@@ -370,7 +336,7 @@ def test_big_products_are_split_into_pieces_the_team_shares(m: int, n: int, k: i
     expected = (x.T if trans_a else x) @ (y.T if trans_b else y)
     results = {}
     for threads in (1, 2):
-        with parallel.settings(threads=threads, min_work=0, paced=False):
+        with parallel.settings(threads=threads, min_work=0):
             before = parallel.team_runs()
             results[threads] = f(x, y)
             ran = parallel.team_runs() - before
@@ -398,7 +364,7 @@ def test_pooling_and_its_gradients_share_their_planes_with_the_team() -> None:
         assert re.search(rf'define internal i32 @"k\d+_{op}\.chunk"', text), op
     results = {}
     for threads in (1, 2):
-        with parallel.settings(threads=threads, min_work=0, paced=False):
+        with parallel.settings(threads=threads, min_work=0):
             before = parallel.team_runs()
             results[threads] = f(data)
             ran = parallel.team_runs() - before
@@ -429,7 +395,7 @@ def test_im2col_and_col2im_share_their_rows_with_the_team() -> None:
     feeds = [xs, RNG.standard_normal((18,) + cols.shape[1:-1] + (5,)).astype(np.float32)]
     results = {}
     for threads in (1, 2):
-        with parallel.settings(threads=threads, min_work=0, paced=False):
+        with parallel.settings(threads=threads, min_work=0):
             before = parallel.team_runs()
             results[threads] = f(*feeds)
             ran = parallel.team_runs() - before

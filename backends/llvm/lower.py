@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 
 from llvmlite import ir
 
-from backends.llvm import parallel
 from backends.llvm.access import Access, Buffer, is_contiguous, view, whole
 from backends.llvm.irutil import I8, I32, PTR, SIZES, DimValues, const, i64, ir_type
 from backends.llvm.kernels import (
@@ -33,7 +32,6 @@ from backends.llvm.kernels import (
     Where,
 )
 from backends.llvm.kernels.elementwise import copy
-from backends.llvm.pace import paced_entry
 from graphc import dims as D
 from graphc.dims import Dim
 from graphc.errors import CompileError, GraphcError
@@ -330,13 +328,11 @@ class Lowering:
         return self.prefix + self.current
 
     def emit(self) -> ir.Module:
-        self.entry("entry", paced=True)
+        self.entry("entry")
         return self.module
 
-    def entry(self, name: str, paced: bool = False) -> ir.Function:
-        """The plan's entry function (its kernels emitted first); `paced`, one that runs the
-        whole call on the team or alone, whichever has been faster, when a kernel can share
-        (pace.py)."""
+    def entry(self, name: str) -> ir.Function:
+        """The plan's entry function (its kernels emitted first)."""
         plan = self.plan
         kernels = []
         for step in plan.steps:
@@ -344,10 +340,8 @@ class Lowering:
             kernel = step.emit(self, step.node, step.out, step.ins)
             kernel.finish()
             kernels.append(kernel)
-        paced = paced and parallel.shares(self.module)
-        entry = ir.Function(self.module, ir.FunctionType(I32, [PTR] * 6),
-                            name=name + ".steps" if paced else name)
-        if name != "entry" or paced:
+        entry = ir.Function(self.module, ir.FunctionType(I32, [PTR] * 6), name=name)
+        if name != "entry":
             entry.linkage = "internal"
         inputs, variables, outputs, arena, dims, context = entry.args
         b = ir.IRBuilder(entry.append_basic_block("start"))
@@ -390,7 +384,7 @@ class Lowering:
         else:
             b.unreachable()
         dim_values.finish(body)
-        return paced_entry(self.module, entry, name) if paced else entry
+        return entry
 
     def _constant(self, node: Tensor) -> ir.Value:
         array = node.value.reshape(-1)

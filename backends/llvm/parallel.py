@@ -43,8 +43,8 @@ CHUNKS_PER_THREAD = 8         # chunks claimed dynamically: a stalled core takes
 MIN_CHUNK_WORK = 1 << 14      # and none so small that claiming it costs more than running it
 
 _I32, _I64, _PTR = ir.IntType(32), ir.IntType(64), ir.PointerType()
-RUNTIME_TYPE = ir.LiteralStructType([_PTR, _I64, _I64, _I32, _I32, _I32, _I32, _I32])
-_PARALLEL, _MIN_WORK, _REGIONS, _THREADS, _BUSY, _SKIP, _PENALTY, _PACED = range(8)
+RUNTIME_TYPE = ir.LiteralStructType([_PTR, _I64, _I64, _I32, _I32, _I32, _I32])
+_PARALLEL, _MIN_WORK, _REGIONS, _THREADS, _BUSY, _SKIP, _PENALTY = range(7)
 MAX_BACKOFF = 63
 CHUNK_ARGS = (_I64, _I64, _I64, _PTR)      # lo, hi, chunk index, scratch
 _GOMP_PARALLEL = ir.FunctionType(ir.VoidType(), [_PTR, _PTR, _I32, _I32])
@@ -59,11 +59,10 @@ class _Runtime(ctypes.Structure):
                 ("threads", ctypes.c_int32),      # the team's size (1: never use the team)
                 ("busy", ctypes.c_int32),         # 1 while a team runs
                 ("skip", ctypes.c_int32),         # offers to decline (backing off)
-                ("penalty", ctypes.c_int32),      # the current back-off's length
-                ("paced", ctypes.c_int32)]        # 1: calls pick the team or not (pace.py)
+                ("penalty", ctypes.c_int32)]      # the current back-off's length
 
 
-_runtime = _Runtime(None, MIN_WORK, 0, 1, 0, 0, 0, 1)
+_runtime = _Runtime(None, MIN_WORK, 0, 1, 0, 0, 0)
 _loaded = False
 _load_lock = threading.Lock()
 
@@ -145,27 +144,23 @@ def set_threads(count: int) -> None:
 
 
 @contextlib.contextmanager
-def settings(threads: int | None = None, min_work: int | None = None,
-             paced: bool | None = None) -> Iterator[None]:
-    """Temporarily another team size or work threshold, or calls that use the team whenever
-    it is offered (`paced=False`; see pace.py): tests and benchmarks compare them.
+def settings(threads: int | None = None, min_work: int | None = None) -> Iterator[None]:
+    """Temporarily another team size or work threshold (tests and benchmarks compare them).
 
     NOTE: a threshold below MIN_WORK reaches only kernels whose sizes are symbolic or whose
     static work reaches MIN_WORK: smaller static ones have no team code (`may_share`).
     """
     _load()
-    saved = _runtime.threads, _runtime.min_work, _runtime.paced
+    saved = _runtime.threads, _runtime.min_work
     _runtime.skip = _runtime.penalty = 0
     try:
         if threads is not None:
             set_threads(threads)
         if min_work is not None:
             _runtime.min_work = min_work
-        if paced is not None:
-            _runtime.paced = int(paced)
         yield
     finally:
-        _runtime.threads, _runtime.min_work, _runtime.paced = saved
+        _runtime.threads, _runtime.min_work = saved
 
 
 _COST = {"arg": 1, "const": 0, "div": 4, "sqrt": 4, "pow": 40}
@@ -254,30 +249,6 @@ def _runtime_record(module: ir.Module) -> ir.GlobalVariable:
 
 def _field(b: ir.IRBuilder, record: ir.Value, index: int) -> ir.Value:
     return b.gep(record, [_I32(0), _I32(index)], inbounds=True)    # (typed by the global)
-
-
-def runtime_field(b: ir.IRBuilder, name: str) -> ir.Value:
-    """An i32 field of the runtime record ("threads", "paced"), loaded in b's function."""
-    index = {"threads": _THREADS, "paced": _PACED}[name]
-    return b.load(_field(b, _runtime_record(b.module), index), typ=_I32)
-
-
-_ALONE_SYMBOL = "graphc.parallel.alone"
-
-
-def alone_switch(module: ir.Module) -> ir.GlobalVariable:
-    """The module's i32 switch: nonzero, its kernels decline the team (pace.py sets it)."""
-    switch = module.globals.get(_ALONE_SYMBOL)
-    if switch is None:
-        switch = ir.GlobalVariable(module, _I32, name=_ALONE_SYMBOL)
-        switch.linkage = "internal"
-        switch.initializer = _I32(0)
-    return switch
-
-
-def shares(module: ir.Module) -> bool:
-    """Whether a kernel of the module can offer work to the team."""
-    return _TEAM_FUNCTION in module.globals
 
 
 def run_chunks(k, chunk_fn: ir.Function, extent: ir.Value, item_work: ir.Value,
@@ -397,7 +368,7 @@ def _closure(b: ir.IRBuilder, alloca: Callable[[ir.Type], ir.Value], args: list[
     return closure
 
 
-def clock(b: ir.IRBuilder) -> ir.Value:
+def _clock(b: ir.IRBuilder) -> ir.Value:
     """The CPU's time-stamp counter (cheap, steady on x86; only differences are used)."""
     module = b.module
     counter = module.globals.get("llvm.readcyclecounter") or ir.Function(
@@ -443,7 +414,7 @@ def _worker(module: ir.Module, chunk_fn: ir.Function, nargs: int) -> ir.Function
     b.atomic_rmw("umax", _member(b, closure, nargs, _STATUS), status, "monotonic")
     b.branch(claim)
     b.position_at_end(done)
-    b.atomic_rmw("min", _member(b, closure, nargs, _FIRST_DONE), clock(b), "monotonic")
+    b.atomic_rmw("min", _member(b, closure, nargs, _FIRST_DONE), _clock(b), "monotonic")
     b.ret_void()
     return worker
 
@@ -454,8 +425,7 @@ _TEAM_FUNCTION = "graphc.parallel.team"
 def _team_function(module: ir.Module) -> ir.Function:
     """i1 team(worker, closure, item_work): run worker(closure) on the team and return 1, or
     return 0 (the caller then runs the chunks alone) when there is no team, it has one
-    thread, it is busy, it is backing off, the module's calls run alone (alone_switch), or
-    the work is below min_work.
+    thread, it is busy, it is backing off, or the work is below min_work.
 
     Backing off: when, in a team's run, the first thread to run out of chunks waited for the
     others more than half the run (on a loaded machine, a thread was descheduled), the next
@@ -475,12 +445,10 @@ def _team_function(module: ir.Module) -> ir.Function:
     parallel = b.load(_field(b, record, _PARALLEL), typ=gomp_parallel)
     threads = b.load(_field(b, record, _THREADS), typ=_I32)
     extent = b.load(_member(b, closure, None, _EXTENT), typ=_I64)
-    alone = b.load_atomic(alone_switch(module), "monotonic", 4, typ=_I32)
     wanted = b.and_(b.and_(b.icmp_unsigned("!=", parallel, ir.Constant(gomp_parallel, None)),
                            b.icmp_signed(">", threads, _I32(1))),
                     b.icmp_signed(">=", b.mul(extent, item_work),
                                   b.load(_field(b, record, _MIN_WORK), typ=_I64)))
-    wanted = b.and_(wanted, b.icmp_signed("==", alone, _I32(0)))
     no = team.append_basic_block("no")
     b.position_at_end(no)
     b.ret(ir.Constant(ir.IntType(1), 0))
@@ -505,9 +473,9 @@ def _team_function(module: ir.Module) -> ir.Function:
     b.store(b.select(b.icmp_signed(">", chunk, _I64(0)), chunk, chosen), chunk_slot)
     first_done = _member(b, closure, None, _FIRST_DONE)
     b.store(_I64(2 ** 63 - 1), first_done)
-    started = clock(b)
+    started = _clock(b)
     b.call(parallel, [worker, closure, threads, _I32(0)])
-    ended = clock(b)
+    ended = _clock(b)
     waited = b.sub(ended, b.load(first_done, typ=_I64))
     straggled = b.icmp_signed(">", b.mul(waited, _I64(2)), b.sub(ended, started))
     penalty_slot = _field(b, record, _PENALTY)
