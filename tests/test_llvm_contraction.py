@@ -225,7 +225,7 @@ def test_a_row_times_a_big_matrix_goes_in_two_halves_of_the_inner_index(
     x, y = _random((inner, 2), dtype), _random((inner, cols), dtype)
     results = []
     for threads in (1, 2):
-        with parallel.settings(threads=threads, paced=False):
+        with parallel.settings(threads=threads):
             before = parallel.team_runs()
             results.append(f(x, y))
             shared = parallel.team_runs() - before

@@ -139,9 +139,9 @@ def _run(builder: ir.IRBuilder, record: ir.Value, context: ir.Value, dtype, kind
 
 def _run_halves(builder: ir.IRBuilder, record: ir.Value, context: ir.Value, dtype,
                 operands: dict[str, ir.Value]) -> None:
-    """A one-row product as two halves of the inner index (see HALVES_BYTES), on the team
-    whatever its arithmetic (a call for which that does not pay runs alone: pace.py), then
-    c = first half's row + second half's: the same sums for any number of threads."""
+    """A one-row product as two halves of the inner index (see HALVES_BYTES), offered to
+    the team whatever its arithmetic (it declines while busy or backing off), then c = first
+    half's row + second half's: the same sums for any number of threads."""
     scalar = ir_type(np.dtype(dtype).name)
     partials = entry_alloca(builder, ir.ArrayType(scalar, 2 * HALVES_COLUMNS))
     partials = builder.bitcast(partials, _PTR)
