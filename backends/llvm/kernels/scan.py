@@ -100,10 +100,13 @@ def scan(low, node: Tensor, out: dict, ins: list[Access]) -> Kernel:
     histories = {j: out[k + ny + j] for j in range(k) if k + ny + j in out}
     for j, (first, _) in enumerate(sc["carries"]):
         size = nbytes(body.inputs[j])
-        _memcpy(b, start(first), start(ins[j]), size)
-        if j in histories:
-            with b.if_then(b.icmp_signed(">", length, i64(0))):
-                _memcpy(b, stacked_at(histories[j], size, i64(0)), start(ins[j]), size)
+        if j not in histories:
+            _memcpy(b, start(first), start(ins[j]), size)
+            continue
+        # (no steps: the final carry is read from the first buffer)
+        steps = b.icmp_signed(">", length, i64(0))
+        target = b.select(steps, stacked_at(histories[j], size, i64(0)), start(first))
+        _memcpy(b, target, start(ins[j]), size)
     for p, a in enumerate(ins[k + s:]):
         b.store(start(a), _slot(b, in_table, k + s + p, PTR))
     with loop(b, length, name="step") as t:
