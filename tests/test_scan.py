@@ -407,3 +407,103 @@ def test_carries_living_in_their_histories_at_every_length(reverse) -> None:
         args = [RNG.normal(size=(2, 3)), RNG.normal(size=(steps, 2, 3)), RNG.normal(size=(3, 3))]
         for got, want in zip(native(*args), reference(*args)):
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+# ---- native: a body keeping the batch's rows apart runs in pieces of the batch -----------------
+
+def batch_rnn(body, width=16):
+    """A scan over xs (T, N, width) of body(h, x_t, W, bias), where bias (N, width) is
+    closed over; its final h, ys, and the gradients of a loss of both."""
+    h0 = gc.placeholder((None, width), "float32", name="h0")
+    xs = gc.placeholder((None, h0.shape[0], width), "float32", name="xs")
+    bias = gc.placeholder((h0.shape[0], width), "float32", name="bias")
+    W = gc.placeholder((width, width), "float32", name="W")
+    final, ys = gc.scan(lambda h, x_t: (body(h, x_t, W, bias),) * 2, h0, xs)
+    loss = gc.sum(final * final) + gc.sum(gc.sin(ys))
+    inputs = [h0, xs, bias, W]
+    return inputs, [final, ys, *gc.grad(loss, inputs)]
+
+
+def batch_args(batch, steps=5, width=16):
+    shapes = [(batch, width), (steps, batch, width), (batch, width), (width, width)]
+    return [(RNG.normal(size=s) / (4 if s == (width, width) else 1)).astype("float32")
+            for s in shapes]
+
+
+def scans_in_pieces(native) -> set[bool]:
+    """Whether each scan (forward and backward: at least two) runs in pieces of the batch."""
+    found = [s.scratch["rows"] is not None for s in native.plan.steps
+             if s.node is not None and s.node.op == "scan"]
+    assert len(found) >= 2
+    return set(found)
+
+
+def row_wise(h, x_t, W, bias):
+    z = h @ W + x_t
+    return gc.sigmoid(z) * gc.tanh(h + bias) + 0.5 * h
+
+
+@pytest.mark.parametrize("batch", [0, 1, 17, 32, 50, 100])
+def test_a_body_keeping_rows_apart_runs_in_pieces_with_the_interpreters_values(batch) -> None:
+    """Forward and backward loops both run on pieces of the batch (up to 4, of 16 rows or
+    more: 17 rows are one piece, 50 three, 100 four), each piece with its own rows of the
+    carries, sequences, closed-over bias and results, and its own part of the arena."""
+    from backends.llvm import parallel
+    inputs, outputs = batch_rnn(row_wise)
+    native = gc.compile(inputs, outputs, backend="llvm")
+    assert scans_in_pieces(native) == {True}
+    reference = gc.compile(inputs, outputs)
+    args = batch_args(batch)
+    with parallel.settings(min_work=0):
+        got = native(*args)
+    for g, want in zip(got, reference(*args)):
+        np.testing.assert_allclose(g, want, rtol=1e-4, atol=1e-4)
+
+
+def test_pieces_give_the_same_bits_on_any_number_of_threads() -> None:
+    """The pieces follow the batch size alone: one thread running all of them in order and
+    the team sharing them give the same bits; the team runs the loop when work is big."""
+    from backends.llvm import parallel
+    inputs, outputs = batch_rnn(row_wise, width=64)
+    native = gc.compile(inputs, outputs, backend="llvm")
+    args = batch_args(64, steps=8, width=64)
+    with parallel.settings(threads=1):
+        alone = native(*args)
+    before = parallel.team_runs()
+    with parallel.settings(threads=2, min_work=0):
+        shared = native(*args)
+    if parallel.available():
+        assert parallel.team_runs() > before
+    for a, b in zip(alone, shared):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name, body", [
+    ("minus the batch mean", lambda h, x_t, W, bias: gc.tanh(h @ W + x_t)
+     - gc.mean(h, axis=0) + bias),
+    ("rows reversed", lambda h, x_t, W, bias: gc.tanh(h[::-1] @ W + x_t) * bias),
+])
+def test_a_body_mixing_rows_runs_on_the_whole_batch(name, body) -> None:
+    """A body reading other rows of the batch is not cut into pieces: each row still sees the
+    whole batch, as in the interpreter."""
+    from backends.llvm import parallel
+    inputs, outputs = batch_rnn(body)
+    native = gc.compile(inputs, outputs, backend="llvm")
+    assert scans_in_pieces(native) == {False}
+    args = batch_args(64)
+    with parallel.settings(min_work=0):
+        got = native(*args)
+    for g, want in zip(got, gc.compile(inputs, outputs)(*args)):
+        np.testing.assert_allclose(g, want, rtol=1e-4, atol=1e-4)
+
+
+def test_an_lstm_over_a_batch_runs_in_pieces() -> None:
+    x = gc.placeholder((None, 6, 8), "float32")
+    lstm = gc.nn.LSTM(8, 16, seed=0)
+    loss = gc.sum(lstm(x) ** 2)
+    native = gc.compile([x], [loss, *gc.grad(loss, lstm.trainable_variables)], backend="llvm")
+    assert scans_in_pieces(native) == {True}
+    data = RNG.normal(size=(40, 6, 8)).astype("float32")
+    reference = gc.compile([x], [loss, *gc.grad(loss, lstm.trainable_variables)])
+    for got, want in zip(native(data), reference(data)):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)

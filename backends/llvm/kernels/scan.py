@@ -11,19 +11,36 @@ the stacked results. A carry whose entering values the graph reads stacked (its 
 lives in that history instead: the body reads step t's slot and writes the next one (the
 last step, the second buffer), so nothing is copied per step. The final carries are copied
 out after the loop. A failing step stops the loop with an error.
+
+When the body is row-separable along the batch (graphc/rows.py: an LSTM step is), the loop
+runs on pieces of the batch, each piece through all the steps with its own part of the arena
+and the batch dim set to its rows, on the thread team when the work is big. The threads then
+meet once per scan, not once or twice per step (in W7's LSTM, the step's gate math ran on one
+thread below the team's threshold, and each step's product paid a team start).
 """
 from __future__ import annotations
 
+import math
+
 from llvmlite import ir
 
+from backends.llvm import parallel
 from backends.llvm.access import Access
 from backends.llvm.irutil import I1, I32, I64, PTR, SIZES, i64, loop
 from backends.llvm.kernels import Failure, register
 from backends.llvm.kernels.base import Kernel
+from graphc import dims as D
+from graphc import rows
 from graphc.errors import IndexRangeError
 from graphc.graph import Graph
 from graphc.ops.scan import residual_base, step_nodes
+from graphc.rows import ROWS
 from graphc.tensor import Tensor
+
+# NOTE: pieces follow the batch size alone, so a piece's products have the same rows (and
+# bits) whoever runs it; 16 rows still fill a product's register tiles.
+MAX_PIECES = 4
+MIN_PIECE_ROWS = 16
 
 
 def _parts(node: Tensor) -> tuple[int, int, int]:
@@ -47,8 +64,20 @@ def _scratch(plan, node: Tensor, ins: list[Access], results: dict) -> dict:
                for c in body.inputs[:k]]
     sinks = {k + m: plan.scratch(y.dtype, y.shape)
              for m, y in enumerate(body.outputs[k:]) if k + m not in results}
+    classes = _row_classes(body_plan, k + s)
+    arena = body_plan.arena_size if classes is None else D.mul(MAX_PIECES, body_plan.arena_size)
     return {"plan": body_plan, "carries": carries, "sinks": sinks, "positions": positions,
-            "arena": plan.scratch("bool", (body_plan.arena_size,))}
+            "rows": classes, "arena": plan.scratch("bool", (arena,))}
+
+
+def _row_classes(body_plan, batch_inputs: int) -> list[str] | None:
+    """Each body input's class (graphc/rows.py) when the carries and x_t share a batch the
+    body keeps apart; else None (the loop runs on the whole batch)."""
+    graph, env = body_plan.graph, body_plan.env
+    symbol = rows.batch_symbol(graph, range(batch_inputs), env)
+    if symbol is None or symbol not in env.signature:
+        return None
+    return rows.separable(graph, symbol, env)
 
 
 def _read_in_steps(node: Tensor) -> list[int]:
@@ -64,24 +93,116 @@ def _read_in_steps(node: Tensor) -> list[int]:
           messages={1: Failure(IndexRangeError,
                                "an op inside the scan's body failed (an index out of range)")})
 def scan(low, node: Tensor, out: dict, ins: list[Access]) -> Kernel:
+    sc = low.step.scratch
+    k = node.attrs["num_carry"]
+    body = node.attrs["body"]
+    carry_slots = [a for pair in sc["carries"] for a in pair]
+    accesses = (list(ins) + list(out.values()) + carry_slots + list(sc["sinks"].values())
+                + [sc["arena"]])
+    kern = Kernel(low.module, low.name(node), accesses, low.env)
+    steps = _steps(low, node, out, ins, accesses)
+    b = kern.b
+
+    def start(a: Access) -> ir.Value:
+        return kern.address(a, kern.dims(a.offset))
+
+    def nbytes(t: Tensor) -> ir.Value:
+        return b.mul(kern.size(t.shape), i64(SIZES[t.dtype]))
+
+    length = kern.dims(ins[k].shape[0])
+    reverse = node.attrs["reverse"]
+    histories = _histories(node, out)
+    for j, (first, _) in enumerate(sc["carries"]):
+        size = nbytes(body.inputs[j])
+        if j not in histories:
+            _memcpy(b, start(first), start(ins[j]), size)
+            continue
+        # (no steps: the final carry is read from the first buffer)
+        target = b.select(b.icmp_signed(">", length, i64(0)),
+                          _stacked_at(b, start(histories[j]), size, length, i64(0), reverse),
+                          start(first))
+        _memcpy(b, target, start(ins[j]), size)
+    args = list(kern.function.args)
+    if sc["rows"] is None:
+        status = b.call(steps, args + [i64(0), i64(0), i64(0), ir.Constant(PTR, None)])
+    else:
+        status = _run_in_pieces(kern, steps, body, sc["plan"], length)
+    parallel.check(kern, status)
+    for j, (a, c) in enumerate(sc["carries"]):
+        if j in out:                     # with a history the last step wrote the second buffer
+            ends_in_second = b.icmp_signed(">", length, i64(0)) if j in histories \
+                else b.trunc(length, I1)
+            cur = b.select(ends_in_second, start(c), start(a))
+            _memcpy(b, start(out[j]), cur, nbytes(body.inputs[j]))
+    return kern
+
+
+def _histories(node: Tensor, out: dict) -> dict[int, Access]:
+    """The carries whose entering values the graph reads stacked: each lives in its history."""
+    k, _, ny = _parts(node)
+    return {j: out[k + ny + j] for j in range(k) if k + ny + j in out}
+
+
+def _run_in_pieces(kern: Kernel, steps: ir.Function, body: Graph, body_plan,
+                   length: ir.Value) -> ir.Value:
+    """Run the loop on pieces of the batch, on the team when the work is big; the status.
+
+    The pieces depend on the batch's size alone (so do the results: each piece's products
+    have the same rows whoever runs it): at most MAX_PIECES, of at least MIN_PIECE_ROWS rows.
+    """
+    b = kern.b
+    rows = kern.dims(body.inputs[0].shape[0])
+    pieces = b.sdiv(rows, i64(MIN_PIECE_ROWS))
+    pieces = b.select(b.icmp_signed(">", pieces, i64(MAX_PIECES)), i64(MAX_PIECES), pieces)
+    pieces = parallel.larger(b, pieces, i64(1))
+    per_piece = parallel.ceil_div(b, rows, pieces)
+    # NOTE: one piece is never offered to the team (it would leave the other threads idle)
+    item_work = b.select(b.icmp_signed(">", pieces, i64(1)),
+                         b.mul(length, i64(_row_work(body_plan.graph))), i64(0))
+    # (no rows: one piece of none still runs the body, as the loop over all of them would)
+    extent = parallel.larger(b, rows, i64(1))
+    return parallel.run_pieces(b, kern.alloca, steps, list(kern.function.args), extent,
+                               item_work, per_piece)
+
+
+def _steps(low, node: Tensor, out: dict, ins: list[Access], accesses: list[Access]) -> ir.Function:
+    """i32 rows(kernel's arguments, lo, hi, piece, scratch): the loop over the steps for rows
+    [lo, hi) of the batch (all of it when the body is not row-separable), in the piece's own
+    part of the arena."""
     from backends.llvm.lower import Lowering
     sc = low.step.scratch
     k, s, ny = _parts(node)
-    body_plan = sc["plan"]
+    body_plan, classes = sc["plan"], sc["rows"]
     body_fn = Lowering(body_plan, low.module, low.name(node) + ".").entry(low.name(node) + ".body")
-    carry_slots = [a for pair in sc["carries"] for a in pair]
-    kern = Kernel(low.module, low.name(node),
-                  list(ins) + list(out.values()) + carry_slots + list(sc["sinks"].values())
-                  + [sc["arena"]], low.env)
+    kern = Kernel(low.module, low.name(node) + ".rows", accesses, low.env,
+                  extra=parallel.CHUNK_ARGS)
+    lo, hi, piece, _ = kern.extra
     b = kern.b
     body = node.attrs["body"]
-    n_in, n_out = len(body_plan.graph.inputs), len(body_plan.graph.outputs)
+    graph = body_plan.graph
+    n_in, n_out = len(graph.inputs), len(graph.outputs)
     in_table = kern.alloca(ir.ArrayType(PTR, max(n_in, 1)))
     out_table = kern.alloca(ir.ArrayType(PTR, max(n_out, 1)))
     signature = body_plan.env.signature
     body_dims = kern.alloca(ir.ArrayType(I64, max(len(signature), 1)))
-    for j, symbol in enumerate(signature):
-        b.store(kern.dims(symbol), _slot(b, body_dims, j, I64))
+    arena = kern.address(sc["arena"], kern.dims(sc["arena"].offset))
+    if classes is None:
+        def own_rows(pointer: ir.Value, t: Tensor) -> ir.Value:
+            return pointer
+        symbol = None
+    else:
+        symbol = body_plan.env.resolve(graph.inputs[0].shape[0])
+        batch = kern.dims(body.inputs[0].shape[0])
+        rows = b.sub(b.select(b.icmp_signed("<", hi, batch), hi, batch), lo)
+        arena = b.gep(arena, [b.mul(piece, kern.dims(body_plan.arena_size))],
+                      source_etype=ir.IntType(8))
+
+        def own_rows(pointer: ir.Value, t: Tensor) -> ir.Value:
+            row = b.mul(kern.size(t.shape[1:]), i64(SIZES[t.dtype]))
+            return b.gep(pointer, [b.mul(lo, row)], source_etype=ir.IntType(8))
+    for j, sym in enumerate(signature):
+        value = rows if sym == symbol else kern.dims(sym)
+        b.store(value, _slot(b, body_dims, j, I64))
 
     def start(a: Access) -> ir.Value:
         return kern.address(a, kern.dims(a.offset))
@@ -93,22 +214,13 @@ def scan(low, node: Tensor, out: dict, ins: list[Access]) -> Kernel:
     reverse = node.attrs["reverse"]
 
     def stacked_at(history: Access, size: ir.Value, t: ir.Value) -> ir.Value:
-        """The slot of loop iteration t in a stacked history (step order, reversed or not)."""
-        step = b.sub(b.sub(length, i64(1)), t) if reverse else t
-        return b.gep(start(history), [b.mul(step, size)], source_etype=ir.IntType(8))
+        return _stacked_at(b, start(history), size, length, t, reverse)
 
-    histories = {j: out[k + ny + j] for j in range(k) if k + ny + j in out}
-    for j, (first, _) in enumerate(sc["carries"]):
-        size = nbytes(body.inputs[j])
-        if j not in histories:
-            _memcpy(b, start(first), start(ins[j]), size)
-            continue
-        # (no steps: the final carry is read from the first buffer)
-        steps = b.icmp_signed(">", length, i64(0))
-        target = b.select(steps, stacked_at(histories[j], size, i64(0)), start(first))
-        _memcpy(b, target, start(ins[j]), size)
-    for p, a in enumerate(ins[k + s:]):
-        b.store(start(a), _slot(b, in_table, k + s + p, PTR))
+    rows_in = [classes is not None and classes[i] == ROWS for i in range(n_in)]
+    for p, a in enumerate(ins[k + s:], k + s):
+        pointer = own_rows(start(a), graph.inputs[p]) if rows_in[p] else start(a)
+        b.store(pointer, _slot(b, in_table, p, PTR))
+    histories = _histories(node, out)
     with loop(b, length, name="step") as t:
         step = b.sub(b.sub(length, i64(1)), t) if reverse else t
         odd_step = b.trunc(t, I1)        # the two buffers of a carry swap roles each step
@@ -122,15 +234,17 @@ def scan(low, node: Tensor, out: dict, ins: list[Access]) -> Kernel:
             else:
                 current = b.select(odd_step, start(c), start(a))
                 following = b.select(odd_step, start(a), start(c))
-            b.store(current, _slot(b, in_table, j, PTR))
-            b.store(following, _slot(b, out_table, j, PTR))
+            b.store(own_rows(current, graph.inputs[j]), _slot(b, in_table, j, PTR))
+            b.store(own_rows(following, graph.outputs[j]), _slot(b, out_table, j, PTR))
         for i in range(s):
             x_t = body.inputs[k + i]
-            b.store(b.gep(start(ins[k + i]), [b.mul(step, nbytes(x_t))],
-                          source_etype=ir.IntType(8)), _slot(b, in_table, k + i, PTR))
+            slot = b.gep(start(ins[k + i]), [b.mul(step, nbytes(x_t))],
+                         source_etype=ir.IntType(8))
+            b.store(own_rows(slot, graph.inputs[k + i]) if rows_in[k + i] else slot,
+                    _slot(b, in_table, k + i, PTR))
         stacked = [(k + m, y) for m, y in enumerate(body.outputs[k:])]
         residual = residual_base(node)
-        stacked += [(residual + p, body_plan.graph.outputs[k + ny + r])
+        stacked += [(residual + p, graph.outputs[k + ny + r])
                     for r, p in enumerate(sc["positions"])]
         for slot_index, (index, y) in enumerate(stacked, k):
             if index in out:
@@ -138,17 +252,34 @@ def scan(low, node: Tensor, out: dict, ins: list[Access]) -> Kernel:
                                source_etype=ir.IntType(8))
             else:
                 target = start(sc["sinks"][index])
-            b.store(target, _slot(b, out_table, slot_index, PTR))
-        status = b.call(body_fn, [in_table, ir.Constant(PTR, None), out_table,
-                                  start(sc["arena"]), body_dims, kern.context])
+            b.store(own_rows(target, graph.outputs[slot_index]),
+                    _slot(b, out_table, slot_index, PTR))
+        status = b.call(body_fn, [in_table, ir.Constant(PTR, None), out_table, arena,
+                                  body_dims, kern.context])
         kern.fail_if(b.icmp_unsigned("!=", status, ir.Constant(I32, 0)), 1)
-    for j, (a, c) in enumerate(sc["carries"]):
-        if j in out:                     # with a history the last step wrote the second buffer
-            ends_in_second = b.icmp_signed(">", length, i64(0)) if j in histories \
-                else b.trunc(length, I1)
-            cur = b.select(ends_in_second, start(c), start(a))
-            _memcpy(b, start(out[j]), cur, nbytes(body.inputs[j]))
-    return kern
+    return kern.finish()
+
+
+def _stacked_at(b: ir.IRBuilder, history: ir.Value, size: ir.Value, length: ir.Value,
+                t: ir.Value, reverse: bool) -> ir.Value:
+    """The slot of loop iteration t in a stacked history (step order, reversed or not)."""
+    step = b.sub(b.sub(length, i64(1)), t) if reverse else t
+    return b.gep(history, [b.mul(step, size)], source_etype=ir.IntType(8))
+
+
+def _row_work(graph: Graph) -> int:
+    """Rough work of one row of the batch through the body once (parallel.py's units): each
+    value's elements per row, times the depth of a product."""
+    total = 0
+    for n in graph.nodes:
+        if n.op == "fused":
+            total += _row_work(n.attrs["body"])
+            continue
+        per_row = math.prod(d if isinstance(d, int) else 1 for d in n.shape[1:])
+        depth = n.inputs[0].shape[-2 if n.attrs["transpose_a"] else -1] \
+            if n.op == "matmul" else 1
+        total += per_row * (depth if isinstance(depth, int) else 1)
+    return total
 
 
 def _slot(b: ir.IRBuilder, table: ir.Value, index: int, ty: ir.Type) -> ir.Value:

@@ -1,0 +1,129 @@
+"""Rows kept apart: whether a graph computes each row of a batch from that row alone.
+
+A graph whose inputs lead with one batch dim `n` is *row-separable* when row i of every result
+depends on row i of those inputs and on nothing else that has rows: the graph run on rows
+[lo, hi) of its batch inputs gives rows [lo, hi) of its results. A backend may then cut the
+batch into pieces and run them apart (on several threads, each piece through the whole of a
+scan's loop, as the native scan does). An LSTM step is: a matmul of h by the weights, gate
+math row by row.
+
+The test is a sufficient one, read off the ops: a value is either *rows* (its leading dim is
+n, row i from rows i) or *free* (no n in its shape, made from free values); any node it cannot
+place (a reduction over the batch, a gather, a random draw) makes the graph not separable.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from graphc import dims as D
+from graphc.dimenv import DimEnv
+from graphc.graph import Graph
+from graphc.registry import OPS, Kind, Trait
+from graphc.tensor import Tensor
+
+ROWS, FREE = "rows", "free"
+
+
+def batch_symbol(graph: Graph, batch_inputs: Sequence[int], env: DimEnv) -> str | None:
+    """The one symbol leading the shapes of the given inputs, if they share one; else None."""
+    leads = {env.resolve(graph.inputs[i].shape[0]) if graph.inputs[i].ndim else None
+             for i in batch_inputs}
+    if len(leads) != 1:
+        return None
+    (lead,) = leads
+    return lead if isinstance(lead, str) else None
+
+
+def separable(graph: Graph, symbol: str, env: DimEnv) -> list[str] | None:
+    """Each input's class (ROWS or FREE) when `graph` is row-separable along `symbol` and
+    every result has rows; None when the ops do not show it is."""
+    classes = {}
+    for p in graph.inputs:
+        c = _leaf_class(p, symbol, env)
+        if c is None:
+            return None
+        classes[id(p)] = c
+    if _classify(graph, classes, symbol, env) is None:
+        return None
+    if any(classes[id(out)] != ROWS for out in graph.outputs):
+        return None
+    return [classes[id(p)] for p in graph.inputs]
+
+
+def _classify(graph: Graph, classes: dict, symbol: str, env: DimEnv) -> dict | None:
+    """classes extended to every node of graph (inputs given), or None."""
+    for node in graph.nodes:
+        if id(node) in classes:
+            continue
+        c = _node_class(node, [classes[id(i)] for i in node.inputs], symbol, env)
+        if c is None:
+            return None
+        classes[id(node)] = c
+    return classes
+
+
+def _mentions(d, symbol: str, env: DimEnv) -> bool:
+    return symbol in D.symbols(env.resolve(d))
+
+
+def _leads(t: Tensor, symbol: str, env: DimEnv) -> bool:
+    """t's leading dim is the batch and no other dim mentions it."""
+    return (t.ndim >= 1 and env.resolve(t.shape[0]) == symbol
+            and not any(_mentions(d, symbol, env) for d in t.shape[1:]))
+
+
+def _leaf_class(t: Tensor, symbol: str, env: DimEnv) -> str | None:
+    if _leads(t, symbol, env):
+        return ROWS
+    if any(_mentions(d, symbol, env) for d in t.shape):
+        return None
+    return FREE
+
+
+def _node_class(node: Tensor, ins: list, symbol: str, env: DimEnv) -> str | tuple | None:
+    op = OPS[node.op]
+    if op.kind is Kind.RANDOM or op.has(Trait.STATEFUL) or node.op == "scan":
+        return None
+    if node.op == "fused":
+        return _fused_class(node, ins, symbol, env)
+    if node.op == "fused_result":
+        return ins[0][node.attrs["index"]]
+    if node.op == "placeholder":
+        return _leaf_class(node, symbol, env)
+    if ROWS not in ins:
+        if not any(_mentions(d, symbol, env) for d in node.shape):
+            return FREE
+        # a free value spread over the batch (zeros like h): every row the same
+        return ROWS if node.op == "broadcast_to" and _leads(node, symbol, env) else None
+    return ROWS if _leads(node, symbol, env) and _keeps_rows(node) else None
+
+
+def _keeps_rows(node: Tensor) -> bool:
+    """Row i of node's value comes from row i of its rows operands, given that the node and
+    those operands lead with the batch and mention it nowhere else.
+
+    Then no product or reduction can run over the batch, nor a layout op move it off axis 0:
+    rows mix only where they are reordered along it (a slice or unslice stepping backwards),
+    picked (gathers) or drawn for by position (random ops, refused before).
+    """
+    if node.op in ("slice", "unslice"):
+        start, stop, step = node.attrs["slices"][0]
+        return start in (None, 0) and stop is None and step in (None, 1)
+    return OPS[node.op].kind in _ROW_WISE_KINDS
+
+
+_ROW_WISE_KINDS = frozenset({Kind.ELEMENTWISE, Kind.CONTRACTION, Kind.REDUCTION, Kind.LAYOUT})
+
+
+def _fused_class(node: Tensor, ins: list, symbol: str, env: DimEnv) -> tuple | None:
+    """A fused group's class is its results' (read through its body), as a tuple the
+    fused_result nodes pick from."""
+    body = node.attrs["body"]
+    inner = {}
+    for p, c in zip(body.inputs, ins):
+        if c == ROWS and not _leads(p, symbol, env):
+            return None
+        inner[id(p)] = c
+    if _classify(body, inner, symbol, env) is None:
+        return None
+    return tuple(inner[id(out)] for out in body.outputs)
