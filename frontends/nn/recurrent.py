@@ -77,28 +77,32 @@ class Recurrent(Layer):
             raise ShapeError(f"{name}: expects input (batch, time, {self.input_size}), got "
                              f"{shape_str(x.shape)}")
         state = self._initial_state(x, initial_state)
+        if not self.unroll:
+            # The whole sequence's projection is one product before the loop, (T, N, F) @
+            # (F, gates * H): time-major, as the scan reads it and its gradient comes back,
+            # so only x (F wide) is transposed, not z (gates * H wide), both ways.
+            z = transpose(x, (1, 0, 2)) @ self.W_ih + self.b
+
+            def step(s: State, z_t: Tensor):
+                new = self.cell(s, z_t)
+                return new, (new[0] if self.return_sequences else None)
+            final, hs = scan(step, state, z)
+            return transpose(hs, (1, 0, 2)) if self.return_sequences else final[0]
         # The whole sequence's projection is one product, (N, T, F) @ (F, gates * H), before
         # the loop: one GEMM over all N * T rows.
         z = x @ self.W_ih + self.b
-        if self.unroll:
-            steps = x.shape[1]
-            if not isinstance(steps, int):
-                raise ShapeError(f"{name}: unroll=True needs a static sequence length, got "
-                                 f"{shape_str(x.shape)}; use unroll=False (gc.scan)")
-            # NOTE: step t reads z[:, t], a view; the gradient's per-step pieces (unslices)
-            # merge into one concatenate (graphc/passes/unslices.py), so W_ih's gradient is
-            # one product too (the matmul gradient folds the batch into the rows).
-            outputs = []
-            for t in range(steps):
-                state = self.cell(state, z[:, t])
-                outputs.append(state[0])
-            return stack(outputs, axis=1) if self.return_sequences else state[0]
-
-        def step(s: State, z_t: Tensor):
-            new = self.cell(s, z_t)
-            return new, (new[0] if self.return_sequences else None)
-        final, hs = scan(step, state, transpose(z, (1, 0, 2)))
-        return transpose(hs, (1, 0, 2)) if self.return_sequences else final[0]
+        steps = x.shape[1]
+        if not isinstance(steps, int):
+            raise ShapeError(f"{name}: unroll=True needs a static sequence length, got "
+                             f"{shape_str(x.shape)}; use unroll=False (gc.scan)")
+        # NOTE: step t reads z[:, t], a view; the gradient's per-step pieces (unslices)
+        # merge into one concatenate (graphc/passes/unslices.py), so W_ih's gradient is
+        # one product too (the matmul gradient folds the batch into the rows).
+        outputs = []
+        for t in range(steps):
+            state = self.cell(state, z[:, t])
+            outputs.append(state[0])
+        return stack(outputs, axis=1) if self.return_sequences else state[0]
 
     def _initial_state(self, x: Tensor, given) -> State:
         shape = (x.shape[0], self.hidden_size)
