@@ -16,7 +16,7 @@ from frontends.nn.base import Layer
 from graphc.errors import ShapeError
 from graphc.ops.activations import sigmoid
 from graphc.ops.elementwise import tanh
-from graphc.ops.layout import broadcast_to, split, stack, transpose
+from graphc.ops.layout import broadcast_to, reshape, split, stack, transpose
 from graphc.ops.leaves import constant, variable
 from graphc.ops.scan import scan
 from graphc.tensor import Tensor, scope
@@ -78,10 +78,12 @@ class Recurrent(Layer):
                              f"{shape_str(x.shape)}")
         state = self._initial_state(x, initial_state)
         if not self.unroll:
-            # The whole sequence's projection is one product before the loop, (T, N, F) @
+            # The whole sequence's projection is one product before the loop, (T * N, F) @
             # (F, gates * H): time-major, as the scan reads it and its gradient comes back,
-            # so only x (F wide) is transposed, not z (gates * H wide), both ways.
-            z = transpose(x, (1, 0, 2)) @ self.W_ih + self.b
+            # so only x (F wide) is transposed, not z (gates * H wide), both ways; and 2-D,
+            # one GEMM over all rows (a transposed 3-D x would be T products of N rows).
+            rows = reshape(transpose(x, (1, 0, 2)), (-1, x.shape[2]))
+            z = reshape(rows @ self.W_ih + self.b, (x.shape[1], x.shape[0], -1))
 
             def step(s: State, z_t: Tensor):
                 new = self.cell(s, z_t)
