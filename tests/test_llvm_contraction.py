@@ -341,6 +341,23 @@ def test_blas_reads_transposed_and_sliced_operands_in_place(case: str, copied: s
     np.testing.assert_allclose(f(*feeds), gc.compile(inputs, out)(*feeds), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("steps", [3, None])
+def test_a_batch_of_unevenly_spaced_rows_is_copied_into_one_product(steps) -> None:
+    """x (N, T, F) read time-major, (T, N, F), times a matrix: its rows are not evenly spaced,
+    so it is copied once (not multiplied T times, N rows each), for any N and T."""
+    x = gc.placeholder((None, steps, 24), name="x")
+    w = gc.variable(_random((24, 40), "float32"), name="w")
+    out = gc.transpose(x, (1, 0, 2)) @ w
+    f = gc.compile([x], out, backend="llvm")
+    assert set(_matmul_step(f).scratch) == {0}
+    reference = gc.compile([x], out)
+    for batch, length in ((5, 3), (0, 3), (9, 3), (1, 3)):
+        feed = _random((batch, steps or length + 2, 24), "float32")
+        _assert_same(f(feed), reference(feed), "float32")
+    evenly = gc.compile([x], x @ w, backend="llvm")
+    assert _matmul_step(evenly).scratch == {}
+
+
 def test_a_symbolic_batch_runs_every_size_without_recompiling() -> None:
     a = gc.placeholder((None, 6, 40), name="a")
     w = gc.variable(_random((40, 30), "float32"), name="w")

@@ -108,11 +108,19 @@ def _matmul_flops(node: Tensor, env: DimEnv) -> Dim:
 
 
 def _matmul_scratch(plan, node: Tensor, ins: list[Access], out: Access) -> dict:
-    """Contiguous copies of the operands BLAS cannot read in place (none for a loop)."""
-    if not _uses_blas(node, _matmul_flops(node, plan.env)):
+    """Contiguous copies of the operands BLAS cannot read in place (none for a loop), and of
+    a batched a, times a b without batch axes, whose rows are not evenly spaced: copied, it
+    is one product over all the rows (which the team shares) instead of one per batch index
+    (a time-major view of (N, T, F) inputs: T products of N rows, each on one thread)."""
+    env = plan.env
+    if not _uses_blas(node, _matmul_flops(node, env)):
         return {}
-    return {i: plan.scratch(x.dtype, x.shape)
-            for i, x in enumerate(_operands(node, ins)) if _layout(x, plan.env) is None}
+    a, b = _operands(node, ins)
+    copied = {i for i, x in enumerate((a, b)) if _layout(x, env) is None}
+    if len(a.shape) > 2 and all(env.resolve(d) == 1 for d in b.shape[:-2]) \
+            and _as_rows(a, env) is None:
+        copied.add(0)
+    return {i: plan.scratch(x.dtype, x.shape) for i, x in enumerate((a, b)) if i in copied}
 
 
 @register("matmul", messages=TOO_LARGE, scratch=_matmul_scratch)
