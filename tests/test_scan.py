@@ -430,6 +430,11 @@ def batch_args(batch, steps=5, width=16):
             for s in shapes]
 
 
+def close(got, want) -> None:
+    """float32 sums over the batch and the steps: errors relative to the largest value."""
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * np.abs(want).max(initial=1.0))
+
+
 def scans_in_pieces(native) -> set[bool]:
     """Whether each scan (forward and backward: at least two) runs in pieces of the batch."""
     found = [s.scratch["rows"] is not None for s in native.plan.steps
@@ -457,7 +462,7 @@ def test_a_body_keeping_rows_apart_runs_in_pieces_with_the_interpreters_values(b
     with parallel.settings(min_work=0):
         got = native(*args)
     for g, want in zip(got, reference(*args)):
-        np.testing.assert_allclose(g, want, rtol=1e-4, atol=1e-4)
+        close(g, want)
 
 
 def test_pieces_give_the_same_bits_on_any_number_of_threads() -> None:
@@ -494,7 +499,7 @@ def test_a_body_mixing_rows_runs_on_the_whole_batch(name, body) -> None:
     with parallel.settings(min_work=0):
         got = native(*args)
     for g, want in zip(got, gc.compile(inputs, outputs)(*args)):
-        np.testing.assert_allclose(g, want, rtol=1e-4, atol=1e-4)
+        close(g, want)
 
 
 def test_an_lstm_over_a_batch_runs_in_pieces() -> None:
@@ -507,3 +512,32 @@ def test_an_lstm_over_a_batch_runs_in_pieces() -> None:
     reference = gc.compile([x], [loss, *gc.grad(loss, lstm.trainable_variables)])
     for got, want in zip(native(data), reference(data)):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_a_weight_the_backward_body_reads_transposed_is_transposed_once() -> None:
+    """dh = dz @ W.T in the backward body: W is transposed once before the loop and each
+    step's product reads it without the flag; a W also read otherwise (as a product's a,
+    here) stays as it is."""
+    def step_nodes(native):
+        return [s for s in native.plan.steps if s.node is not None and s.node.op == "scan"]
+
+    inputs, outputs = batch_rnn(row_wise)
+    native = gc.compile(inputs, outputs, backend="llvm")
+    backward = [s for s in step_nodes(native) if s.scratch["transposed"]]
+    assert backward and all(list(s.scratch["transposed"]) == [len(s.node.inputs) - 2]
+                            for s in backward)          # W, before the bias
+    for s in backward:
+        body = s.scratch["plan"].graph
+        products = [n for g in [body] + [n.attrs["body"] for n in body.nodes if n.op == "fused"]
+                    for n in g.nodes if n.op == "matmul"]
+        assert products and not any(n.attrs["transpose_b"] for n in products)
+    args = batch_args(20)
+    for got, want in zip(native(*args), gc.compile(inputs, outputs)(*args)):
+        close(got, want)
+
+    inputs, outputs = batch_rnn(lambda h, x_t, W, bias: gc.tanh(h @ W + x_t)
+                                + gc.transpose(W @ gc.transpose(h)) * bias)
+    native = gc.compile(inputs, outputs, backend="llvm")
+    assert not any(s.scratch["transposed"] for s in step_nodes(native))
+    for got, want in zip(native(*args), gc.compile(inputs, outputs)(*args)):
+        close(got, want)
