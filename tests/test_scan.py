@@ -366,6 +366,30 @@ def test_stacked_weight_adjoints_match_the_unrolled_loop(backend, reverse) -> No
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
+def biased_rnn(h0, xs, W, b, c):
+    """Biases inside the step: b over the batch and time, c (16,) scaling h by column."""
+    final, ys = gc.scan(lambda h, x: (gc.tanh(h @ W + x + b) * c,) * 2, h0, xs)
+    return gc.sum(final * final) + gc.sum(gc.sin(ys))
+
+
+BIASED = lambda: [RNG.normal(size=(3, 16)), RNG.normal(size=(4, 3, 16)),  # noqa: E731
+                  RNG.normal(size=(16, 16)) / 4, RNG.normal(size=16), RNG.normal(size=16)]
+
+
+def test_bias_adjoints_are_summed_after_the_loop(backend) -> None:
+    """A closed-over bias's adjoint sums a per-step value over the batch: the backward loop
+    stacks that value and one sum over steps and batch follows it, so the loop sums nothing
+    across the batch. Values match finite differences."""
+    args = BIASED()
+    inputs = [gc.placeholder(a.shape, "float64") for a in args]
+    nodes = gc.Graph(inputs, gc.grad(biased_rnn(*inputs), inputs[3:])).nodes
+    backward = [n for n in nodes if n.op == "scan" and n.attrs["reverse"]]
+    assert backward and not any(n.op == "sum" for scan in backward
+                                for n in scan.attrs["body"].nodes)
+    assert any(n.op == "sum" and n.attrs["axes"] == (0, 1) for n in nodes)
+    check_grad(biased_rnn, args, wrt=[0, 1, 2, 3, 4], backend=backend)
+
+
 def test_second_order_through_stacked_adjoints(backend) -> None:
     """The stacked operands are ordinary per-step outputs: they differentiate again."""
     def fn(h0, xs, W, V, U):

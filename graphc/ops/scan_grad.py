@@ -13,6 +13,9 @@ A_t^T·B_t of per-step values (the gradient of x_t·W or h_t·W), the loop does 
 small product per step: it stacks A_t and B_t (a sequence it already reads, or an extra
 per-step output) and one product over all steps' rows follows it, as the simplify pass's
 sum-of-products rule does for unrolled loops (graphc/passes/products.py, same criterion).
+Likewise a term that sums a per-step value over axes (a bias's adjoint sums the batch): the
+value is stacked and summed over the steps too, after the loop, so the loop has no reduction
+across the batch (and runs in pieces of it natively, graphc/rows.py).
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from typing import NamedTuple, Sequence
 
 from graphc.dtypes import is_float
 from graphc.graph import Graph, topological_order
-from graphc.ops.layout import broadcast_to
+from graphc.ops.layout import broadcast_to, reshape
 from graphc.ops.leaves import constant, placeholder
 from graphc.ops.linalg import as_rows, flagged_matmul
 from graphc.ops.reductions import sum as reduce_sum
@@ -120,12 +123,15 @@ def _backward_body(body: Graph, num_carry: int, num_xs: int, kind: str,
     if kind == "history":
         g_c = [g + cotangent[0] if k == which else g for k, g in zip(fk, g_c)]
     per_step = _varying(adj + c_in + x_in + cotangent)
-    kept, new_acc, operands, owners = [], [], [], []
+    kept, new_acc, operands, after = [], [], [], []
     for i, (a, g) in enumerate(zip(acc, g_p)):
-        rest, products = _split_products(g, per_step)
+        rest, products, sums = _split_terms(g, per_step)
         for product in products:
             operands.extend(product.inputs)
-            owners.append(i)
+            after.append((i, None))
+        for summed, axes in sums:
+            operands.append(summed)
+            after.append((i, axes))
         if rest:
             kept.append(i)
             new_acc.append(_chain([a] + rest))
@@ -147,7 +153,11 @@ def _backward_body(body: Graph, num_carry: int, num_xs: int, kind: str,
                 made[id(t)] = len(per_step_out) + len(extra)
                 extra.append(t)
             sources.append(("output", made[id(t)]))
-    stacked = [Stacked(j, sources[2 * n], sources[2 * n + 1]) for n, j in enumerate(owners)]
+    stacked, taken = [], iter(sources)
+    for j, axes in after:
+        first = next(taken)
+        stacked.append(Stacked(j, first, next(taken)) if axes is None
+                       else Stacked(j, first, None, axes))
     inputs = adj + [acc[i] for i in kept] + sequences + p_in
     result = Backward(Graph(inputs, outs[:head] + extra), [p for p, _ in cuts], kept, stacked)
     cache[(kind, which)] = result
@@ -155,13 +165,14 @@ def _backward_body(body: Graph, num_carry: int, num_xs: int, kind: str,
 
 
 class Stacked(NamedTuple):
-    """A product A_t^T·B_t in the adjoint of float closed-over input `which`, summed after the
-    loop: where A_t and B_t are stacked, each ("sequence", index among the backward scan's
-    sequences) or ("output", index among its per-step outputs: the sequences' adjoints, then
-    the extra ones)."""
+    """A product A_t^T·B_t, or a sum of A_t over `axes`, in the adjoint of float closed-over
+    input `which`, summed after the loop: where A_t and B_t are stacked, each ("sequence",
+    index among the backward scan's sequences) or ("output", index among its per-step
+    outputs: the sequences' adjoints, then the extra ones)."""
     which: int
     a: tuple[str, int]
-    b: tuple[str, int]
+    b: tuple[str, int] | None
+    axes: tuple[int, ...] | None = None
 
 
 class Backward(NamedTuple):
@@ -194,19 +205,24 @@ def _varying(step_inputs: list[Tensor]):
     return varies
 
 
-def _split_products(g: Tensor, varies) -> tuple[list[Tensor], list[Tensor]]:
-    """The terms of a step's adjoint that stay in the loop, and its products A_t^T·B_t of two
-    per-step matrices to stack instead (when merging pays, by the sum-of-products criterion)."""
-    rest, products = [], []
+def _split_terms(g: Tensor, varies) -> tuple[list[Tensor], list[Tensor], list[tuple]]:
+    """The terms of a step's adjoint that stay in the loop; its products A_t^T·B_t of two
+    per-step matrices to stack instead (when merging pays, by the sum-of-products criterion);
+    and its sums of a per-step value over axes, (value, axes), to stack instead."""
+    rest, products, sums = [], [], []
     for term in summands(g):
+        summed = term.inputs[0] if term.op == "reshape" else term
         if (term.op == "matmul" and term.type == g.type and term.ndim == 2
                 and all(i.ndim == 2 and varies(i) for i in term.inputs)
                 and term.attrs["transpose_a"] and not term.attrs["transpose_b"]
                 and pays(*term.shape)):
             products.append(term)
+        elif (summed.op == "sum" and term.type == g.type and varies(summed.inputs[0])
+              and summed.attrs["axes"]):
+            sums.append((summed.inputs[0], summed.attrs["axes"]))
         else:
             rest.append(term)
-    return rest, products
+    return rest, products, sums
 
 
 def _chain(terms: list[Tensor]) -> Tensor:
@@ -238,11 +254,16 @@ def backprop_through_time(g: Tensor, index: int, node: Tensor,
     sums: dict[int, list[Tensor]] = {}
     for i, r in zip(backward.accumulated, results[len(fk):carried]):
         sums.setdefault(i, []).append(r)
-    for product in backward.stacked:
-        a, b = (sequences[n] if where == "sequence" else per_step[n]
-                for where, n in (product.a, product.b))
-        sums.setdefault(product.which, []).append(
-            flagged_matmul(as_rows(a), as_rows(b), True, False))
+    def stack(source: tuple[str, int]) -> Tensor:
+        where, n = source
+        return sequences[n] if where == "sequence" else per_step[n]
+    for term in backward.stacked:
+        if term.axes is None:
+            total = flagged_matmul(as_rows(stack(term.a)), as_rows(stack(term.b)), True, False)
+        else:
+            shape = free[fp[term.which]].shape
+            total = reshape(reduce_sum(stack(term.a), (0, *(a + 1 for a in term.axes))), shape)
+        sums.setdefault(term.which, []).append(total)
     grads: list[Tensor | None] = [None] * len(inputs)
     for c, r in zip(fk, results):
         grads[c] = r
