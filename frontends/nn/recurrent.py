@@ -81,12 +81,14 @@ class Recurrent(Layer):
             # The whole sequence's projection is one product before the loop, (T * N, F) @
             # (F, gates * H): time-major, as the scan reads it and its gradient comes back,
             # so only x (F wide) is transposed, not z (gates * H wide), both ways; and 2-D,
-            # one GEMM over all rows (a transposed 3-D x would be T products of N rows).
+            # one GEMM over all rows (a transposed 3-D x would be T products of N rows). The
+            # bias is added in the step, where the step's product is added anyway (not in a
+            # pass of its own over z); its gradient is still summed after the loop.
             rows = reshape(transpose(x, (1, 0, 2)), (-1, x.shape[2]))
-            z = reshape(rows @ self.W_ih + self.b, (x.shape[1], x.shape[0], -1))
+            z = reshape(rows @ self.W_ih, (x.shape[1], x.shape[0], -1))
 
             def step(s: State, z_t: Tensor):
-                new = self.cell(s, z_t)
+                new = self.cell(s, z_t + self.b)
                 return new, (new[0] if self.return_sequences else None)
             final, hs = scan(step, state, z)
             return transpose(hs, (1, 0, 2)) if self.return_sequences else final[0]
