@@ -1,10 +1,13 @@
 """compile(): graph -> optimized graph -> a backend's callable."""
 from __future__ import annotations
 
+import contextlib
+import gc as python_gc
 import importlib
 import inspect
 import os
-from typing import Iterable, Sequence
+import threading
+from typing import Iterable, Iterator, Sequence
 
 from graphc.errors import CompileError
 from graphc.graph import Graph, Update
@@ -33,6 +36,11 @@ def compile(inputs: Graph | Sequence[Tensor] = (), outputs: Sequence[Tensor] | T
     sets GRAPHC_CHECK_FINITE=1) checks every node's result and raises NonFiniteError at the
     first NaN or infinity; off, it costs nothing.
     """
+    with _collection_paused():
+        return _compile(inputs, outputs, updates, backend, optimize, verify, check_finite)
+
+
+def _compile(inputs, outputs, updates, backend, optimize, verify, check_finite):
     backend = backend or os.environ.get("GRAPHC_BACKEND") or "numpy"
     if check_finite is None:
         check_finite = os.environ.get("GRAPHC_CHECK_FINITE", "") not in ("", "0")
@@ -74,3 +82,32 @@ def compile(inputs: Graph | Sequence[Tensor] = (), outputs: Sequence[Tensor] | T
     # names the node, on the graph before the backend's own passes (fusion), as users wrote it.
     guard = importlib.import_module("backends.numpy.finite").ResultGuard
     return guard(module.compile_graph(lowered, single_output=single), optimized, single)
+
+
+_pause_lock = threading.Lock()
+_compiling = 0
+_collecting_before = False
+
+
+@contextlib.contextmanager
+def _collection_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector held off while any thread compiles.
+
+    NOTE: a compile allocates enough objects (graphs, plans, LLVM IR) to set off full
+    collections, and each walks every object in the process: where torch and jax are
+    imported, 50-140 ms apiece, which made W2's cold compile 430-540 ms instead of 360-390.
+    Garbage made meanwhile is collected after the last compile ends, as it would have been.
+    """
+    global _compiling, _collecting_before
+    with _pause_lock:
+        if _compiling == 0:
+            _collecting_before = python_gc.isenabled()
+            python_gc.disable()
+        _compiling += 1
+    try:
+        yield
+    finally:
+        with _pause_lock:
+            _compiling -= 1
+            if _compiling == 0 and _collecting_before:
+                python_gc.enable()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import graphc as gc
 
@@ -149,3 +150,31 @@ def test_reductions_over_a_slice_of_a_symbolic_axis(backend) -> None:
     value, g = f(data)
     np.testing.assert_allclose(value, data[1:].mean() + data[1:].sum())
     np.testing.assert_allclose(g, np.r_[np.zeros((1, 3)), np.full((3, 3), 1 + 1 / 9)])
+
+
+def test_the_garbage_collector_waits_while_compiling(monkeypatch) -> None:
+    """Compiling holds off Python's cyclic collector (full collections walk every object in
+    the process) and turns it back on afterwards, after a failure too, unless it was off."""
+    import gc as python_gc
+
+    import backends.numpy
+    seen = []
+    compile_graph = backends.numpy.compile_graph
+
+    def watched(*args, **kwargs):
+        seen.append(python_gc.isenabled())
+        return compile_graph(*args, **kwargs)
+    monkeypatch.setattr(backends.numpy, "compile_graph", watched)
+    x = gc.placeholder((2,), "float32")
+    assert python_gc.isenabled()
+    gc.compile([x], x * 2, backend="numpy")
+    assert seen == [False] and python_gc.isenabled()
+    with pytest.raises(gc.CompileError, match="unknown backend"):
+        gc.compile([x], x * 2, backend="no such backend")
+    assert python_gc.isenabled()
+    python_gc.disable()
+    try:
+        gc.compile([x], x * 2, backend="numpy")
+        assert not python_gc.isenabled()
+    finally:
+        python_gc.enable()
