@@ -15,8 +15,9 @@ from graphc.tensor import Tensor
 
 # Backends are found by name and imported on first use, so the core never imports them.
 BACKENDS = {"numpy": "backends.numpy", "llvm": "backends.llvm"}
-# Passes a backend runs after the default pipeline: code generators fuse.
-BACKEND_PASSES = {"llvm": ["fusion"]}
+# Passes a backend runs after the default pipeline: code generators fuse (elementwise ops read
+# by slices computed by slice first, so that each piece fuses into its readers).
+BACKEND_PASSES = {"llvm": ["splits", "fusion"]}
 
 
 def compile(inputs: Graph | Sequence[Tensor] = (), outputs: Sequence[Tensor] | Tensor = (),

@@ -45,6 +45,10 @@ class Context:
             if id(original) in self._outputs:
                 self._outputs.add(id(rebuilt))
 
+    def is_returned(self, node: Tensor) -> bool:
+        """Whether node's value is a graph output or a variable's new value."""
+        return id(node) in self._outputs
+
     def is_shared(self, node: Tensor) -> bool:
         """Whether node's value is read by more than one node or is also a graph output."""
         return len(self.users(node)) + (id(node) in self._outputs) > 1

@@ -8,6 +8,7 @@ from graphc.passes import (  # noqa: F401 (register)
     fusion,
     layout,
     simplify,
+    splits,
     stability,
 )
 from graphc.passes.manager import DEFAULT, PASSES, DumpWarning, Report, optimize  # noqa: F401

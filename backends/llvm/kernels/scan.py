@@ -56,6 +56,7 @@ def _parts(node: Tensor) -> tuple[int, int, int]:
 def _scratch(plan, node: Tensor, ins: list[Access], results: dict) -> dict:
     """The optimized body's plan, carry buffers, the body's arena and slots for unread ys."""
     from backends.llvm.lower import Plan
+    from graphc.compile import BACKEND_PASSES
     from graphc.passes import optimize
     body = node.attrs["body"]
     k, s, ny = _parts(node)
@@ -65,7 +66,7 @@ def _scratch(plan, node: Tensor, ins: list[Access], results: dict) -> dict:
     transposed = _read_transposed(body, k + s)
     extended = _with_transposed_inputs(
         body, list(body.outputs) + [nodes[p] for p in positions], transposed)
-    optimized, _ = optimize(optimize(extended)[0], ["fusion"])
+    optimized, _ = optimize(optimize(extended)[0], BACKEND_PASSES["llvm"])
     body_plan = Plan(optimized)
     carries = [(plan.scratch(c.dtype, c.shape), plan.scratch(c.dtype, c.shape))
                for c in body.inputs[:k]]
