@@ -14,8 +14,8 @@ import time
 from collections import defaultdict
 
 import graphc as gc
-from graphc.compile import BACKEND_PASSES
 from benchmarks.training_steps import deep_mlp
+from graphc.compile import BACKEND_PASSES
 
 
 def measure(layers: int) -> dict:

@@ -16,8 +16,8 @@ from collections import Counter
 import numpy as np
 
 import graphc as gc
-from graphc.compile import BACKEND_PASSES
 from benchmarks.training_steps import MODELS
+from graphc.compile import BACKEND_PASSES
 from graphc.passes.manager import elementwise_kernels
 
 

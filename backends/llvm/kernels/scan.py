@@ -24,6 +24,7 @@ LSTM's backward step) is transposed once before the loop; the steps' products re
 from __future__ import annotations
 
 import math
+from functools import partial
 
 from llvmlite import ir
 
@@ -181,13 +182,7 @@ def scan(low, node: Tensor, out: dict, ins: list[Access]) -> Kernel:
         source = ins[j]
         move(kern, flipped, Access(source.buffer, source.shape[::-1], source.strides[::-1],
                                    source.offset))
-
-    def start(a: Access) -> ir.Value:
-        return kern.address(a, kern.dims(a.offset))
-
-    def nbytes(t: Tensor) -> ir.Value:
-        return b.mul(kern.size(t.shape), i64(SIZES[t.dtype]))
-
+    start, nbytes = partial(_start, kern), partial(_nbytes, kern)
     length = kern.dims(ins[k].shape[0])
     reverse = node.attrs["reverse"]
     histories = _histories(node, out)
@@ -216,6 +211,15 @@ def scan(low, node: Tensor, out: dict, ins: list[Access]) -> Kernel:
     return kern
 
 
+def _start(kern: Kernel, a: Access) -> ir.Value:
+    """The address of a's first element."""
+    return kern.address(a, kern.dims(a.offset))
+
+
+def _nbytes(kern: Kernel, t: Tensor) -> ir.Value:
+    return kern.b.mul(kern.size(t.shape), i64(SIZES[t.dtype]))
+
+
 def _histories(node: Tensor, out: dict) -> dict[int, Access]:
     """The carries whose entering values the graph reads stacked: each lives in its history."""
     k, _, ny = _parts(node)
@@ -230,16 +234,16 @@ def _run_in_pieces(kern: Kernel, steps: ir.Function, body: Graph, body_plan,
     have the same rows whoever runs it): at most MAX_PIECES, of at least MIN_PIECE_ROWS rows.
     """
     b = kern.b
-    rows = kern.dims(body.inputs[0].shape[0])
-    pieces = b.sdiv(rows, i64(MIN_PIECE_ROWS))
+    batch = kern.dims(body.inputs[0].shape[0])
+    pieces = b.sdiv(batch, i64(MIN_PIECE_ROWS))
     pieces = b.select(b.icmp_signed(">", pieces, i64(MAX_PIECES)), i64(MAX_PIECES), pieces)
     pieces = parallel.larger(b, pieces, i64(1))
-    per_piece = parallel.ceil_div(b, rows, pieces)
+    per_piece = parallel.ceil_div(b, batch, pieces)
     # NOTE: one piece is never offered to the team (it would leave the other threads idle)
     item_work = b.select(b.icmp_signed(">", pieces, i64(1)),
                          b.mul(length, i64(_row_work(body_plan.graph))), i64(0))
     # (no rows: one piece of none still runs the body, as the loop over all of them would)
-    extent = parallel.larger(b, rows, i64(1))
+    extent = parallel.larger(b, batch, i64(1))
     return parallel.run_pieces(b, kern.alloca, steps, list(kern.function.args), extent,
                                item_work, per_piece)
 
@@ -272,7 +276,7 @@ def _steps(low, node: Tensor, out: dict, ins: list[Access], accesses: list[Acces
     else:
         symbol = body_plan.env.resolve(graph.inputs[0].shape[0])
         batch = kern.dims(body.inputs[0].shape[0])
-        rows = b.sub(b.select(b.icmp_signed("<", hi, batch), hi, batch), lo)
+        piece_rows = b.sub(b.select(b.icmp_signed("<", hi, batch), hi, batch), lo)
         arena = b.gep(arena, [b.mul(piece, kern.dims(body_plan.arena_size))],
                       source_etype=ir.IntType(8))
 
@@ -280,25 +284,19 @@ def _steps(low, node: Tensor, out: dict, ins: list[Access], accesses: list[Acces
             row = b.mul(kern.size(t.shape[1:]), i64(SIZES[t.dtype]))
             return b.gep(pointer, [b.mul(lo, row)], source_etype=ir.IntType(8))
     for j, sym in enumerate(signature):
-        value = rows if sym == symbol else kern.dims(sym)
+        value = piece_rows if sym == symbol else kern.dims(sym)
         b.store(value, _slot(b, body_dims, j, I64))
-
-    def start(a: Access) -> ir.Value:
-        return kern.address(a, kern.dims(a.offset))
-
-    def nbytes(t: Tensor) -> ir.Value:
-        return b.mul(kern.size(t.shape), i64(SIZES[t.dtype]))
-
+    start, nbytes = partial(_start, kern), partial(_nbytes, kern)
     length = kern.dims(ins[k].shape[0])
     reverse = node.attrs["reverse"]
 
     def stacked_at(history: Access, size: ir.Value, t: ir.Value) -> ir.Value:
         return _stacked_at(b, start(history), size, length, t, reverse)
 
-    rows_in = [classes is not None and classes[i] == ROWS for i in range(n_in)]
-    for p, a in enumerate(ins[k + s:], k + s):
-        a = sc["transposed"].get(p, a)
-        pointer = own_rows(start(a), graph.inputs[p]) if rows_in[p] else start(a)
+    for p, a in enumerate(ins[k + s:], k + s):      # closed over: rows of the batch, or not
+        pointer = start(sc["transposed"].get(p, a))
+        if classes is not None and classes[p] == ROWS:
+            pointer = own_rows(pointer, graph.inputs[p])
         b.store(pointer, _slot(b, in_table, p, PTR))
     histories = _histories(node, out)
     with loop(b, length, name="step") as t:
@@ -320,8 +318,7 @@ def _steps(low, node: Tensor, out: dict, ins: list[Access], accesses: list[Acces
             x_t = body.inputs[k + i]
             slot = b.gep(start(ins[k + i]), [b.mul(step, nbytes(x_t))],
                          source_etype=ir.IntType(8))
-            b.store(own_rows(slot, graph.inputs[k + i]) if rows_in[k + i] else slot,
-                    _slot(b, in_table, k + i, PTR))
+            b.store(own_rows(slot, graph.inputs[k + i]), _slot(b, in_table, k + i, PTR))
         stacked = [(k + m, y) for m, y in enumerate(body.outputs[k:])]
         residual = residual_base(node)
         stacked += [(residual + p, graph.outputs[k + ny + r])
