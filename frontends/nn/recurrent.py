@@ -77,28 +77,35 @@ class Recurrent(Layer):
             raise ShapeError(f"{name}: expects input (batch, time, {self.input_size}), got "
                              f"{shape_str(x.shape)}")
         state = self._initial_state(x, initial_state)
-        if not self.unroll:
-            # The whole sequence's projection is one product before the loop, (T * N, F) @
-            # (F, gates * H): time-major, as the scan reads it and its gradient comes back,
-            # so only x (F wide) is transposed, not z (gates * H wide), both ways; and 2-D,
-            # one GEMM over all rows (a transposed 3-D x would be T products of N rows). The
-            # bias is added in the step, where the step's product is added anyway (not in a
-            # pass of its own over z); its gradient is still summed after the loop.
-            rows = reshape(transpose(x, (1, 0, 2)), (-1, x.shape[2]))
-            z = reshape(rows @ self.W_ih, (x.shape[1], x.shape[0], -1))
+        return self._unrolled(x, state) if self.unroll else self._scanned(x, state)
 
-            def step(s: State, z_t: Tensor):
-                new = self.cell(s, z_t + self.b)
-                return new, (new[0] if self.return_sequences else None)
-            final, hs = scan(step, state, z)
-            return transpose(hs, (1, 0, 2)) if self.return_sequences else final[0]
-        # The whole sequence's projection is one product, (N, T, F) @ (F, gates * H), before
-        # the loop: one GEMM over all N * T rows.
-        z = x @ self.W_ih + self.b
+    def _scanned(self, x: Tensor, state: State) -> Tensor:
+        """One gc.scan node over time, its step the cell.
+
+        The whole sequence's projection is one product before the loop, (T * N, F) @ (F,
+        gates * H): time-major, as the scan reads it and its gradient comes back, so only x
+        (F wide) is transposed, not z (gates * H wide), both ways; and 2-D, one GEMM over all
+        rows (a transposed 3-D x would be T products of N rows). The bias is added in the
+        step, where the step's product is added anyway (not in a pass of its own over z); its
+        gradient is still summed after the loop.
+        """
+        rows = reshape(transpose(x, (1, 0, 2)), (-1, x.shape[2]))
+        z = reshape(rows @ self.W_ih, (x.shape[1], x.shape[0], -1))
+
+        def step(s: State, z_t: Tensor):
+            new = self.cell(s, z_t + self.b)
+            return new, (new[0] if self.return_sequences else None)
+        final, hs = scan(step, state, z)
+        return transpose(hs, (1, 0, 2)) if self.return_sequences else final[0]
+
+    def _unrolled(self, x: Tensor, state: State) -> Tensor:
+        """T copies of the cell; the projection one product, (N, T, F) @ (F, gates * H),
+        before them: one GEMM over all N * T rows."""
         steps = x.shape[1]
         if not isinstance(steps, int):
-            raise ShapeError(f"{name}: unroll=True needs a static sequence length, got "
-                             f"{shape_str(x.shape)}; use unroll=False (gc.scan)")
+            raise ShapeError(f"{type(self).__name__}: unroll=True needs a static sequence "
+                             f"length, got {shape_str(x.shape)}; use unroll=False (gc.scan)")
+        z = x @ self.W_ih + self.b
         # NOTE: step t reads z[:, t], a view; the gradient's per-step pieces (unslices)
         # merge into one concatenate (graphc/passes/unslices.py), so W_ih's gradient is
         # one product too (the matmul gradient folds the batch into the rows).

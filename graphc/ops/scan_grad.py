@@ -254,6 +254,7 @@ def backprop_through_time(g: Tensor, index: int, node: Tensor,
     sums: dict[int, list[Tensor]] = {}
     for i, r in zip(backward.accumulated, results[len(fk):carried]):
         sums.setdefault(i, []).append(r)
+
     def stack(source: tuple[str, int]) -> Tensor:
         where, n = source
         return sequences[n] if where == "sequence" else per_step[n]
