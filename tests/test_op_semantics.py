@@ -161,3 +161,13 @@ def test_a_shared_weak_constant_takes_each_context_dtype() -> None:
     assert {(1, "float32"), (1, "float64")} <= consts
     got = scalar.evaluate(root, [np.float32([4.0]), np.array([-2.0])], "float64")
     np.testing.assert_array_equal(got, [-1.75])
+
+
+def test_the_sign_test_knows_only_what_the_primitives_imply() -> None:
+    x, y = scalar.arg(0), scalar.arg(1)
+    nonpositive = [-abs(x), -scalar.exp(x), scalar.const(-2.0), -abs(x) - scalar.exp(y),
+                   scalar.minimum(x, -abs(y)), scalar.maximum(-abs(x), scalar.const(-1.0))]
+    unknown = [x, -x, abs(x), x - abs(y), scalar.maximum(x, -abs(y)), -abs(x) + y,
+               scalar.tanh(-abs(x)), scalar.const(1.0)]
+    assert all(scalar.is_nonpositive(e) for e in nonpositive)
+    assert not any(scalar.is_nonpositive(e) for e in unknown)

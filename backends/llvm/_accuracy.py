@@ -30,6 +30,7 @@ class Case:
     numpy: Callable[..., np.ndarray]
     ranges: dict[np.dtype, tuple[tuple[float, float], ...]]
     arity: int = 1
+    domain: tuple[float, float] | None = None   # the inputs it takes (besides NaN), if limited
 
     def reference(self, dtype, *xs: np.ndarray) -> np.ndarray:
         """Values accurate well beyond `dtype`'s precision (see the module docstring)."""
@@ -50,6 +51,7 @@ CASES: dict[str, Case] = {c.name: c for c in [
     Case("expm1", np.expm1, {F32: ((-20.0, 89.0),), F64: ((-40.0, 710.0),)}),
     Case("log", np.log, {F32: ((0.0, 3.4e38),), F64: ((0.0, 1.7e308),)}),
     Case("log1p", np.log1p, {F32: ((-1.0, 3.4e38),), F64: ((-1.0, 1.7e308),)}),
+    Case("log1p_unit", np.log1p, {F32: ((0.0, 1.0),), F64: ((0.0, 1.0),)}, domain=(0.0, 1.0)),
     Case("sin", np.sin, {F32: ((-1e5, 1e5),), F64: ((-1e9, 1e9),)}),
     Case("cos", np.cos, {F32: ((-1e5, 1e5),), F64: ((-1e9, 1e9),)}),
     Case("tanh", np.tanh, {F32: ((-10.0, 10.0),), F64: ((-20.0, 20.0),)}),
@@ -119,13 +121,18 @@ def ulp_errors(got: np.ndarray, ref: np.ndarray, dtype) -> np.ndarray:
     return np.where(both_nan, 0.0, np.where(one_nan, np.inf, err)).astype(np.float64)
 
 
-def special_inputs(dtype) -> np.ndarray:
-    """Values where functions have exact answers or change regime, both signs."""
+def special_inputs(dtype, domain: tuple[float, float] | None = None) -> np.ndarray:
+    """Values where functions have exact answers or change regime, both signs (those in
+    `domain`, and NaN, for a function taking only those; no -0 there)."""
     info = np.finfo(dtype)
     base = [0.0, np.inf, np.nan, 1.0, 0.5, 2.0, float(info.smallest_subnormal),
             float(info.smallest_normal), float(info.max), 1e-30, 1e-10, 1e-5, 0.3, 1.5, 3.0,
             4.0, 6.0, 9.5, 20.0, 50.0, 88.72, 89.0, 103.9, 110.0, 700.0, 709.79, 746.0,
             1e5, 1e10, 1e30]
     values = np.array(base + [-v for v in base], dtype=np.float64)
+    if domain is not None:
+        lo, hi = domain
+        negative_zero = (values == 0) & np.signbit(values)
+        values = values[np.isnan(values) | (lo <= values) & (values <= hi) & ~negative_zero]
     with np.errstate(over="ignore"):
         return values.astype(dtype)

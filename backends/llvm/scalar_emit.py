@@ -64,6 +64,8 @@ class ScalarEmitter:
             return self._extremum(prim, ops, floating)
         if prim in ("floor", "ceil", "sqrt"):
             return self._intrinsic(f"llvm.{prim}", ops)
+        if prim == "log1p" and _of_unit(e.args[0]):
+            return EMITTERS["log1p_unit"](b, *ops)
         if prim in EMITTERS:
             return EMITTERS[prim](b, *ops)
         if prim == "pow":
@@ -167,3 +169,8 @@ class ScalarEmitter:
             b.ret(b.select(b.icmp_signed("<", exponent, ir.Constant(ty, 0)),
                            ir.Constant(ty, 0), result))
         return self.b.call(fn, ops)
+
+
+def _of_unit(e: Scalar) -> bool:
+    """e is exp of a non-positive number: in [0, 1] or NaN, never -0 (see vmath log1p_unit)."""
+    return e.prim == "exp" and scalar.is_nonpositive(e.args[0])

@@ -21,6 +21,7 @@ EMITTERS: dict[str, Emitter] = {
     "expm1": routine("expm1", exp_log.expm1),
     "log": routine("log", exp_log.log),
     "log1p": routine("log1p", exp_log.log1p),
+    "log1p_unit": routine("log1p_unit", exp_log.log1p_unit),
     "sin": routine("sin", trig.sin),
     "cos": routine("cos", trig.cos),
     "tanh": routine("tanh", special.tanh),

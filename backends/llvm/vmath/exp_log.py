@@ -112,3 +112,16 @@ def log1p(m: FloatIR, x):
     y = m.select(m.eq(x, m.c(-1.0)), m.c(-INF), y)
     y = m.select(m.eq(x, m.c(0.0)), x, y)  # keeps -0
     return m.select(m.lt_or_nan(x, m.c(-1.0)), m.c(float("nan")), y)
+
+
+def log1p_unit(m: FloatIR, x):
+    """log(1 + x) for x in [0, 1] or NaN, as exp of a non-positive number gives (no -0, no
+    infinities, nothing below 0): log1p without the checks for what cannot come, which took
+    ~8% of W4 (softplus's log1p(exp(-|x|)))."""
+    u = m.add(m.c(1.0), x)
+    k, f = split_exponent(m, u)
+    lost = m.sub(x, m.sub(u, m.c(1.0)))      # (1 + x) - u exactly, as u < 2 (or x = 1: 0)
+    no_shift = m.eq(k, m.c(0.0))
+    c = m.select(no_shift, m.c(0.0), m.div(lost, u))
+    y = log_kernel(m, k, m.select(no_shift, x, f), c)
+    return m.select(m.isnan(x), x, y)
