@@ -565,3 +565,27 @@ def test_a_weight_the_backward_body_reads_transposed_is_transposed_once() -> Non
     assert not any(s.scratch["transposed"] for s in step_nodes(native))
     for got, want in zip(native(*args), gc.compile(inputs, outputs)(*args)):
         close(got, want)
+
+
+def test_small_weight_adjoints_are_stacked_too_so_the_loop_runs_in_pieces() -> None:
+    """U (4 x 16) is too small for merging copies to pay in an unrolled loop, but a scan's
+    steps write their operands straight into the stacks: its adjoint is one product after
+    the loop too, no carry in the backward loop sums over the batch, and both loops run in
+    pieces, with the interpreter's values."""
+    h0 = gc.placeholder((None, 16), "float32")
+    xs = gc.placeholder((None, h0.shape[0], 4), "float32")
+    W = gc.placeholder((16, 16), "float32")
+    U = gc.placeholder((4, 16), "float32")
+    final, ys = gc.scan(lambda h, x: (gc.tanh(h @ W + x @ U),) * 2, h0, xs)
+    loss = gc.sum(final * final) + gc.sum(gc.sin(ys))
+    inputs = [h0, xs, W, U]
+    grads = gc.grad(loss, [W, U])
+    backward = [n for n in gc.Graph(inputs, grads).nodes if n.op == "scan" and n.attrs["reverse"]]
+    assert backward and all(n.attrs["num_carry"] == 1 for n in backward)     # dh alone
+    native = gc.compile(inputs, grads, backend="llvm")
+    assert scans_in_pieces(native) == {True}
+    args = [RNG.normal(size=s).astype("float32") for s in ((40, 16), (6, 40, 4))]
+    args += [RNG.normal(size=(16, 16)).astype("float32") / 4,
+             RNG.normal(size=(4, 16)).astype("float32") / 2]
+    for got, want in zip(native(*args), gc.compile(inputs, grads)(*args)):
+        close(got, want)

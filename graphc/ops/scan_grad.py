@@ -12,7 +12,9 @@ A closed-over weight's adjoint is summed over the steps. Where a step's term is 
 A_t^T·B_t of per-step values (the gradient of x_t·W or h_t·W), the loop does not add up one
 small product per step: it stacks A_t and B_t (a sequence it already reads, or an extra
 per-step output) and one product over all steps' rows follows it, as the simplify pass's
-sum-of-products rule does for unrolled loops (graphc/passes/products.py, same criterion).
+sum-of-products rule does for unrolled loops (graphc/passes/products.py). Unlike there, where
+the pieces are copied into concatenates, stacking is each step writing its slot, which pays
+whatever the sizes: it is done for every such product, small ones too.
 Likewise a term that sums a per-step value over axes (a bias's adjoint sums the batch): the
 value is stacked and summed over the steps too, after the loop, so the loop has no reduction
 across the batch (and runs in pieces of it natively, graphc/rows.py).
@@ -29,7 +31,6 @@ from graphc.ops.leaves import constant, placeholder
 from graphc.ops.linalg import as_rows, flagged_matmul
 from graphc.ops.reductions import sum as reduce_sum
 from graphc.ops.scan import residual_base, residual_result, scan_results, step_nodes
-from graphc.passes.products import pays
 from graphc.passes.unslices import summands
 from graphc.tensor import Tensor
 
@@ -207,15 +208,14 @@ def _varying(step_inputs: list[Tensor]):
 
 def _split_terms(g: Tensor, varies) -> tuple[list[Tensor], list[Tensor], list[tuple]]:
     """The terms of a step's adjoint that stay in the loop; its products A_t^T·B_t of two
-    per-step matrices to stack instead (when merging pays, by the sum-of-products criterion);
-    and its sums of a per-step value over axes, (value, axes), to stack instead."""
+    per-step matrices, and its sums of a per-step value over axes, (value, axes), to stack
+    instead."""
     rest, products, sums = [], [], []
     for term in summands(g):
         summed = term.inputs[0] if term.op == "reshape" else term
         if (term.op == "matmul" and term.type == g.type and term.ndim == 2
                 and all(i.ndim == 2 and varies(i) for i in term.inputs)
-                and term.attrs["transpose_a"] and not term.attrs["transpose_b"]
-                and pays(*term.shape)):
+                and term.attrs["transpose_a"] and not term.attrs["transpose_b"]):
             products.append(term)
         elif (summed.op == "sum" and term.type == g.type and varies(summed.inputs[0])
               and summed.attrs["axes"]):
