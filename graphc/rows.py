@@ -9,7 +9,8 @@ math row by row.
 
 The test is a sufficient one, read off the ops: a value is either *rows* (its leading dim is
 n, row i from rows i) or *free* (no n in its shape, made from free values); any node it cannot
-place (a reduction over the batch, a gather, a random draw) makes the graph not separable.
+place (a reduction over the batch, a gather across it, a random draw) makes the graph not
+separable.
 """
 from __future__ import annotations
 
@@ -95,20 +96,27 @@ def _node_class(node: Tensor, ins: list, symbol: str, env: DimEnv) -> str | tupl
             return FREE
         # a free value spread over the batch (zeros like h): every row the same
         return ROWS if node.op == "broadcast_to" and _leads(node, symbol, env) else None
-    return ROWS if _leads(node, symbol, env) and _keeps_rows(node) else None
+    return ROWS if _leads(node, symbol, env) and _keeps_rows(node, ins) else None
 
 
-def _keeps_rows(node: Tensor) -> bool:
+def _keeps_rows(node: Tensor, ins: list) -> bool:
     """Row i of node's value comes from row i of its rows operands, given that the node and
     those operands lead with the batch and mention it nowhere else.
 
     Then no product or reduction can run over the batch, nor a layout op move it off axis 0:
     rows mix only where they are reordered along it (a slice or unslice stepping backwards),
-    picked (gathers) or drawn for by position (random ops, refused before).
+    picked across it (gathers along axis 0 of rows) or drawn for by position (random ops,
+    refused before). A gather picks within rows when it reads a free table by rows of
+    indices (an embedding inside the step) or rows along another axis.
     """
     if node.op in ("slice", "unslice"):
         start, stop, step = node.attrs["slices"][0]
         return start in (None, 0) and stop is None and step in (None, 1)
+    if node.op == "take":
+        table, indices = ins
+        return table == FREE if node.attrs["axis"] == 0 else indices == FREE
+    if node.op in ("take_along_axis", "one_hot"):
+        return node.op == "one_hot" or node.attrs["axis"] != 0
     return OPS[node.op].kind in _ROW_WISE_KINDS
 
 

@@ -50,6 +50,23 @@ def test_row_wise_graphs_are_separable(name, fn, fused) -> None:
     assert classes(fn, fused=fused) == [rows.ROWS, rows.ROWS]
 
 
+def test_gathers_within_rows_are_separable() -> None:
+    """An embedding looked up by a row of indices, a gather along another axis of rows, one
+    hot rows: each row reads its own row only."""
+    h = gc.placeholder((None, H), "float32")
+    tokens = gc.placeholder((h.shape[0],), "int64")
+    table = gc.placeholder((10, H), "float32")
+    columns = gc.constant(np.array([3, 0, 1], np.int64))
+    picked = gc.take_along_axis(h, gc.constant(np.zeros((1, 2), np.int64)), axis=1)
+    graph = gc.Graph([h, tokens, table], [
+        h + gc.take(table, tokens, axis=0),
+        gc.take(h, columns, axis=1) * 2.0,
+        gc.one_hot(tokens, 4, "float32") + picked[:, :1]])
+    env = DimEnv(graph.inputs, graph.nodes)
+    assert rows.separable(graph, env.resolve(h.shape[0]), env) == [rows.ROWS, rows.ROWS,
+                                                                    rows.FREE]
+
+
 def test_closed_over_inputs_are_free_or_rows_by_their_shape() -> None:
     assert classes(lambda h, x, w: h @ w + x, closed=(H, H)) == [rows.ROWS] * 2 + [rows.FREE]
     # the batch on another axis of a closed-over input

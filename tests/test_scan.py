@@ -589,3 +589,33 @@ def test_small_weight_adjoints_are_stacked_too_so_the_loop_runs_in_pieces() -> N
              RNG.normal(size=(4, 16)).astype("float32") / 2]
     for got, want in zip(native(*args), gc.compile(inputs, grads)(*args)):
         close(got, want)
+
+
+def test_an_embedding_inside_the_step_runs_in_pieces_and_reports_a_bad_token() -> None:
+    """Tokens (T, N) looked up in a table each step: each row reads its own tokens, and the
+    table's adjoint is scattered for all steps after the loop, so both loops run in pieces,
+    with the unrolled loop's values; a token out of range is an IndexRangeError."""
+    from backends.llvm import parallel
+    tokens = gc.placeholder((None, None), "int64", name="tokens")
+    h0 = gc.placeholder((tokens.shape[1], 16), "float32", name="h0")
+    E = gc.variable(RNG.normal(size=(10, 16)).astype("float32"), name="E")
+    W = gc.variable(RNG.normal(size=(16, 16)).astype("float32") / 4, name="W")
+    final, _ = gc.scan(lambda h, t: (gc.tanh(h @ W + gc.take(E, t, axis=0)), None), h0, tokens)
+    loss = gc.sum(final * final)
+    grads = gc.grad(loss, [E, W])
+    native = gc.compile([tokens, h0], [loss, *grads], backend="llvm")
+    assert scans_in_pieces(native) == {True}
+    steps = gc.placeholder((5, None), "int64")
+    h = h0
+    for t in range(5):                  # the loop unrolled: per-step gathers and scatters
+        h = gc.tanh(h @ W + gc.take(E, steps[t], axis=0))
+    unrolled = gc.compile([steps, h0], [gc.sum(h * h), *gc.grad(gc.sum(h * h), [E, W])])
+    feeds = [RNG.integers(0, 10, size=(5, 40)), RNG.normal(size=(40, 16)).astype("float32")]
+    want = unrolled(*feeds)
+    with parallel.settings(min_work=0):         # the team takes the pieces, however small
+        for got in (gc.compile([tokens, h0], [loss, *grads])(*feeds), native(*feeds)):
+            for g, w in zip(got, want):
+                close(g, w)
+        feeds[0][3, 33] = 10
+        with pytest.raises(gc.IndexRangeError):
+            native(*feeds)

@@ -15,9 +15,10 @@ per-step output) and one product over all steps' rows follows it, as the simplif
 sum-of-products rule does for unrolled loops (graphc/passes/products.py). Unlike there, where
 the pieces are copied into concatenates, stacking is each step writing its slot, which pays
 whatever the sizes: it is done for every such product, small ones too.
-Likewise a term that sums a per-step value over axes (a bias's adjoint sums the batch): the
-value is stacked and summed over the steps too, after the loop, so the loop has no reduction
-across the batch (and runs in pieces of it natively, graphc/rows.py).
+Likewise a term that sums a per-step value over axes (a bias's adjoint sums the batch), or
+scatters its rows by per-step indices (an embedding's): the value (and the indices) are
+stacked and summed, or scattered, for all steps at once after the loop, so the loop has no
+reduction across the batch (and runs in pieces of it natively, graphc/rows.py).
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from graphc.ops.linalg import as_rows, flagged_matmul
 from graphc.ops.reductions import sum as reduce_sum
 from graphc.ops.scan import residual_base, residual_result, scan_results, step_nodes
 from graphc.passes.unslices import summands
-from graphc.tensor import Tensor
+from graphc.tensor import Tensor, make
 
 # body -> {(kind, which): Backward}; reusing a body lets equal
 # backward scans hash-cons.
@@ -126,13 +127,10 @@ def _backward_body(body: Graph, num_carry: int, num_xs: int, kind: str,
     per_step = _varying(adj + c_in + x_in + cotangent)
     kept, new_acc, operands, after = [], [], [], []
     for i, (a, g) in enumerate(zip(acc, g_p)):
-        rest, products, sums = _split_terms(g, per_step)
-        for product in products:
-            operands.extend(product.inputs)
-            after.append((i, None))
-        for summed, axes in sums:
-            operands.append(summed)
-            after.append((i, axes))
+        rest, stacked_terms = _split_terms(g, per_step)
+        for op, values, attrs in stacked_terms:
+            operands.extend(values)
+            after.append((i, op, len(values), attrs))
         if rest:
             kept.append(i)
             new_acc.append(_chain([a] + rest))
@@ -154,11 +152,9 @@ def _backward_body(body: Graph, num_carry: int, num_xs: int, kind: str,
                 made[id(t)] = len(per_step_out) + len(extra)
                 extra.append(t)
             sources.append(("output", made[id(t)]))
-    stacked, taken = [], iter(sources)
-    for j, axes in after:
-        first = next(taken)
-        stacked.append(Stacked(j, first, next(taken)) if axes is None
-                       else Stacked(j, first, None, axes))
+    taken = iter(sources)
+    stacked = [Stacked(j, op, tuple(next(taken) for _ in range(count)), attrs)
+               for j, op, count, attrs in after]
     inputs = adj + [acc[i] for i in kept] + sequences + p_in
     result = Backward(Graph(inputs, outs[:head] + extra), [p for p, _ in cuts], kept, stacked)
     cache[(kind, which)] = result
@@ -166,14 +162,14 @@ def _backward_body(body: Graph, num_carry: int, num_xs: int, kind: str,
 
 
 class Stacked(NamedTuple):
-    """A product A_t^T·B_t, or a sum of A_t over `axes`, in the adjoint of float closed-over
-    input `which`, summed after the loop: where A_t and B_t are stacked, each ("sequence",
+    """A term of the adjoint of float closed-over input `which`, summed over the steps after
+    the loop: `op` of per-step values stacked (see _split_terms), each found as ("sequence",
     index among the backward scan's sequences) or ("output", index among its per-step
-    outputs: the sequences' adjoints, then the extra ones)."""
+    outputs: the sequences' adjoints, then the extra ones); `attrs` the op's own."""
     which: int
-    a: tuple[str, int]
-    b: tuple[str, int] | None
-    axes: tuple[int, ...] | None = None
+    op: str
+    values: tuple[tuple[str, int], ...]
+    attrs: dict
 
 
 class Backward(NamedTuple):
@@ -206,23 +202,27 @@ def _varying(step_inputs: list[Tensor]):
     return varies
 
 
-def _split_terms(g: Tensor, varies) -> tuple[list[Tensor], list[Tensor], list[tuple]]:
-    """The terms of a step's adjoint that stay in the loop; its products A_t^T·B_t of two
-    per-step matrices, and its sums of a per-step value over axes, (value, axes), to stack
-    instead."""
-    rest, products, sums = [], [], []
+def _split_terms(g: Tensor, varies) -> tuple[list[Tensor], list[tuple]]:
+    """The terms of a step's adjoint that stay in the loop, and those to stack instead, as
+    (op, per-step values, attrs): products A_t^T·B_t of two per-step matrices ("matmul"),
+    sums of a per-step value over axes ("sum"), and the rows of a per-step value scattered
+    by per-step indices ("take_grad": an embedding's adjoint)."""
+    rest, stacked = [], []
     for term in summands(g):
         summed = term.inputs[0] if term.op == "reshape" else term
-        if (term.op == "matmul" and term.type == g.type and term.ndim == 2
+        if term.type != g.type:
+            rest.append(term)
+        elif (term.op == "matmul" and term.ndim == 2
                 and all(i.ndim == 2 and varies(i) for i in term.inputs)
                 and term.attrs["transpose_a"] and not term.attrs["transpose_b"]):
-            products.append(term)
-        elif (summed.op == "sum" and term.type == g.type and varies(summed.inputs[0])
-              and summed.attrs["axes"]):
-            sums.append((summed.inputs[0], summed.attrs["axes"]))
+            stacked.append(("matmul", term.inputs, {}))
+        elif summed.op == "sum" and varies(summed.inputs[0]) and summed.attrs["axes"]:
+            stacked.append(("sum", summed.inputs, {"axes": summed.attrs["axes"]}))
+        elif term.op == "take_grad" and term.attrs["axis"] == 0 and all(map(varies, term.inputs)):
+            stacked.append(("take_grad", term.inputs, dict(term.attrs)))
         else:
             rest.append(term)
-    return rest, products, sums
+    return rest, stacked
 
 
 def _chain(terms: list[Tensor]) -> Tensor:
@@ -259,11 +259,14 @@ def backprop_through_time(g: Tensor, index: int, node: Tensor,
         where, n = source
         return sequences[n] if where == "sequence" else per_step[n]
     for term in backward.stacked:
-        if term.axes is None:
-            total = flagged_matmul(as_rows(stack(term.a)), as_rows(stack(term.b)), True, False)
-        else:
-            shape = free[fp[term.which]].shape
-            total = reshape(reduce_sum(stack(term.a), (0, *(a + 1 for a in term.axes))), shape)
+        values = [stack(v) for v in term.values]
+        if term.op == "matmul":
+            total = flagged_matmul(as_rows(values[0]), as_rows(values[1]), True, False)
+        elif term.op == "sum":
+            axes = (0, *(a + 1 for a in term.attrs["axes"]))
+            total = reshape(reduce_sum(values[0], axes), free[fp[term.which]].shape)
+        else:           # rows of all steps scattered at once: (T, N, ...) by (T, N)
+            total = make("take_grad", values, term.attrs)
         sums.setdefault(term.which, []).append(total)
     grads: list[Tensor | None] = [None] * len(inputs)
     for c, r in zip(fk, results):
