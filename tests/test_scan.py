@@ -527,11 +527,21 @@ def test_a_body_mixing_rows_runs_on_the_whole_batch(name, body) -> None:
 
 
 def test_an_lstm_over_a_batch_runs_in_pieces() -> None:
+    """gc.nn.LSTM's loops run in pieces, with the interpreter's values; each piece has an
+    arena for its own rows, together about the size of one for the whole batch."""
+    from graphc import dims as D
     x = gc.placeholder((None, 6, 8), "float32")
     lstm = gc.nn.LSTM(8, 16, seed=0)
     loss = gc.sum(lstm(x) ** 2)
     native = gc.compile([x], [loss, *gc.grad(loss, lstm.trainable_variables)], backend="llvm")
     assert scans_in_pieces(native) == {True}
+    arenas = [(s.scratch["plan"].arena_size, s.scratch["arena"].shape[0])
+              for s in native.plan.steps if s.node is not None and s.node.op == "scan"]
+    sized = [(body, pieces) for body, pieces in arenas if D.symbols(body)]
+    assert sized                         # (the backward body's; the forward's is empty)
+    for body, pieces in sized:
+        at = dict.fromkeys(D.symbols(body), 4096)
+        assert D.evaluate(body, at) <= D.evaluate(pieces, at) <= 1.1 * D.evaluate(body, at)
     data = RNG.normal(size=(40, 6, 8)).astype("float32")
     reference = gc.compile([x], [loss, *gc.grad(loss, lstm.trainable_variables)])
     for got, want in zip(native(data), reference(data)):

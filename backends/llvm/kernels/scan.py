@@ -44,7 +44,8 @@ from graphc.rows import ROWS
 from graphc.tensor import Tensor, make
 
 # NOTE: pieces follow the batch size alone, so a piece's products have the same rows (and
-# bits) whoever runs it; 16 rows still fill a product's register tiles.
+# bits) whoever runs it; 16 rows still fill a product's register tiles. A piece has at most
+# ceil(N / MAX_PIECES) rows, or fewer than 2 * MIN_PIECE_ROWS (fewer pieces for small N).
 MAX_PIECES = 4
 MIN_PIECE_ROWS = 16
 
@@ -73,21 +74,27 @@ def _scratch(plan, node: Tensor, ins: list[Access], results: dict) -> dict:
                for c in body.inputs[:k]]
     sinks = {k + m: plan.scratch(y.dtype, y.shape)
              for m, y in enumerate(body.outputs[k:]) if k + m not in results}
-    classes = _row_classes(body_plan, k + s)
-    arena = body_plan.arena_size if classes is None else D.mul(MAX_PIECES, body_plan.arena_size)
+    symbol, classes = _row_classes(body_plan, k + s)
+    piece_arena = body_plan.arena_size
+    if classes is not None:      # a piece's arena holds at most its rows' values
+        most_rows = D.add(D.floordiv(D.add(symbol, MAX_PIECES - 1), MAX_PIECES),
+                          2 * MIN_PIECE_ROWS - 1)
+        piece_arena = D.substitute(piece_arena, lambda d: most_rows if d == symbol else d)
+    arena = piece_arena if classes is None else D.mul(MAX_PIECES, piece_arena)
     flipped = {j: plan.scratch(ins[j].dtype, ins[j].shape[::-1]) for j in transposed}
     return {"plan": body_plan, "carries": carries, "sinks": sinks, "positions": positions,
-            "rows": classes, "transposed": flipped, "arena": plan.scratch("bool", (arena,))}
+            "rows": classes, "transposed": flipped, "piece_arena": piece_arena,
+            "arena": plan.scratch("bool", (arena,))}
 
 
-def _row_classes(body_plan, batch_inputs: int) -> list[str] | None:
-    """Each body input's class (graphc/rows.py) when the carries and x_t share a batch the
-    body keeps apart; else None (the loop runs on the whole batch)."""
+def _row_classes(body_plan, batch_inputs: int) -> tuple[str | None, list[str] | None]:
+    """The batch's symbol and each body input's class (graphc/rows.py) when the carries and
+    x_t share a batch the body keeps apart; else None (the loop runs on the whole batch)."""
     graph, env = body_plan.graph, body_plan.env
     symbol = rows.batch_symbol(graph, range(batch_inputs), env)
     if symbol is None or symbol not in env.signature:
-        return None
-    return rows.separable(graph, symbol, env)
+        return None, None
+    return symbol, rows.separable(graph, symbol, env)
 
 
 def _read_transposed(body: Graph, first_closed: int) -> list[int]:
@@ -277,7 +284,7 @@ def _steps(low, node: Tensor, out: dict, ins: list[Access], accesses: list[Acces
         symbol = body_plan.env.resolve(graph.inputs[0].shape[0])
         batch = kern.dims(body.inputs[0].shape[0])
         piece_rows = b.sub(b.select(b.icmp_signed("<", hi, batch), hi, batch), lo)
-        arena = b.gep(arena, [b.mul(piece, kern.dims(body_plan.arena_size))],
+        arena = b.gep(arena, [b.mul(piece, kern.dims(sc["piece_arena"]))],
                       source_etype=ir.IntType(8))
 
         def own_rows(pointer: ir.Value, t: Tensor) -> ir.Value:
