@@ -629,3 +629,36 @@ def test_an_embedding_inside_the_step_runs_in_pieces_and_reports_a_bad_token() -
         feeds[0][3, 33] = 10
         with pytest.raises(gc.IndexRangeError):
             native(*feeds)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_pieces_with_two_carries_a_row_reduction_and_per_step_sums(reverse) -> None:
+    """Carries of different widths, a mean within each row, ys summed within rows, forward
+    and reversed: every loop runs in pieces, float64 values as the interpreter's for batches
+    of no rows, fewer than a piece, and 3 and 4 pieces."""
+    from backends.llvm import parallel
+    h0 = gc.placeholder((None, 16), "float64")
+    c0 = gc.placeholder((h0.shape[0], 8), "float64")
+    xs = gc.placeholder((None, h0.shape[0], 4), "float64")
+    W, U = gc.placeholder((16, 24), "float64"), gc.placeholder((4, 24), "float64")
+
+    def step(carry, x):
+        h, c = carry
+        z = h @ W + x @ U
+        c = gc.tanh(z[:, 16:]) * c + gc.sigmoid(z[:, 16:])
+        h = gc.tanh(z[:, :16]) * gc.mean(c, axis=1, keepdims=True)
+        return (h, c), gc.sum(h, axis=1, keepdims=True)
+    (h, c), ys = gc.scan(step, (h0, c0), xs, reverse=reverse)
+    loss = gc.sum(h * h) + gc.sum(c) + gc.sum(gc.sin(ys))
+    inputs = [h0, c0, xs, W, U]
+    outputs = [h, c, ys, *gc.grad(loss, inputs)]
+    native = gc.compile(inputs, outputs, backend="llvm")
+    assert scans_in_pieces(native) == {True}
+    reference = gc.compile(inputs, outputs)
+    for batch in (0, 7, 50, 100):
+        args = [RNG.normal(size=s) for s in ((batch, 16), (batch, 8), (5, batch, 4))]
+        args += [RNG.normal(size=(16, 24)) / 4, RNG.normal(size=(4, 24)) / 2]
+        with parallel.settings(min_work=0):
+            got = native(*args)
+        for g, want in zip(got, reference(*args)):
+            np.testing.assert_allclose(g, want, rtol=1e-10, atol=1e-10)
