@@ -17,6 +17,10 @@ within each repeat (the machine is shared and noisy: read the ratios, not the ti
   (parallel.MIN_WORK) sits where the team starts to win.
 - `--blas`: small products by scipy's sgemm (what native code calls) and NumPy's matmul, with
   scipy's BLAS on 1 thread and on the team's count, alone and right after a team kernel.
+- `--handoff`: how long a cache line takes to go from one thread to another (two threads
+  bumping a shared counter in turn), and W3's step on 1 and 2 threads, every few seconds.
+  On this VM the two vCPUs are sometimes near (26-78 ns) and sometimes far (190-260 ns);
+  far, data one core writes and the other reads is slow, and W3's team loses to one thread.
 """
 from __future__ import annotations
 
@@ -296,6 +300,68 @@ def blas(repeats: int) -> None:
             set_blas_threads(saved)
 
 
+_HANDOFF_IR = """
+define void @handoff(ptr %counter, i64 %rounds, i64 %me) {
+entry:
+  br label %spin
+spin:
+  %seen = load atomic i64, ptr %counter acquire, align 8
+  %done = icmp sge i64 %seen, %rounds
+  br i1 %done, label %exit, label %look
+look:
+  %turn = and i64 %seen, 1
+  %mine = icmp eq i64 %turn, %me
+  br i1 %mine, label %bump, label %spin
+bump:
+  %next = add i64 %seen, 1
+  store atomic i64 %next, ptr %counter release, align 8
+  br label %spin
+exit:
+  ret void
+}
+"""
+
+
+def handoff(repeats: int) -> None:
+    """Nanoseconds per handoff of a cache line between two threads, next to W3 on 1 and 2
+    threads, `repeats` times a few seconds apart (the vCPUs' placement changes over time)."""
+    import ctypes
+    import threading
+
+    from backends.llvm import jit
+    from benchmarks.w3_lenet import WORKLOAD
+    library = jit.load_object(jit.compile_object(_HANDOFF_IR), ["handoff"])
+    bump = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)(
+        library["handoff"])     # (a CFUNCTYPE call releases the GIL: both threads spin)
+    counter = (ctypes.c_int64 * 16)()
+
+    def per_handoff(rounds: int = 200_000) -> float:
+        counter[0] = 0
+        other = threading.Thread(target=bump, args=(ctypes.addressof(counter), rounds, 1))
+        other.start()
+        start = time.perf_counter()
+        bump(ctypes.addressof(counter), rounds, 0)
+        other.join()
+        return (time.perf_counter() - start) / rounds * 1e9
+
+    step = WORKLOAD.build("graphc-llvm").step
+
+    def w3(threads: int) -> float:
+        with parallel.settings(threads=threads):
+            for _ in range(10):
+                step()
+            start = time.perf_counter()
+            for _ in range(100):
+                step()
+            return (time.perf_counter() - start) / 100 * 1e3
+
+    print("\nhandoff ns (three probes) | W3 ms/step on 1 and 2 threads")
+    for _ in range(repeats):
+        probes = " ".join(f"{per_handoff():6.1f}" for _ in range(3))
+        print(f"{time.strftime('%H:%M:%S')} {probes} | {w3(1):.3f} {w3(2):.3f}", flush=True)
+        time.sleep(3)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.llvm_threads", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -305,9 +371,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="1, 2 or 4 vectors per iteration of transcendental loops only")
     ap.add_argument("--sweep", action="store_true", help="the threshold sweep only")
     ap.add_argument("--blas", action="store_true", help="small sgemm next to the team only")
+    ap.add_argument("--handoff", action="store_true",
+                    help="cache-line handoffs between two threads, and W3, over time only")
     args = ap.parse_args(argv)
     parts = ((widths, args.widths), (interleaving, args.interleave), (sweep, args.sweep),
-             (blas, args.blas))
+             (blas, args.blas), (handoff, args.handoff))
     chosen = [f for f, flag in parts if flag] or [main_rows]
     for part in chosen:
         part(args.repeats)
