@@ -137,28 +137,34 @@ def select(cond, a, b) -> Scalar:
 def is_nonpositive(e: Scalar) -> bool:
     """Whether e is <= 0 or NaN whatever its operands (a sufficient test, read off the
     primitives: -|x|, -exp(x), a non-positive constant, sums, differences and extrema)."""
-    return _sign(e) == -1
+    return _sign(e, {}) == -1
 
 
-def _sign(e: Scalar) -> int:
-    """1: always >= 0 (or NaN), -1: always <= 0 (or NaN), 0: not known."""
+def _sign(e: Scalar, known: dict[int, int]) -> int:
+    """1: always >= 0 (or NaN), -1: always <= 0 (or NaN), 0: not known (`known`: shared
+    subterms' signs, so a deep DAG is walked once)."""
+    if id(e) in known:
+        return known[id(e)]
     prim = e.prim
     if prim == "const":
         value = e.value[0]
-        return 1 if value >= 0 else -1 if value <= 0 else 0     # (NaN: not known)
-    if prim in ("abs", "exp", "sqrt"):
-        return 1
-    if prim == "neg":
-        return -_sign(e.args[0])
-    if prim in ("add", "sub"):
-        a, b = _sign(e.args[0]), _sign(e.args[1])
+        sign = 1 if value >= 0 else -1 if value <= 0 else 0     # (NaN: not known)
+    elif prim in ("abs", "exp", "sqrt"):
+        sign = 1
+    elif prim == "neg":
+        sign = -_sign(e.args[0], known)
+    elif prim in ("add", "sub"):
+        a, b = _sign(e.args[0], known), _sign(e.args[1], known)
         b = -b if prim == "sub" else b
-        return a if a == b else 0
-    if prim in ("max", "min"):
-        a, b = (_sign(x) for x in e.args)
+        sign = a if a == b else 0
+    elif prim in ("max", "min"):
+        a, b = (_sign(x, known) for x in e.args)
         wins = 1 if prim == "max" else -1        # one operand of that sign decides
-        return wins if wins in (a, b) else (a if a == b else 0)
-    return 0
+        sign = wins if wins in (a, b) else (a if a == b else 0)
+    else:
+        sign = 0
+    known[id(e)] = sign
+    return sign
 
 
 # ---- tracing and typing -----------------------------------------------------------------------

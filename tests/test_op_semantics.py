@@ -171,3 +171,7 @@ def test_the_sign_test_knows_only_what_the_primitives_imply() -> None:
                scalar.tanh(-abs(x)), scalar.const(1.0)]
     assert all(scalar.is_nonpositive(e) for e in nonpositive)
     assert not any(scalar.is_nonpositive(e) for e in unknown)
+    deep = -abs(x)
+    for _ in range(200):                 # shared subterms: walked once, not 2^200 times
+        deep = deep + deep
+    assert scalar.is_nonpositive(deep)
