@@ -1,5 +1,5 @@
 """`python -m benchmarks.llvm_scan`: scanned recurrent layers' training steps, natively, with
-the loop run over the whole batch against the loop run on pieces of it (kernels/scan.py).
+the loop run over the whole batch against the loop run on pieces of it (backends/llvm/pieces.py).
 
 Each row compiles one step (loss and the gradients of every weight) of gc.nn.LSTM, GRU or
 SimpleRNN (unroll=False) over (batch, 32, 64) with hidden size 128 twice: once as it is, once
@@ -17,16 +17,15 @@ import time
 import numpy as np
 
 import graphc as gc
-from backends.llvm import cache
-from backends.llvm.kernels import scan
+from backends.llvm import cache, pieces
 
 LAYERS = {"LSTM": gc.nn.LSTM, "GRU": gc.nn.GRU, "SimpleRNN": gc.nn.SimpleRNN}
 STEPS, INPUT, HIDDEN = 32, 64, 128
 
 
-def step(layer: str, pieces: int):
-    """The compiled step (loss and gradients) of `layer`, with at most `pieces` pieces."""
-    saved, scan.MAX_PIECES = scan.MAX_PIECES, pieces
+def step(layer: str, most: int):
+    """The compiled step (loss and gradients) of `layer`, with at most `most` pieces."""
+    saved, pieces.MAX_PIECES = pieces.MAX_PIECES, most
     try:
         cache.clear_memory()
         x = gc.placeholder((None, STEPS, INPUT), "float32", name="x")
@@ -34,7 +33,7 @@ def step(layer: str, pieces: int):
         loss = gc.mean(rnn(x) ** 2)
         return gc.compile([x], [loss, *gc.grad(loss, rnn.trainable_variables)], backend="llvm")
     finally:
-        scan.MAX_PIECES = saved
+        pieces.MAX_PIECES = saved
 
 
 def timed(fn, data: np.ndarray, calls: int) -> float:
@@ -53,13 +52,13 @@ def main() -> None:
     rng = np.random.default_rng(0)
     print(f"{'layer':10} {'batch':>5} {'whole batch':>12} {'pieces':>9} {'ratio':>6}")
     for layer in LAYERS:
-        whole, pieces = step(layer, 1), step(layer, scan.MAX_PIECES)
+        whole, in_pieces = step(layer, 1), step(layer, pieces.MAX_PIECES)
         for batch in args.batches:
             data = rng.standard_normal((batch, STEPS, INPUT), dtype=np.float32)
             calls = max(5, round(0.05 / max(timed(whole, data, 3), 1e-6)))
             samples: dict[str, list[float]] = {"whole": [], "pieces": []}
             for _ in range(args.repeats):
-                for name, fn in (("whole", whole), ("pieces", pieces)):
+                for name, fn in (("whole", whole), ("pieces", in_pieces)):
                     fn(data)
                     samples[name].append(timed(fn, data, calls))
             w, p = (statistics.median(samples[k]) for k in ("whole", "pieces"))

@@ -28,26 +28,19 @@ from functools import partial
 
 from llvmlite import ir
 
-from backends.llvm import parallel
+from backends.llvm import parallel, pieces
 from backends.llvm.access import Access
 from backends.llvm.irutil import I1, I32, I64, PTR, SIZES, i64, loop
 from backends.llvm.kernels import Failure, register
 from backends.llvm.kernels.base import Kernel
 from backends.llvm.kernels.moves import move
 from graphc import dims as D
-from graphc import rows
 from graphc.errors import IndexRangeError
 from graphc.graph import Graph
 from graphc.ops.leaves import placeholder
 from graphc.ops.scan import residual_base, step_nodes
 from graphc.rows import ROWS
 from graphc.tensor import Tensor, make
-
-# NOTE: pieces follow the batch size alone, so a piece's products have the same rows (and
-# bits) whoever runs it; 16 rows still fill a product's register tiles. A piece has at most
-# ceil(N / MAX_PIECES) rows, or fewer than 2 * MIN_PIECE_ROWS (fewer pieces for small N).
-MAX_PIECES = 4
-MIN_PIECE_ROWS = 16
 
 
 def _parts(node: Tensor) -> tuple[int, int, int]:
@@ -74,27 +67,13 @@ def _scratch(plan, node: Tensor, ins: list[Access], results: dict) -> dict:
                for c in body.inputs[:k]]
     sinks = {k + m: plan.scratch(y.dtype, y.shape)
              for m, y in enumerate(body.outputs[k:]) if k + m not in results}
-    symbol, classes = _row_classes(body_plan, k + s)
-    piece_arena = body_plan.arena_size
-    if classes is not None:      # a piece's arena holds at most its rows' values
-        most_rows = D.add(D.floordiv(D.add(symbol, MAX_PIECES - 1), MAX_PIECES),
-                          2 * MIN_PIECE_ROWS - 1)
-        piece_arena = D.substitute(piece_arena, lambda d: most_rows if d == symbol else d)
-    arena = piece_arena if classes is None else D.mul(MAX_PIECES, piece_arena)
+    symbol, classes = pieces.row_classes(body_plan, range(k + s))
+    piece_arena = pieces.piece_arena(body_plan, symbol)
+    arena = piece_arena if classes is None else D.mul(pieces.MAX_PIECES, piece_arena)
     flipped = {j: plan.scratch(ins[j].dtype, ins[j].shape[::-1]) for j in transposed}
     return {"plan": body_plan, "carries": carries, "sinks": sinks, "positions": positions,
-            "rows": classes, "transposed": flipped, "piece_arena": piece_arena,
+            "symbol": symbol, "rows": classes, "transposed": flipped, "piece_arena": piece_arena,
             "arena": plan.scratch("bool", (arena,))}
-
-
-def _row_classes(body_plan, batch_inputs: int) -> tuple[str | None, list[str] | None]:
-    """The batch's symbol and each body input's class (graphc/rows.py) when the carries and
-    x_t share a batch the body keeps apart; else None (the loop runs on the whole batch)."""
-    graph, env = body_plan.graph, body_plan.env
-    symbol = rows.batch_symbol(graph, range(batch_inputs), env)
-    if symbol is None or symbol not in env.signature:
-        return None, None
-    return symbol, rows.separable(graph, symbol, env)
 
 
 def _read_transposed(body: Graph, first_closed: int) -> list[int]:
@@ -207,7 +186,8 @@ def scan(low, node: Tensor, out: dict, ins: list[Access]) -> Kernel:
     if sc["rows"] is None:
         status = b.call(steps, args + [i64(0), i64(0), i64(0), ir.Constant(PTR, None)])
     else:
-        status = _run_in_pieces(kern, steps, body, sc["plan"], length)
+        row_work = b.mul(length, i64(_row_work(sc["plan"].graph)))
+        status = pieces.run(kern, steps, kern.dims(body.inputs[0].shape[0]), row_work)
     parallel.check(kern, status)
     for j, (a, c) in enumerate(sc["carries"]):
         if j in out:                     # with a history the last step wrote the second buffer
@@ -233,28 +213,6 @@ def _histories(node: Tensor, out: dict) -> dict[int, Access]:
     return {j: out[k + ny + j] for j in range(k) if k + ny + j in out}
 
 
-def _run_in_pieces(kern: Kernel, steps: ir.Function, body: Graph, body_plan,
-                   length: ir.Value) -> ir.Value:
-    """Run the loop on pieces of the batch, on the team when the work is big; the status.
-
-    The pieces depend on the batch's size alone (so do the results: each piece's products
-    have the same rows whoever runs it): at most MAX_PIECES, of at least MIN_PIECE_ROWS rows.
-    """
-    b = kern.b
-    batch = kern.dims(body.inputs[0].shape[0])
-    pieces = b.sdiv(batch, i64(MIN_PIECE_ROWS))
-    pieces = b.select(b.icmp_signed(">", pieces, i64(MAX_PIECES)), i64(MAX_PIECES), pieces)
-    pieces = parallel.larger(b, pieces, i64(1))
-    per_piece = parallel.ceil_div(b, batch, pieces)
-    # NOTE: one piece is never offered to the team (it would leave the other threads idle)
-    item_work = b.select(b.icmp_signed(">", pieces, i64(1)),
-                         b.mul(length, i64(_row_work(body_plan.graph))), i64(0))
-    # (no rows: one piece of none still runs the body, as the loop over all of them would)
-    extent = parallel.larger(b, batch, i64(1))
-    return parallel.run_pieces(b, kern.alloca, steps, list(kern.function.args), extent,
-                               item_work, per_piece)
-
-
 def _steps(low, node: Tensor, out: dict, ins: list[Access], accesses: list[Access]) -> ir.Function:
     """i32 rows(kernel's arguments, lo, hi, piece, scratch): the loop over the steps for rows
     [lo, hi) of the batch (all of it when the body is not row-separable), in the piece's own
@@ -266,33 +224,15 @@ def _steps(low, node: Tensor, out: dict, ins: list[Access], accesses: list[Acces
     body_fn = Lowering(body_plan, low.module, low.name(node) + ".").entry(low.name(node) + ".body")
     kern = Kernel(low.module, low.name(node) + ".rows", accesses, low.env,
                   extra=parallel.CHUNK_ARGS)
-    lo, hi, piece, _ = kern.extra
     b = kern.b
     body = node.attrs["body"]
     graph = body_plan.graph
     n_in, n_out = len(graph.inputs), len(graph.outputs)
     in_table = kern.alloca(ir.ArrayType(PTR, max(n_in, 1)))
     out_table = kern.alloca(ir.ArrayType(PTR, max(n_out, 1)))
-    signature = body_plan.env.signature
-    body_dims = kern.alloca(ir.ArrayType(I64, max(len(signature), 1)))
-    arena = kern.address(sc["arena"], kern.dims(sc["arena"].offset))
-    if classes is None:
-        def own_rows(pointer: ir.Value, t: Tensor) -> ir.Value:
-            return pointer
-        symbol = None
-    else:
-        symbol = body_plan.env.resolve(graph.inputs[0].shape[0])
-        batch = kern.dims(body.inputs[0].shape[0])
-        piece_rows = b.sub(b.select(b.icmp_signed("<", hi, batch), hi, batch), lo)
-        arena = b.gep(arena, [b.mul(piece, kern.dims(sc["piece_arena"]))],
-                      source_etype=ir.IntType(8))
-
-        def own_rows(pointer: ir.Value, t: Tensor) -> ir.Value:
-            row = b.mul(kern.size(t.shape[1:]), i64(SIZES[t.dtype]))
-            return b.gep(pointer, [b.mul(lo, row)], source_etype=ir.IntType(8))
-    for j, sym in enumerate(signature):
-        value = piece_rows if sym == symbol else kern.dims(sym)
-        b.store(value, _slot(b, body_dims, j, I64))
+    piece = pieces.Piece(kern, body_plan, sc["symbol"], body.inputs[0].shape[0],
+                         _start(kern, sc["arena"]), sc["piece_arena"])
+    own_rows = piece.own_rows
     start, nbytes = partial(_start, kern), partial(_nbytes, kern)
     length = kern.dims(ins[k].shape[0])
     reverse = node.attrs["reverse"]
@@ -338,8 +278,8 @@ def _steps(low, node: Tensor, out: dict, ins: list[Access], accesses: list[Acces
                 target = start(sc["sinks"][index])
             b.store(own_rows(target, graph.outputs[slot_index]),
                     _slot(b, out_table, slot_index, PTR))
-        status = b.call(body_fn, [in_table, ir.Constant(PTR, None), out_table, arena,
-                                  body_dims, kern.context])
+        status = b.call(body_fn, [in_table, ir.Constant(PTR, None), out_table, piece.arena,
+                                  piece.dims, kern.context])
         kern.fail_if(b.icmp_unsigned("!=", status, ir.Constant(I32, 0)), 1)
     return kern.finish()
 
