@@ -17,7 +17,7 @@ from graphc.tensor import Tensor
 BACKENDS = {"numpy": "backends.numpy", "llvm": "backends.llvm"}
 # Passes a backend runs after the default pipeline: code generators fuse (elementwise ops read
 # by slices computed by slice first, so that each piece fuses into its readers).
-BACKEND_PASSES = {"llvm": ["splits", "fusion"]}
+BACKEND_PASSES = {"llvm": ["splits", "fusion", "row_groups"]}
 
 
 def compile(inputs: Graph | Sequence[Tensor] = (), outputs: Sequence[Tensor] | Tensor = (),

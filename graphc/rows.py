@@ -51,6 +51,40 @@ def separable(graph: Graph, symbol: str, env: DimEnv) -> list[str] | None:
     return [classes[id(p)] for p in graph.inputs]
 
 
+def node_classes(graph: Graph, symbol: str, env: DimEnv,
+                 given: Sequence | None = None) -> dict[int, str | tuple | None]:
+    """Every node's class, None for a node the ops do not place (a reduction over the batch,
+    say); a fused group's is the tuple of its results'. Unlike `separable`, one such node
+    does not condemn the rest: a value without the batch in its shape is read by the nodes
+    after it as a free one (the loss's 1/n is the same number for every row), so a graph
+    falls into regions of rows between such nodes. `given`: the inputs' classes (a fused
+    body's), else read off their shapes.
+    """
+    classes: dict[int, str | tuple | None] = {}
+    if given is not None:
+        classes.update((id(p), c) for p, c in zip(graph.inputs, given))
+    for node in graph.nodes:
+        if id(node) in classes:
+            continue
+        ins = [classes[id(i)] for i in node.inputs]
+        ins = [FREE if c is None and not any(_mentions(d, symbol, env) for d in i.shape)
+               else c for c, i in zip(ins, node.inputs)]
+        if OPS[node.op].kind is Kind.LEAF:
+            classes[id(node)] = _leaf_class(node, symbol, env)
+        elif node.op == "fused_result":
+            group = classes[id(node.inputs[0])]
+            classes[id(node)] = group[node.attrs["index"]] if group is not None else None
+        elif node.op == "fused":
+            body = node.attrs["body"]
+            inner = node_classes(body, symbol, env, ins)
+            classes[id(node)] = tuple(inner[id(out)] for out in body.outputs)
+        elif None in ins:
+            classes[id(node)] = None
+        else:
+            classes[id(node)] = _node_class(node, ins, symbol, env)
+    return classes
+
+
 def _classify(graph: Graph, classes: dict, symbol: str, env: DimEnv) -> dict | None:
     """classes extended to every node of graph (inputs given), or None."""
     for node in graph.nodes:
@@ -117,10 +151,12 @@ def _keeps_rows(node: Tensor, ins: list) -> bool:
         return table == FREE if node.attrs["axis"] == 0 else indices == FREE
     if node.op in ("take_along_axis", "one_hot"):
         return node.op == "one_hot" or node.attrs["axis"] != 0
-    return OPS[node.op].kind in _ROW_WISE_KINDS
+    return OPS[node.op].kind in _ROW_WISE_KINDS or node.op in _POOLING_GRADIENTS
 
 
 _ROW_WISE_KINDS = frozenset({Kind.ELEMENTWISE, Kind.CONTRACTION, Kind.REDUCTION, Kind.LAYOUT})
+# gathers and scatters within each map's windows (along the spatial axes, never the batch)
+_POOLING_GRADIENTS = frozenset({"max_pool_grad", "max_pool_select", "avg_pool_grad"})
 
 
 def _fused_class(node: Tensor, ins: list, symbol: str, env: DimEnv) -> tuple | None:

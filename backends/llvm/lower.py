@@ -185,9 +185,10 @@ class Plan:
         return self._arena_slot(dtype, shape)
 
     def add_step(self, name: str, node: Tensor | None, out, ins: list[Access], emit,
-                 where: Where) -> None:
-        """A kernel call an expander adds (one part of a fused group, say)."""
-        step = Step(f"k{len(self.steps)}_{name}", node, out, ins, emit, where)
+                 where: Where, scratch: dict | None = None) -> None:
+        """A kernel call an expander adds (one part of a fused group, say), with the
+        `scratch` its emitter finds in lowering.step.scratch."""
+        step = Step(f"k{len(self.steps)}_{name}", node, out, ins, emit, where, scratch or {})
         if node is not None and node.op in SCRATCH and emit is KERNELS.get(node.op):
             step.scratch = SCRATCH[node.op](self, node, ins, out)     # a group's anchor
         self.steps.append(step)
@@ -199,9 +200,9 @@ class Plan:
         needs = CONTIGUOUS[node.op]
         wanted = range(len(ins)) if needs is None else needs(node)
         return [a if k not in wanted or is_contiguous(a, self.env)
-                else self._contiguous(a, f"{node.op}.in{k}") for k, a in enumerate(ins)]
+                else self.contiguous(a, f"{node.op}.in{k}") for k, a in enumerate(ins)]
 
-    def _contiguous(self, a: Access, name: str) -> Access:
+    def contiguous(self, a: Access, name: str) -> Access:
         """A contiguous copy of a (strided) access, in the arena."""
         copied = self._arena_slot(a.dtype, a.shape)
         self.steps.append(Step(f"k{len(self.steps)}_{name}", None, copied, [a], _copy_step))
@@ -265,15 +266,29 @@ def _concatenated_in_place(graph: Graph, out_index: dict) -> dict[int, tuple[Ten
     stacked for the weight gradient are written where the concatenations want them.
     """
     into: dict[int, tuple[Tensor, int]] = {}
+    rows_results = {id(n) for n in graph.nodes
+                    if n.op == "fused_result" and n.inputs[0].attrs["kind"] == "rows"}
     for node in graph.nodes:
         if node.op != "concatenate":
             continue
         counts = Counter(map(id, node.inputs))
         for position, piece in enumerate(node.inputs):
             if counts[id(piece)] == 1 and id(piece) not in into and \
-                    id(piece) not in out_index and _loop_written(piece):
+                    id(piece) not in out_index and _written_into(piece, node):
                 into[id(piece)] = (node, position)
+    for key, (concat, _) in list(into.items()):   # (a window of a window is strided)
+        if id(concat) in into and key in rows_results:
+            del into[key]
     return into
+
+
+def _written_into(node: Tensor, concat: Tensor) -> bool:
+    """Whether node's kernel can store it in its window of concat: a loop nest storing it by
+    its access's strides does; a row group, which stores rows contiguously, does when the
+    window is a run of whole rows (concat along axis 0, itself in no other's window)."""
+    if node.op == "fused_result" and node.inputs[0].attrs["kind"] == "rows":
+        return concat.attrs["axis"] == 0
+    return _loop_written(node)
 
 
 def _loop_written(node: Tensor) -> bool:

@@ -9,6 +9,8 @@ there are; the team takes them when the work is big.
 """
 from __future__ import annotations
 
+import math
+
 from llvmlite import ir
 
 from backends.llvm import parallel
@@ -16,6 +18,8 @@ from backends.llvm.irutil import I8, I64, SIZES, i64
 from graphc import dims as D
 from graphc import rows
 from graphc.dims import Dim
+from graphc.graph import Graph
+from graphc.registry import OPS, Kind, Trait
 from graphc.tensor import Tensor
 
 # NOTE: 16 rows still fill a product's register tiles. A piece has at most
@@ -90,3 +94,20 @@ class Piece:
             return pointer
         row = self.b.mul(self.kern.size(t.shape[1:]), i64(SIZES[t.dtype]))
         return self.b.gep(pointer, [self.b.mul(self.lo, row)], source_etype=I8)
+
+
+def row_work(graph: Graph) -> int:
+    """Rough work of one row of the batch through a body once (parallel.py's units): each
+    computed value's elements per row, times the depth of a product."""
+    total = 0
+    for n in graph.nodes:
+        if n.op == "fused":
+            total += row_work(n.attrs["body"])
+            continue
+        if OPS[n.op].kind is Kind.LEAF or OPS[n.op].has(Trait.VIEW) or n.op == "fused_result":
+            continue
+        per_row = math.prod(d if isinstance(d, int) else 1 for d in n.shape[1:])
+        depth = n.inputs[0].shape[-2 if n.attrs["transpose_a"] else -1] \
+            if n.op == "matmul" else 1
+        total += per_row * (depth if isinstance(depth, int) else 1)
+    return total

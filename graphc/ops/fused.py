@@ -9,6 +9,9 @@ one loop nest by two kinds of node, the way scan is built:
                    and elementwise ops of the anchor's shape after it (bias + activation);
     "prologue"     one reduction (a result, read by nothing in the body) and elementwise ops
                    of its operand's shape feeding it (exp before the sum of a softmax).
+    "rows"         any ops (fused groups among them) that keep the rows of a batch apart
+                   (graphc/rows.py), so a backend may run the body on pieces of the batch
+                   (graphc/passes/row_groups.py); no random draws, no state, no scans.
   Scalar constants live in the body; every member keeps its source line, scope and gradient
   origin there. Like scan, its declared type is a token; its value is the tuple of results.
 - `fused_result` (input: the fused node) picks result `index`, of type `type`.
@@ -23,12 +26,12 @@ from graphc.attrs import GRAPH, NONNEG_INT, TYPE, one_of
 from graphc.errors import DTypeError, GraphError, ShapeError
 from graphc.graph import Graph
 from graphc.ops.scan import TOKEN
-from graphc.registry import OPS, Kind, defop
+from graphc.registry import OPS, Kind, Trait, defop
 from graphc.rewrite import SUBGRAPH_GUARDS
 from graphc.tensor import Tensor, make
 from graphc.types import shape_str
 
-KINDS = ("elementwise", "epilogue", "prologue")
+KINDS = ("elementwise", "epilogue", "prologue", "rows")
 # Reductions along axes: their loop runs over the operand, so elementwise producers fold in.
 AXIS_REDUCTIONS = frozenset({"sum", "prod", "max", "min", "argmax", "argmin"})
 
@@ -55,6 +58,13 @@ def _check_body(body: Graph, kind: str) -> None:
     for out in body.outputs:
         if out.op in ("placeholder", "constant"):
             raise GraphError(f"the body returns a {out.op}, not a value it computes")
+    if kind == "rows":
+        drawn = [n for n in inner if OPS[n.op].kind is Kind.RANDOM
+                 or OPS[n.op].has(Trait.STATEFUL) or n.op == "scan"]
+        if drawn:
+            raise GraphError(f"a row group holds a {drawn[0].op} node, which a piece of the "
+                             "batch would not run as the whole batch does")
+        return
     anchors = [n for n in inner if OPS[n.op].kind is not Kind.ELEMENTWISE]
     if kind == "elementwise":
         if anchors:

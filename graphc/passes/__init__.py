@@ -7,6 +7,7 @@ from graphc.passes import (  # noqa: F401 (register)
     fold,
     fusion,
     layout,
+    row_groups,
     simplify,
     splits,
     stability,

@@ -14,6 +14,7 @@ generate code append it.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 from graphc.errors import CompileError
 from graphc.graph import Graph
@@ -25,11 +26,17 @@ from graphc.rewrite import SUBGRAPH_GUARDS
 from graphc.tensor import Tensor, make
 
 
-class _Fuser:
-    """Rebuilds one graph with its groups fused, unit by unit (a group or an unfused node)."""
+class Fuser:
+    """Rebuilds one graph with its groups fused, unit by unit (a group or an unfused node).
 
-    def __init__(self, graph: Graph, fired: Counter, log: list | None):
+    `groups` makes the groups of a graph (fusion's partition); the graphs nodes hold (scan
+    bodies) get theirs too, unless `nested` is False.
+    """
+
+    def __init__(self, graph: Graph, fired: Counter, log: list | None,
+                 groups: Callable[[Graph], list[Group]] = partition, nested: bool = True):
         self.graph, self.fired, self.log = graph, fired, log
+        self.groups, self.nested = groups, nested
         self.users: dict[int, list[Tensor]] = {}
         for node in graph.nodes:
             for i in dict.fromkeys(node.inputs):
@@ -39,8 +46,8 @@ class _Fuser:
 
     def run(self) -> Graph:
         graph = self.graph
-        groups = partition(graph)
-        self.recipes = {id(g): _recomputed(g) for g in groups}
+        groups = self.groups(graph)
+        self.recipes = {id(g): _recomputed(g) if g.kind in RECOMPUTING else {} for g in groups}
         self.group_of = {id(m): g for g in groups for m in g.members}
         for unit in _units_in_order(graph, groups):
             if isinstance(unit, Group):
@@ -56,10 +63,10 @@ class _Fuser:
         inputs = [self.memo[id(i)] for i in node.inputs]
         guard = SUBGRAPH_GUARDS.get(node.op)
         attrs, changed = dict(node.attrs), False
-        if guard is None or guard(node, self.users.get(id(node), [])):
+        if self.nested and (guard is None or guard(node, self.users.get(id(node), []))):
             for key, value in node.attrs.items():
                 if isinstance(value, Graph):
-                    attrs[key] = _Fuser(value, self.fired, self.log).run()
+                    attrs[key] = Fuser(value, self.fired, self.log, self.groups).run()
                     changed = changed or _changed(value, attrs[key])
         if not changed:
             return node.replace(inputs)
@@ -116,6 +123,7 @@ class _Fuser:
 # flags), so a value recomputed in another loop has the same bits.
 RECOMPUTED_OPS = frozenset({"add", "subtract", "multiply", "square", "negative"})
 RECIPE_SIZE = 2
+RECOMPUTING = frozenset({"elementwise", "epilogue", "prologue"})   # a loop nest's kinds
 
 
 def _recomputed(group: Group) -> dict[int, list[Tensor]]:
@@ -211,7 +219,7 @@ def _changed(old: Graph, new: Graph) -> bool:
 
 
 def fusion(graph: Graph, fired: Counter, log: list | None) -> Graph:
-    return _Fuser(graph, fired, log).run()
+    return Fuser(graph, fired, log).run()
 
 
 PASS = register(Pass("fusion", fusion, __doc__.splitlines()[0]))

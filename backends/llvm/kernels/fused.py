@@ -9,7 +9,7 @@ of the elementwise ops before it, storing on the way the ones the graph also rea
 from __future__ import annotations
 
 from backends.llvm.access import Access
-from backends.llvm.kernels import EXPANDERS, KERNELS, Where
+from backends.llvm.kernels import EXPANDERS, KERNELS, Where, row_pieces
 from backends.llvm.kernels.elementwise import loop_kernel
 from backends.llvm.kernels.reduce import reduce_expression
 from graphc import scalar
@@ -38,6 +38,9 @@ def _compose(body, leaves: dict[int, Scalar]) -> dict[int, Scalar]:
 
 def expand(plan, node: Tensor, ins: list[Access], results: dict, where: Where) -> None:
     body, kind = node.attrs["body"], node.attrs["kind"]
+    if kind == "rows":
+        row_pieces.expand(plan, node, ins, results, where)
+        return
     leaves = {id(p): scalar.arg(i) for i, p in enumerate(body.inputs)}
     operands = list(ins)
     anchor = next((n for n in body.nodes if n.op not in ("placeholder", "constant")

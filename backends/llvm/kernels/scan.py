@@ -23,7 +23,6 @@ LSTM's backward step) is transposed once before the loop; the steps' products re
 """
 from __future__ import annotations
 
-import math
 from functools import partial
 
 from llvmlite import ir
@@ -61,7 +60,9 @@ def _scratch(plan, node: Tensor, ins: list[Access], results: dict) -> dict:
     transposed = _read_transposed(body, k + s)
     extended = _with_transposed_inputs(
         body, list(body.outputs) + [nodes[p] for p in positions], transposed)
-    optimized, _ = optimize(optimize(extended)[0], BACKEND_PASSES["llvm"])
+    # (no row groups: the loop runs on pieces of the batch itself)
+    passes = [p for p in BACKEND_PASSES["llvm"] if p != "row_groups"]
+    optimized, _ = optimize(optimize(extended)[0], passes)
     body_plan = Plan(optimized)
     carries = [(plan.scratch(c.dtype, c.shape), plan.scratch(c.dtype, c.shape))
                for c in body.inputs[:k]]
@@ -186,7 +187,7 @@ def scan(low, node: Tensor, out: dict, ins: list[Access]) -> Kernel:
     if sc["rows"] is None:
         status = b.call(steps, args + [i64(0), i64(0), i64(0), ir.Constant(PTR, None)])
     else:
-        row_work = b.mul(length, i64(_row_work(sc["plan"].graph)))
+        row_work = b.mul(length, i64(pieces.row_work(sc["plan"].graph)))
         status = pieces.run(kern, steps, kern.dims(body.inputs[0].shape[0]), row_work)
     parallel.check(kern, status)
     for j, (a, c) in enumerate(sc["carries"]):
@@ -230,8 +231,9 @@ def _steps(low, node: Tensor, out: dict, ins: list[Access], accesses: list[Acces
     n_in, n_out = len(graph.inputs), len(graph.outputs)
     in_table = kern.alloca(ir.ArrayType(PTR, max(n_in, 1)))
     out_table = kern.alloca(ir.ArrayType(PTR, max(n_out, 1)))
-    piece = pieces.Piece(kern, body_plan, sc["symbol"], body.inputs[0].shape[0],
-                         _start(kern, sc["arena"]), sc["piece_arena"])
+    batch = body.inputs[0].shape[0] if classes is not None else 0
+    piece = pieces.Piece(kern, body_plan, sc["symbol"], batch, _start(kern, sc["arena"]),
+                         sc["piece_arena"])
     own_rows = piece.own_rows
     start, nbytes = partial(_start, kern), partial(_nbytes, kern)
     length = kern.dims(ins[k].shape[0])
@@ -289,21 +291,6 @@ def _stacked_at(b: ir.IRBuilder, history: ir.Value, size: ir.Value, length: ir.V
     """The slot of loop iteration t in a stacked history (step order, reversed or not)."""
     step = b.sub(b.sub(length, i64(1)), t) if reverse else t
     return b.gep(history, [b.mul(step, size)], source_etype=ir.IntType(8))
-
-
-def _row_work(graph: Graph) -> int:
-    """Rough work of one row of the batch through the body once (parallel.py's units): each
-    value's elements per row, times the depth of a product."""
-    total = 0
-    for n in graph.nodes:
-        if n.op == "fused":
-            total += _row_work(n.attrs["body"])
-            continue
-        per_row = math.prod(d if isinstance(d, int) else 1 for d in n.shape[1:])
-        depth = n.inputs[0].shape[-2 if n.attrs["transpose_a"] else -1] \
-            if n.op == "matmul" else 1
-        total += per_row * (depth if isinstance(depth, int) else 1)
-    return total
 
 
 def _slot(b: ir.IRBuilder, table: ir.Value, index: int, ty: ir.Type) -> ir.Value:
