@@ -1,0 +1,205 @@
+"""Row groups (graphc/passes/row_groups.py) and their native pieces (kernels/row_pieces.py)."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from backends.llvm import parallel
+from frontends import textir
+from graphc import rows
+from graphc.errors import IndexRangeError
+from graphc.graph import Graph
+from graphc.passes import optimize
+from graphc.printing import graph_to_text, stored_arrays
+
+RNG = np.random.default_rng(7)
+BACKEND = ["splits", "fusion", "row_groups"]
+
+
+def lowered(inputs, outputs) -> Graph:
+    """The graph the native backend plans: the default pipeline, then its own passes."""
+    return optimize(optimize(Graph(inputs, outputs))[0], BACKEND)[0]
+
+
+def groups(graph: Graph) -> list:
+    return [n for n in graph.nodes if n.op == "fused" and n.attrs["kind"] == "rows"]
+
+
+def row_steps(native) -> list:
+    return [s for s in native.plan.steps
+            if s.node is not None and s.node.op == "fused" and s.node.attrs["kind"] == "rows"]
+
+
+def mlp_step(batch=None):
+    """Loss and gradients of a 2-layer classifier: rows between the batch's reductions."""
+    x = gc.placeholder((batch, 12), "float32", name="x")
+    labels = gc.placeholder((x.shape[0],), "int64", name="labels")
+    w1 = gc.variable(RNG.normal(size=(12, 24)).astype("float32") * 0.3, name="w1")
+    w2 = gc.variable(RNG.normal(size=(24, 5)).astype("float32") * 0.3, name="w2")
+    logits = gc.tanh(gc.relu(x @ w1) @ w2)
+    loss = gc.mean(gc.losses.cross_entropy(logits, labels))
+    return [x, labels], [loss, *gc.grad(loss, [w1, w2])]
+
+
+def mlp_feeds(n: int):
+    return [RNG.normal(size=(n, 12)).astype("float32"), RNG.integers(0, 5, n)]
+
+
+def test_a_training_step_falls_into_groups_each_keeping_rows_apart() -> None:
+    """Every group's body is row-separable; the products over the batch (weight gradients)
+    and the loss's mean stay outside."""
+    graph = lowered(*mlp_step())
+    found = groups(graph)
+    assert found
+    env = graph.dims
+    symbol = env.resolve(graph.inputs[0].shape[0])
+    for g in found:
+        body = g.attrs["body"]
+        assert rows.separable(body, symbol, body.dims) is not None
+    outside = [n for n in graph.nodes if n.op == "matmul"]
+    assert outside and all(n.attrs["transpose_a"] for n in outside)   # x^T @ dz: over rows
+
+
+def test_a_batch_of_fixed_size_forms_no_groups() -> None:
+    assert not groups(lowered(*mlp_step(batch=16)))
+
+
+def test_a_path_through_a_batch_reduction_separates_groups() -> None:
+    """y depends on a's rows and on their mean over the batch: a's region ends before the
+    mean, y's begins after it, and the native step takes the interpreter's values."""
+    x = gc.placeholder((None, 8), "float32", name="x")
+    w1 = gc.constant(RNG.normal(size=(8, 16)).astype("float32"))
+    w2 = gc.constant(RNG.normal(size=(16, 4)).astype("float32"))
+    a = gc.softmax(gc.relu(x @ w1), axis=1)
+    y = gc.tanh((a - gc.mean(a, axis=0)) @ w2) * 3.0
+    graph = lowered([x], [y])
+    found = groups(graph)
+    assert len(found) == 2
+    env = graph.dims
+    symbol = env.resolve(x.shape[0])
+    first, second = found
+    barrier = [n for n in graph.nodes if n.op not in ("fused_result", "rows")
+               and all(n is not g for g in found)
+               and any(i.op == "fused_result" and i.inputs[0] is first for i in n.inputs)]
+    assert barrier and all(rows.node_classes(graph, symbol, env)[id(n)] != rows.ROWS
+                           for n in barrier)
+    native = gc.compile([x], [y], backend="llvm")
+    for n in (0, 1, 20, 70):
+        data = RNG.normal(size=(n, 8)).astype("float32")
+        np.testing.assert_allclose(native(data), gc.compile([x], [y])(data),
+                                   rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 16, 33, 50, 100])
+def test_an_unrolled_lstm_step_in_pieces_takes_the_interpreters_values(n) -> None:
+    """Forward and backward regions of 5 unrolled steps run in pieces (1 to 4 of them); the
+    bits are the same on one thread and two."""
+    x = gc.placeholder((None, 5, 6), "float32", name="x")
+    lstm = gc.nn.LSTM(6, 8, unroll=True, seed=1)
+    loss = gc.sum(gc.square(lstm(x)))
+    outputs = [loss, *gc.grad(loss, lstm.trainable_variables)]
+    native = gc.compile([x], outputs, backend="llvm")
+    steps = row_steps(native)
+    assert len(steps) >= 2 and all(s.scratch["rows"] is not None for s in steps)
+    data = RNG.normal(size=(n, 5, 6)).astype("float32")
+    results = {}
+    for threads in (1, 2):
+        with parallel.settings(threads=threads, min_work=0):
+            results[threads] = native(data)
+    for alone, shared, want in zip(results[1], results[2], gc.compile([x], outputs)(data)):
+        np.testing.assert_array_equal(shared, alone)
+        np.testing.assert_allclose(alone, want, rtol=2e-4, atol=1e-5)
+
+
+def test_results_stacked_for_a_product_are_written_in_place() -> None:
+    """The steps' values an unrolled loop stacks for its weight gradient (one product over
+    all steps) are written by the groups straight into the stack: no copies of theirs."""
+    x = gc.placeholder((None, 6, 32), "float32", name="x")
+    rnn = gc.nn.SimpleRNN(32, 64, unroll=True, seed=0)
+    loss = gc.sum(rnn(x))
+    outputs = [loss, *gc.grad(loss, rnn.trainable_variables)]
+    native = gc.compile([x], outputs, backend="llvm")
+    assert row_steps(native)
+    pieces = [i for n in native.plan.graph.nodes if n.op == "concatenate" for i in n.inputs]
+    from_groups = [i for i in pieces
+                   if i.op == "fused_result" and i.inputs[0].attrs["kind"] == "rows"]
+    assert len(from_groups) >= 10
+    copies = [s for s in native.plan.steps if s.name.endswith("_concatenate")]
+    assert len(copies) <= len(pieces) - len(from_groups)
+    data = RNG.normal(size=(40, 6, 32)).astype("float32")
+    for got, want in zip(native(data), gc.compile([x], outputs)(data)):
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=1e-4)
+
+
+def test_a_gather_stays_out_and_its_error_names_it() -> None:
+    """An embedding lookup between row ops is no group's: an index out of range raises the
+    interpreter's error, naming the take and its line."""
+    tokens = gc.placeholder((None,), "int64", name="tokens")
+    scale = gc.placeholder((tokens.shape[0], 4), "float32", name="scale")
+    table = gc.constant(RNG.normal(size=(10, 4)).astype("float32"))
+    picked = gc.take(table, tokens, axis=0)
+    out = gc.tanh(gc.exp(scale) * picked) * 2.0
+    graph = lowered([tokens, scale], [out])
+    assert all(n.op != "take" for g in groups(graph) for n in g.attrs["body"].nodes)
+    native = gc.compile([tokens, scale], [out], backend="llvm")
+    interpreted = gc.compile([tokens, scale], [out])
+    bad = [np.array([1, 12, 3]), np.ones((3, 4), np.float32)]
+    messages = []
+    for f in (native, interpreted):
+        with pytest.raises(IndexRangeError) as raised:
+            f(*bad)
+        messages.append(str(raised.value))
+    assert all("take" in m and "test_row_groups.py" in m for m in messages)
+
+
+def test_scan_bodies_get_no_groups() -> None:
+    """A scan runs its body on pieces itself: its body plan holds no row group."""
+    x = gc.placeholder((None, 5, 6), "float32", name="x")
+    lstm = gc.nn.LSTM(6, 8, seed=1)
+    loss = gc.sum(lstm(x))
+    native = gc.compile([x], [loss, *gc.grad(loss, lstm.trainable_variables)], backend="llvm")
+    scans = [s for s in native.plan.steps if s.node is not None and s.node.op == "scan"]
+    assert scans
+    for s in scans:
+        assert not groups(s.scratch["plan"].graph)
+
+
+def test_the_interpreter_and_the_text_ir_take_row_groups() -> None:
+    """A graph holding row groups runs on the interpreter with the original's values and
+    survives the text IR."""
+    inputs, outputs = mlp_step()
+    graph = lowered(inputs, outputs)
+    assert groups(graph)
+    reparsed = textir.parse(graph_to_text(graph), stored_arrays(graph))
+    assert groups(reparsed)
+    feeds = mlp_feeds(21)
+    want = gc.compile(inputs, outputs)(*feeds)
+    for g in (graph, reparsed):
+        got = gc.compile(g, optimize=False)(*feeds)
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_calls_from_several_threads_take_their_own_values() -> None:
+    """Pieces of one call on the team while other Python threads call too: each call's
+    results are its own, and equal to a lone call's."""
+    inputs, outputs = mlp_step()
+    native = gc.compile(inputs, outputs, backend="llvm")
+    feeds = [mlp_feeds(n) for n in (64, 100, 37, 128)]
+    want = [native(*f) for f in feeds]
+    got: dict[int, list] = {}
+
+    def call(k: int) -> None:
+        for _ in range(20):
+            got[k] = native(*feeds[k])
+    threads = [threading.Thread(target=call, args=(k,)) for k in range(len(feeds))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k, w in enumerate(want):
+        for a, b in zip(got[k], w):
+            np.testing.assert_array_equal(a, b)
