@@ -14,7 +14,8 @@ separable.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Iterable, Sequence
 
 from graphc import dims as D
 from graphc.dimenv import DimEnv
@@ -171,3 +172,21 @@ def _fused_class(node: Tensor, ins: list, symbol: str, env: DimEnv) -> tuple | N
     if _classify(body, inner, symbol, env) is None:
         return None
     return tuple(inner[id(out)] for out in body.outputs)
+
+
+def row_work(nodes: Iterable[Tensor]) -> int:
+    """Rough work of one row of the batch through the nodes (parallel.py's units in the
+    native backend: about one scalar operation): each computed value's elements per row,
+    times the depth of a product; fused groups' bodies counted, views and leaves not."""
+    total = 0
+    for n in nodes:
+        if n.op == "fused":
+            total += row_work(n.attrs["body"].nodes)
+            continue
+        if OPS[n.op].kind is Kind.LEAF or OPS[n.op].has(Trait.VIEW) or n.op == "fused_result":
+            continue
+        per_row = math.prod(d if isinstance(d, int) else 1 for d in n.shape[1:])
+        depth = n.inputs[0].shape[-2 if n.attrs["transpose_a"] else -1] \
+            if n.op == "matmul" else 1
+        total += per_row * (depth if isinstance(depth, int) else 1)
+    return total

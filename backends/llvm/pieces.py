@@ -9,17 +9,13 @@ there are; the team takes them when the work is big.
 """
 from __future__ import annotations
 
-import math
-
 from llvmlite import ir
 
 from backends.llvm import parallel
-from backends.llvm.irutil import I8, I64, SIZES, i64
+from backends.llvm.irutil import I8, I64, PTR, SIZES, i64
 from graphc import dims as D
 from graphc import rows
 from graphc.dims import Dim
-from graphc.graph import Graph
-from graphc.registry import OPS, Kind, Trait
 from graphc.tensor import Tensor
 
 # NOTE: 16 rows still fill a product's register tiles. A piece has at most
@@ -57,12 +53,23 @@ def run(kern, chunk_fn: ir.Function, batch: ir.Value, row_work: ir.Value) -> ir.
     pieces = b.select(b.icmp_signed(">", pieces, i64(MAX_PIECES)), i64(MAX_PIECES), pieces)
     pieces = parallel.larger(b, pieces, i64(1))
     per_piece = parallel.ceil_div(b, batch, pieces)
-    # NOTE: one piece is never offered to the team (it would leave the other threads idle)
-    item_work = b.select(b.icmp_signed(">", pieces, i64(1)), row_work, i64(0))
+    args = list(kern.function.args)
     # (no rows: one piece of none still runs the body, as the whole batch would)
     extent = parallel.larger(b, batch, i64(1))
-    return parallel.run_pieces(b, kern.alloca, chunk_fn, list(kern.function.args), extent,
-                               item_work, per_piece)
+    # NOTE: one piece is called directly: offered to the team it would leave the other
+    # threads idle, and the offer costs a W1 step 3%
+    with b.if_else(b.icmp_signed(">", pieces, i64(1))) as (several, one):
+        with several:
+            shared = parallel.run_pieces(b, kern.alloca, chunk_fn, args, extent, row_work,
+                                         per_piece)
+            after_several = b.block
+        with one:
+            alone = b.call(chunk_fn, args + [i64(0), extent, i64(0), ir.Constant(PTR, None)])
+            after_one = b.block
+    status = b.phi(shared.type)
+    status.add_incoming(shared, after_several)
+    status.add_incoming(alone, after_one)
+    return status
 
 
 class Piece:
@@ -95,19 +102,3 @@ class Piece:
         row = self.b.mul(self.kern.size(t.shape[1:]), i64(SIZES[t.dtype]))
         return self.b.gep(pointer, [self.b.mul(self.lo, row)], source_etype=I8)
 
-
-def row_work(graph: Graph) -> int:
-    """Rough work of one row of the batch through a body once (parallel.py's units): each
-    computed value's elements per row, times the depth of a product."""
-    total = 0
-    for n in graph.nodes:
-        if n.op == "fused":
-            total += row_work(n.attrs["body"])
-            continue
-        if OPS[n.op].kind is Kind.LEAF or OPS[n.op].has(Trait.VIEW) or n.op == "fused_result":
-            continue
-        per_row = math.prod(d if isinstance(d, int) else 1 for d in n.shape[1:])
-        depth = n.inputs[0].shape[-2 if n.attrs["transpose_a"] else -1] \
-            if n.op == "matmul" else 1
-        total += per_row * (depth if isinstance(depth, int) else 1)
-    return total

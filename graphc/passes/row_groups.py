@@ -30,6 +30,7 @@ from graphc.passes.manager import Pass, register
 from graphc.registry import OPS, Kind, Trait
 from graphc.tensor import Tensor
 
+MIN_ROW_WORK = 1024     # about one scalar operation each
 # NOTE: their native kernels check the indices they read; a group would report the failure
 # as its own, not the op's with its line.
 FAILS_ON_VALUES = frozenset({"take", "take_along_axis", "take_grad", "take_along_axis_grad",
@@ -104,9 +105,11 @@ def _regions(graph: Graph, members: set[int]) -> list[list[Tensor]]:
 
 
 def _worth(region: list[Tensor]) -> bool:
-    """Two kernels at least (views and result picks run none)."""
+    """Two kernels at least (views and result picks run none), and rows heavy enough that
+    a few thousand of them make work for two threads: a group's calls cost a W1 step (an
+    XOR net, 50 operations a row) 4%, which pieces would win back only past 20,000 rows."""
     kernels = [n for n in region if n.op != "fused_result" and not OPS[n.op].has(Trait.VIEW)]
-    return len(kernels) >= 2
+    return len(kernels) >= 2 and rows.row_work(region) >= MIN_ROW_WORK
 
 
 def _bound(region: list[Tensor]) -> bool:

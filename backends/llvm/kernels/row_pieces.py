@@ -19,6 +19,7 @@ from backends.llvm.kernels.base import Kernel
 from backends.llvm.kernels.contraction import TOO_LARGE
 from backends.llvm.kernels.reduce import OUT_OF_MEMORY, REDUCE_MESSAGES
 from graphc import dims as D
+from graphc import rows
 from graphc.errors import CompileError
 from graphc.graph import Graph
 from graphc.rows import ROWS
@@ -70,7 +71,7 @@ def _emit(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel:
         status = b.call(rows_fn, args + [i64(0), i64(0), i64(0), ir.Constant(PTR, None)])
     else:
         batch = kern.dims(sc["plan"].graph.inputs[_first_rows(sc["rows"])].shape[0])
-        row_work = i64(pieces.row_work(sc["plan"].graph))
+        row_work = i64(rows.row_work(sc["plan"].graph.nodes))
         status = pieces.run(kern, rows_fn, batch, row_work)
     parallel.check(kern, status)
     return kern

@@ -34,6 +34,7 @@ from backends.llvm.kernels import Failure, register
 from backends.llvm.kernels.base import Kernel
 from backends.llvm.kernels.moves import move
 from graphc import dims as D
+from graphc import rows
 from graphc.errors import IndexRangeError
 from graphc.graph import Graph
 from graphc.ops.leaves import placeholder
@@ -187,7 +188,7 @@ def scan(low, node: Tensor, out: dict, ins: list[Access]) -> Kernel:
     if sc["rows"] is None:
         status = b.call(steps, args + [i64(0), i64(0), i64(0), ir.Constant(PTR, None)])
     else:
-        row_work = b.mul(length, i64(pieces.row_work(sc["plan"].graph)))
+        row_work = b.mul(length, i64(rows.row_work(sc["plan"].graph.nodes)))
         status = pieces.run(kern, steps, kern.dims(body.inputs[0].shape[0]), row_work)
     parallel.check(kern, status)
     for j, (a, c) in enumerate(sc["carries"]):
