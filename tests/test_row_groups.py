@@ -14,6 +14,7 @@ from graphc.errors import IndexRangeError
 from graphc.graph import Graph
 from graphc.passes import optimize
 from graphc.printing import graph_to_text, stored_arrays
+from tests.test_render import needs_dot
 
 RNG = np.random.default_rng(7)
 BACKEND = ["splits", "fusion", "row_groups"]
@@ -214,3 +215,12 @@ def test_calls_from_several_threads_take_their_own_values() -> None:
     for k, w in enumerate(want):
         for a, b in zip(got[k], w):
             np.testing.assert_array_equal(a, b)
+
+
+@needs_dot
+def test_a_row_group_is_drawn_around_the_groups_it_holds(tmp_path) -> None:
+    from backends import graphviz
+    graph = lowered(*mlp_step())
+    svg = graphviz.render(graph, tmp_path / "step.svg").read_text(encoding="utf-8")
+    assert svg.count("fused rows") == len(groups(graph)) >= 1
+    assert "fused epilogue" in svg
