@@ -126,6 +126,25 @@ def test_an_unrolled_lstm_step_in_pieces_takes_the_interpreters_values(n) -> Non
         np.testing.assert_allclose(alone, want, rtol=2e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("n", [8, 40, 64, 200])
+def test_heavy_rows_cut_or_whole_take_the_interpreters_values(n) -> None:
+    """Rows of 170,000 operations: a few dozen of them run in pieces, more run whole (each
+    product then shared by the team); the same values either way, on 1 thread and 2."""
+    x = gc.placeholder((None, 256), "float32", name="x")
+    w1 = gc.constant(RNG.normal(size=(256, 512)).astype("float32") * 0.05)
+    w2 = gc.constant(RNG.normal(size=(512, 64)).astype("float32") * 0.05)
+    y = gc.tanh(gc.relu(x @ w1) @ w2) * 2.0
+    native = gc.compile([x], [y], backend="llvm")
+    assert row_steps(native)
+    data = RNG.normal(size=(n, 256)).astype("float32")
+    results = {}
+    for threads in (1, 2):
+        with parallel.settings(threads=threads, min_work=0):
+            results[threads] = native(data)
+    np.testing.assert_array_equal(results[2], results[1])
+    np.testing.assert_allclose(results[1], gc.compile([x], [y])(data), rtol=1e-4, atol=1e-5)
+
+
 def test_results_stacked_for_a_product_are_written_in_place() -> None:
     """The steps' values an unrolled loop stacks for its weight gradient (one product over
     all steps) are written by the groups straight into the stack: no copies of theirs."""

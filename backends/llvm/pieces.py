@@ -36,7 +36,10 @@ def row_classes(body_plan, batch_inputs) -> tuple[str | None, list[str] | None]:
 
 
 def piece_arena(body_plan, symbol: str | None) -> Dim:
-    """The bytes of arena one piece needs: the body's, for a piece's most rows."""
+    """The bytes of arena one piece needs: the body's, for a piece's most rows.
+
+    NOTE: MAX_PIECES of them hold the whole batch's too: a row-separable body mentions the
+    batch only as its values' leading dim, so its arena grows linearly with the rows."""
     if symbol is None:
         return body_plan.arena_size
     most_rows = D.add(D.floordiv(D.add(symbol, MAX_PIECES - 1), MAX_PIECES),
@@ -44,14 +47,19 @@ def piece_arena(body_plan, symbol: str | None) -> Dim:
     return D.substitute(body_plan.arena_size, lambda d: most_rows if d == symbol else d)
 
 
-def run(kern, chunk_fn: ir.Function, batch: ir.Value, row_work: ir.Value) -> ir.Value:
+def run(kern, chunk_fn: ir.Function, batch: ir.Value, row_work: ir.Value,
+        cut: ir.Value | None = None) -> ir.Value:
     """Run chunk_fn(kernel's arguments, lo, hi, piece, scratch) on the pieces of a batch of
     `batch` rows, on the team when `row_work` (per row, parallel.py's units) makes the work
-    big; the status. At most MAX_PIECES pieces of at least MIN_PIECE_ROWS rows."""
+    big; the status. At most MAX_PIECES pieces of at least MIN_PIECE_ROWS rows; one (the
+    whole batch, in the first piece's arena) where `cut` (i1, a function of sizes only) is
+    false."""
     b = kern.b
     pieces = b.sdiv(batch, i64(MIN_PIECE_ROWS))
     pieces = b.select(b.icmp_signed(">", pieces, i64(MAX_PIECES)), i64(MAX_PIECES), pieces)
     pieces = parallel.larger(b, pieces, i64(1))
+    if cut is not None:
+        pieces = b.select(cut, pieces, i64(1))
     per_piece = parallel.ceil_div(b, batch, pieces)
     args = list(kern.function.args)
     # (no rows: one piece of none still runs the body, as the whole batch would)

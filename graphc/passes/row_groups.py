@@ -46,7 +46,8 @@ def row_groups(graph: Graph, fired: Counter, log: list | None) -> Graph:
         return graph
     classes = rows.node_classes(graph, symbol, env)
     members = {id(n) for n in graph.nodes if _joins(n, classes)}
-    regions = [r for r in _regions(graph, members) if _worth(r) and _bound(r)]
+    regions = [r for r in map(_without_outer_views, _regions(graph, members))
+               if _worth(r) and _bound(r)]
     if not regions:
         return graph
     groups = {id(r[0]): Group(tuple(r), "rows", None) for r in regions}
@@ -102,6 +103,18 @@ def _regions(graph: Graph, members: set[int]) -> list[list[Tensor]]:
             level[id(n)] = max((level[id(i)] + (id(i) in members) for i in n.inputs),
                                default=0)
     return [by_level[k] for k in sorted(by_level)]
+
+
+def _without_outer_views(region: list[Tensor]) -> list[Tensor]:
+    """The region without the views only nodes outside it read (labels reshaped for the
+    loss, a result flattened): outside they cost nothing, as results of the group a copy."""
+    kept = list(region)
+    while True:
+        read_inside = {id(i) for n in kept for i in n.inputs}
+        outer = {id(n) for n in kept if OPS[n.op].has(Trait.VIEW) and id(n) not in read_inside}
+        if not outer:
+            return kept
+        kept = [n for n in kept if id(n) not in outer]
 
 
 def _worth(region: list[Tensor]) -> bool:

@@ -25,6 +25,9 @@ from graphc.graph import Graph
 from graphc.rows import ROWS
 from graphc.tensor import Tensor
 
+# the most work per kernel (on average, parallel.py's units) with which a region runs on
+# pieces, not whole with each kernel on the team
+KERNEL_WORK = 2 * parallel.MIN_WORK
 # NOTE: the statuses a group's body can return (graphc/passes/row_groups.py keeps out the ops
 # failing on what they read); the group reports the failing kernel's code as its own.
 MESSAGES["fused"] = {1: TOO_LARGE[1], OUT_OF_MEMORY: REDUCE_MESSAGES[OUT_OF_MEMORY]}
@@ -70,9 +73,17 @@ def _emit(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel:
     if sc["rows"] is None:
         status = b.call(rows_fn, args + [i64(0), i64(0), i64(0), ir.Constant(PTR, None)])
     else:
-        batch = kern.dims(sc["plan"].graph.inputs[_first_rows(sc["rows"])].shape[0])
-        row_work = i64(rows.row_work(sc["plan"].graph.nodes))
-        status = pieces.run(kern, rows_fn, batch, row_work)
+        body_plan = sc["plan"]
+        batch = kern.dims(body_plan.graph.inputs[_first_rows(sc["rows"])].shape[0])
+        row_work = rows.row_work(body_plan.graph.nodes)
+        # NOTE: kernels that each make work for the team (W2's products, 128 rows of 784 x
+        # 256) share it better whole: pieces would each read all of the weights, in GEMMs of
+        # fewer rows. Pieces pay where the kernels are small (W7's steps: 4096-element gate
+        # math around a 32 x 128 x 512 product, 100 kernels a region).
+        whole_batch_work = b.mul(batch, i64(row_work))
+        cut = b.icmp_signed("<", whole_batch_work,
+                            i64(KERNEL_WORK * max(len(body_plan.steps), 1)))
+        status = pieces.run(kern, rows_fn, batch, i64(row_work), cut)
     parallel.check(kern, status)
     return kern
 
