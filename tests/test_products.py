@@ -122,6 +122,41 @@ def test_symbolic_contracted_length(backend) -> None:
         np.testing.assert_allclose(fast(*feeds), plain(*feeds), rtol=1e-5, atol=1e-5)
 
 
+def test_equal_row_counts_stack_rows_apart(backend) -> None:
+    """A_t^T B_t with n rows each: both sides stacked (n, steps, k), row i of every step
+    together, so the stacks keep a batch's rows apart (graphc/passes/row_groups.py)."""
+    xs = [gc.placeholder((None, 16), "float32", name=f"x{t}") for t in range(4)]
+    gs = [gc.placeholder((xs[0].shape[0], 32), "float32", name=f"g{t}") for t in range(4)]
+    total = _chain([flagged_matmul(x, g, True, False) for x, g in zip(xs, gs)])
+    _, graph, _ = optimized(xs + gs, [total])
+    (product,) = [n for n in graph.nodes if n.op == "matmul"]
+    stacks = [side.inputs[0] for side in product.inputs]
+    assert all(s.op == "concatenate" and s.attrs["axis"] == 1 and s.ndim == 3 for s in stacks)
+    assert [s.shape[1] for s in stacks] == [4, 4]
+    fast = gc.compile(xs + gs, total, backend=backend)
+    plain = gc.compile(xs + gs, total, backend=backend, optimize=False)
+    feeds = [RNG.standard_normal((7,) + t.shape[1:]).astype(np.float32) for t in xs + gs]
+    np.testing.assert_allclose(fast(*feeds), plain(*feeds), rtol=1e-5, atol=1e-5)
+
+
+def test_an_unrolled_loops_weights_share_the_steps_gradient_stack(backend) -> None:
+    """z_t = x W[:, t] + h U: dW reads the gradient of z stacked over the steps (the slices'
+    gradients), and dU's merged product reads that same stack, not one of its own."""
+    x = gc.placeholder((None, 5, 8), "float32", name="x")
+    rnn = gc.nn.SimpleRNN(8, 16, unroll=True, seed=0)
+    loss = gc.sum(gc.square(rnn(x)))
+    w_ih, w_hh = rnn.W_ih, rnn.W_hh
+    grads = gc.grad(loss, [w_ih, w_hh])
+    _, graph, fired = optimized([x], grads)
+    assert fired["products on a shared stack"] > 0
+    d_ih, d_hh = (graph.outputs[k].inputs[0] if graph.outputs[k].op == "reshape"
+                  else graph.outputs[k] for k in range(2))
+    assert d_ih.op == d_hh.op == "matmul"
+    assert d_ih.inputs[1].inputs[0] is d_hh.inputs[1].inputs[0]          # one (n, 5, 16) stack
+    data = RNG.standard_normal((6, 5, 8)).astype(np.float32)
+    assert_close(backend, [x], grads, data, rtol=1e-4)
+
+
 def test_batched_products(backend) -> None:
     a_s = [gc.placeholder((3, 16, 2 + t), "float64", name=f"a{t}") for t in range(3)]
     b_s = [gc.placeholder((2 + t, 16), "float64", name=f"b{t}") for t in range(3)]

@@ -145,21 +145,23 @@ def test_heavy_rows_cut_or_whole_take_the_interpreters_values(n) -> None:
     np.testing.assert_allclose(results[1], gc.compile([x], [y])(data), rtol=1e-4, atol=1e-5)
 
 
-def test_results_stacked_for_a_product_are_written_in_place() -> None:
-    """The steps' values an unrolled loop stacks for its weight gradient (one product over
-    all steps) are written by the groups straight into the stack: no copies of theirs."""
+def test_steps_stacked_for_a_product_are_written_in_place() -> None:
+    """An unrolled loop's weight gradients are each one product over all steps, of stacks
+    (n, steps, k) that keep the batch's rows apart: the groups write each step's values
+    straight into them: what is copied in is only what no kernel of theirs makes (the
+    initial state, the last step's gradient from the loss)."""
     x = gc.placeholder((None, 6, 32), "float32", name="x")
     rnn = gc.nn.SimpleRNN(32, 64, unroll=True, seed=0)
     loss = gc.sum(rnn(x))
     outputs = [loss, *gc.grad(loss, rnn.trainable_variables)]
     native = gc.compile([x], outputs, backend="llvm")
-    assert row_steps(native)
-    pieces = [i for n in native.plan.graph.nodes if n.op == "concatenate" for i in n.inputs]
-    from_groups = [i for i in pieces
-                   if i.op == "fused_result" and i.inputs[0].attrs["kind"] == "rows"]
-    assert len(from_groups) >= 10
-    copies = [s for s in native.plan.steps if s.name.endswith("_concatenate")]
-    assert len(copies) <= len(pieces) - len(from_groups)
+    plans = [s.scratch["plan"] for s in row_steps(native)]
+    stacks = [n for p in plans for n in p.graph.nodes
+              if n.op == "concatenate" and n.ndim == 3 and n.attrs["axis"] == 1]
+    assert plans and len(stacks) >= 2 and all(len(n.inputs) == 6 for n in stacks)
+    copies = [a for p in [native.plan, *plans] for s in p.steps
+              if s.name.endswith("_concatenate") for a in s.ins]
+    assert len(copies) <= 2 and all(a.buffer.kind in ("input", "constant") for a in copies)
     data = RNG.normal(size=(40, 6, 32)).astype("float32")
     for got, want in zip(native(data), gc.compile([x], outputs)(data)):
         np.testing.assert_allclose(got, want, rtol=2e-4, atol=1e-4)

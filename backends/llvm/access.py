@@ -82,7 +82,7 @@ def view(node: Tensor, a: Access, env: DimEnv) -> Access | None:
     if op == "reshape":
         if is_contiguous(a, env):
             return Access(a.buffer, node.shape, row_major(node.shape), a.offset)
-        strides = _unit_axes_only(a, node.shape, env)
+        strides = unit_axes_only(a, node.shape, env)
         return None if strides is None else Access(a.buffer, node.shape, strides, a.offset)
     if op == "transpose":
         perm = node.attrs["perm"]
@@ -98,7 +98,7 @@ def view(node: Tensor, a: Access, env: DimEnv) -> Access | None:
     raise ValueError(f"{op} is not a view")
 
 
-def _unit_axes_only(a: Access, shape: tuple, env: DimEnv) -> tuple | None:
+def unit_axes_only(a: Access, shape: tuple, env: DimEnv) -> tuple | None:
     """Strides reading a strided a as `shape` when that only adds or drops axes of size 1
     (a time step z[:, t] of a batch-major sequence as a matrix); None for any other reshape."""
     kept = iter([(d, s) for d, s in zip(a.shape, a.strides) if env.resolve(d) != 1])

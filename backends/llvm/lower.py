@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from llvmlite import ir
 
-from backends.llvm.access import Access, Buffer, is_contiguous, view, whole
+from backends.llvm.access import Access, Buffer, is_contiguous, unit_axes_only, view, whole
 from backends.llvm.irutil import I8, I32, PTR, SIZES, DimValues, const, i64, ir_type
 from backends.llvm.kernels import (
     CONTIGUOUS,
@@ -93,7 +93,7 @@ class Plan:
             for i in dict.fromkeys(map(id, node.inputs)):
                 self.users.setdefault(i, []).append(node)
         self._placed: dict[int, Access] = {}
-        self._into = _concatenated_in_place(graph, out_index)
+        self._into = _concatenated_in_place(graph, out_index, self.env)
         for node in graph.nodes:
             self.access[id(node)] = self._place(node, inputs, variables, out_index)
         for k, t in enumerate(graph.outputs):
@@ -159,7 +159,11 @@ class Plan:
             elif id(node) in self._into:
                 concat, position = self._into[id(node)]
                 self._result_access(concat, out_index)
-                self._placed[id(node)] = self._window(concat, position)
+                window = self._window(concat, position)
+                if window.shape != node.shape:        # written through a unit-axis reshape
+                    window = Access(window.buffer, node.shape,
+                                    unit_axes_only(window, node.shape, self.env), window.offset)
+                self._placed[id(node)] = window
             else:
                 self._placed[id(node)] = self._arena_access(node)
         return self._placed[id(node)]
@@ -258,12 +262,14 @@ def updates_as_outputs(graph: Graph) -> Graph:
     return Graph(graph.inputs, [*graph.outputs, *(value for _, value in graph.updates)])
 
 
-def _concatenated_in_place(graph: Graph, out_index: dict) -> dict[int, tuple[Tensor, int]]:
+def _concatenated_in_place(graph: Graph, out_index: dict, env) -> dict[int, tuple[Tensor, int]]:
     """Values a kernel writes straight into their window of a concatenation (node id ->
     (concatenate, position)), so the concatenation copies nothing: each value at most once,
     none a graph output, computed by a loop nest (which writes any strided window) or itself
-    such a concatenation. The gate gradients of an LSTM step and the steps' gradients
-    stacked for the weight gradient are written where the concatenations want them.
+    such a concatenation: the piece itself or the value a reshape only adds or drops axes of
+    size 1 to (a step's gradient stacked as (n, 1, k)). The gate gradients of an LSTM
+    step and the steps' gradients stacked for the weight gradient are written where the
+    concatenations want them.
     """
     into: dict[int, tuple[Tensor, int]] = {}
     rows_results = {id(n) for n in graph.nodes
@@ -273,13 +279,28 @@ def _concatenated_in_place(graph: Graph, out_index: dict) -> dict[int, tuple[Ten
             continue
         counts = Counter(map(id, node.inputs))
         for position, piece in enumerate(node.inputs):
-            if counts[id(piece)] == 1 and id(piece) not in into and \
-                    id(piece) not in out_index and _written_into(piece, node):
-                into[id(piece)] = (node, position)
+            value = _unit_reshaped(piece, env)
+            if counts[id(piece)] == 1 and id(value) not in into and \
+                    id(piece) not in out_index and id(value) not in out_index and \
+                    (value is piece or id(value) not in rows_results) and \
+                    _written_into(value, node):
+                into[id(value)] = (node, position)
     for key, (concat, _) in list(into.items()):   # (a window of a window is strided)
         if id(concat) in into and key in rows_results:
             del into[key]
     return into
+
+
+def _unit_reshaped(piece: Tensor, env) -> Tensor:
+    """The value piece only adds or drops axes of size 1 to (its other readers read it
+    from the window too); else piece."""
+    if piece.op != "reshape":
+        return piece
+    value = piece.inputs[0]
+
+    def sizes(t: Tensor) -> list:
+        return [d for d in map(env.resolve, t.shape) if d != 1]
+    return value if sizes(value) == sizes(piece) else piece
 
 
 def _written_into(node: Tensor, concat: Tensor) -> bool:

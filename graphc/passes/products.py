@@ -29,6 +29,7 @@ change by rounding.
 """
 from __future__ import annotations
 
+from graphc import dims as D
 from graphc.passes.unslices import summands
 from graphc.tensor import Tensor, make
 
@@ -51,8 +52,13 @@ def pays(m, n) -> bool:
 
 def factors(product: Tensor, dims) -> list[tuple[Tensor, Tensor]]:
     """The operand pairs a product sums over: its operands, or the matching pieces of two
-    concatenates along the contracted axes (what an earlier merge built)."""
+    concatenates along the contracted axes, or of two row-interleaved stacks (what an earlier
+    merge built)."""
     a, b = product.inputs
+    a_rows, b_rows = _interleaved(a), _interleaved(b)
+    if (a_rows and b_rows and len(a_rows) == len(b_rows)
+            and product.attrs["transpose_a"] and not product.attrs["transpose_b"]):
+        return list(zip(a_rows, b_rows))
     ia, ib = inner_axes(product)
     if (a.op == "concatenate" == b.op and a.attrs["axis"] == ia and b.attrs["axis"] == ib
             and len(a.inputs) == len(b.inputs)
@@ -60,6 +66,95 @@ def factors(product: Tensor, dims) -> list[tuple[Tensor, Tensor]]:
                     for x, y in zip(a.inputs, b.inputs))):
         return list(zip(a.inputs, b.inputs))
     return [(a, b)]
+
+
+def share_stack(node: Tensor, ctx) -> Tensor | None:
+    """A product of two interleaved stacks (an earlier merge's) reading, instead of its own,
+    a stack of the same parts the graph builds anyway in another order (a sequence's
+    gradient, which the slices' gradients become after the products merged): one stack
+    written, not two."""
+    if not node.attrs["transpose_a"] or node.attrs["transpose_b"]:
+        return None
+    a, b = node.inputs
+    a_parts, b_parts = _interleaved(a), _interleaved(b)
+    if not a_parts or not b_parts or len(a_parts) != len(b_parts):
+        return None
+    own = {id(a.inputs[0]), id(b.inputs[0])}
+    if not any(_stack_of(side, ctx, own) for side in (a_parts, b_parts)):
+        return None
+    return make("matmul", _interleaved_pairs(a_parts, b_parts, ctx, own), dict(node.attrs))
+
+
+def _interleaved_pairs(a_parts: list[Tensor], b_parts: list[Tensor], ctx,
+                       own: set[int] = frozenset()) -> list[Tensor]:
+    """Both sides' matrices of n rows each as matrices of n * len(parts) rows, row i of
+    every part together (stack i of an (n, parts, k) array): a batch's rows stay apart, so a
+    row group writes the stacks where an unrolled loop's steps make the parts (graphc/passes/
+    row_groups.py). A side already stacked so (a sequence's gradient, from the slices each
+    step read) is read from that stack, the other side's parts put in its order."""
+    for side, other, flip in ((b_parts, a_parts, False), (a_parts, b_parts, True)):
+        found = _stack_of(side, ctx, own)
+        if found is not None:
+            stack, order = found
+            pair = [_flat(stack), _interleave([other[i] for i in order])]
+            return pair[::-1] if not flip else pair
+    return [_interleave(a_parts), _interleave(b_parts)]
+
+
+def _stack_of(parts: list[Tensor], ctx, own: set[int]) -> tuple[Tensor, list[int]] | None:
+    """An (n, len(parts), k) concatenate of exactly these parts, each as (n, 1, k), that
+    something other than merged products reads, and the position in parts of each of its
+    pieces; None if the graph has none but those in `own` (ids)."""
+    position = {id(p): i for i, p in enumerate(parts)}
+    if len(position) != len(parts):
+        return None
+    for reshaped in ctx.users(parts[0]):
+        if reshaped.op != "reshape" or reshaped.ndim != 3:
+            continue
+        for stack in ctx.users(reshaped):
+            if (stack.op == "concatenate" and stack.attrs["axis"] == 1 and stack.ndim == 3
+                    and id(stack) not in own and _read_elsewhere(stack, ctx)
+                    and len(stack.inputs) == len(parts)
+                    and all(i.op == "reshape" and id(i.inputs[0]) in position
+                            and ctx.dims.resolve(i.shape[1]) == 1 for i in stack.inputs)):
+                order = [position[id(i.inputs[0])] for i in stack.inputs]
+                if len(set(order)) == len(parts):
+                    return stack, order
+    return None
+
+
+def _read_elsewhere(stack: Tensor, ctx) -> bool:
+    """Whether something reads stack besides products of two interleaved stacks (the ones
+    merges build, which a shared stack replaces)."""
+    for user in ctx.users(stack):
+        readers = ctx.users(user) if user.op == "reshape" else [user]
+        if ctx.is_returned(user) or any(
+                r.op != "matmul" or not all(map(_interleaved, r.inputs)) for r in readers):
+            return True
+    return False
+
+
+def _interleave(parts: list[Tensor]) -> Tensor:
+    n, k = parts[0].shape
+    return _flat(make("concatenate", [make("reshape", [p], {"shape": (n, 1, k)})
+                                      for p in parts], {"axis": 1}))
+
+
+def _flat(stack: Tensor) -> Tensor:
+    """An (n, s, k) stack as (n * s, k)."""
+    n, s, k = stack.shape
+    return make("reshape", [stack], {"shape": (D.mul(n, s), k)})
+
+
+def _interleaved(x: Tensor) -> list[Tensor] | None:
+    """The parts of an _interleave, or None."""
+    stack = x.inputs[0] if x.op == "reshape" and x.ndim == 2 else None
+    if stack is None or stack.op != "concatenate" or stack.ndim != 3 or stack.attrs["axis"] != 1:
+        return None
+    parts = [p.inputs[0] for p in stack.inputs]
+    if any(p.op != "reshape" for p in stack.inputs) or any(p.ndim != 2 for p in parts):
+        return None
+    return parts
 
 
 def _agree(xs: list[Tensor], axis: int, dims) -> bool:
@@ -101,11 +196,16 @@ def merge_products(node: Tensor, ctx) -> Tensor | None:
         ta, tb, rank_a, rank_b = key
         axis_a, axis_b = rank_a - (2 if ta else 1), rank_b - (1 if tb else 2)
         a_parts, b_parts = [p[0] for p in pairs], [p[1] for p in pairs]
-        if (len(leaves[key]) > 1 and _agree(a_parts, axis_a, ctx.dims)
+        if not (len(leaves[key]) > 1 and _agree(a_parts, axis_a, ctx.dims)
                 and _agree(b_parts, axis_b, ctx.dims)):
-            merged[key] = make("matmul", [make("concatenate", a_parts, {"axis": axis_a}),
-                                          make("concatenate", b_parts, {"axis": axis_b})],
-                               {"transpose_a": ta, "transpose_b": tb})
+            continue
+        if (ta, tb, rank_a, rank_b) == (True, False, 2, 2) and _agree(a_parts + b_parts, 1,
+                                                                         ctx.dims):
+            stacked = _interleaved_pairs(a_parts, b_parts, ctx)    # A_t^T B_t, n each
+        else:
+            stacked = [make("concatenate", a_parts, {"axis": axis_a}),
+                       make("concatenate", b_parts, {"axis": axis_b})]
+        merged[key] = make("matmul", stacked, {"transpose_a": ta, "transpose_b": tb})
     if not merged:
         return None
     total: Tensor | None = None

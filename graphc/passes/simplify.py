@@ -19,7 +19,7 @@ from graphc.ops.leaves import constant, is_constant
 from graphc.ops.shapes import broadcast_shapes, reduced_shape
 from graphc.passes.facts import known_finite, known_nonneg
 from graphc.passes.manager import register, rule_pass
-from graphc.passes.products import merge_products
+from graphc.passes.products import merge_products, share_stack
 from graphc.passes.unslices import merge_unslices
 from graphc.pattern import P, RuleSet
 from graphc.registry import Kind, ops_of_kind
@@ -189,5 +189,6 @@ RULES = RuleSet([
      "implied broadcast"),
     (P(("add", "unslice")), merge_unslices, "unslices to concatenate"),
     (P("add"), merge_products, "sum of products"),
+    (P("matmul"), share_stack, "products on a shared stack"),
 ])
 PASS = register(rule_pass("simplify", RULES, __doc__.splitlines()[0]))
