@@ -9,6 +9,13 @@ concatenated operands does the same arithmetic in one call, with the contraction
 longer, and writes the result once. Transpose flags are kept: the contracted axis of A is its
 last (its rows, axis -2, for A^T), that of B its rows (its last for B^T).
 
+Where every A_t^T B_t contracts the same number of rows n (a batch), the sides are stacked
+batch-major instead: (n, steps, k) arrays read as (n * steps, k), row i of every step
+together, so the stacks keep the batch's rows apart (graphc/rows.py) and a row group writes
+them where the steps make their values. A side the graph stacks so anyway (an unrolled
+loop's gradient of z = x W_ih, from the slices z[:, t] each step read) is read from that
+stack, the other side's parts in its order (`share_stack`): dW_ih and dW_hh read one stack.
+
 Products merge when they share their flags, dtype and the result's type, are read by nothing
 else, and their operands agree outside the contracted axis (batch dims included), proven
 under the graph's dim equalities. Adds of any association are flattened and merged at the
