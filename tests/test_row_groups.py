@@ -167,6 +167,38 @@ def test_steps_stacked_for_a_product_are_written_in_place() -> None:
         np.testing.assert_allclose(got, want, rtol=2e-4, atol=1e-4)
 
 
+def products_reading(graph: Graph, p) -> list:
+    """The matmuls reading p as b, in graph and in the fused groups it holds."""
+    found = []
+    for n in graph.nodes:
+        for position, i in enumerate(n.inputs):
+            if i is p and n.op == "matmul" and position == 1:
+                found.append(n)
+            elif i is p and n.op == "fused":
+                found += products_reading(n.attrs["body"], n.attrs["body"].inputs[position])
+    return found
+
+
+def test_a_weight_read_transposed_is_transposed_once() -> None:
+    """dh = dz @ W_hh.T at every backward step of an unrolled loop: the group transposes W_hh
+    once and its steps' products read it without the flag, with the interpreter's values."""
+    x = gc.placeholder((None, 4, 6), "float32", name="x")
+    lstm = gc.nn.LSTM(6, 8, unroll=True, seed=2)
+    loss = gc.sum(gc.square(lstm(x)))
+    outputs = [loss, *gc.grad(loss, lstm.trainable_variables)]
+    native = gc.compile([x], outputs, backend="llvm")
+    flipping = [s for s in row_steps(native) if s.scratch["transposed"]]
+    assert flipping
+    for s in flipping:
+        body = s.scratch["plan"].graph
+        for j in s.scratch["transposed"]:
+            readers = products_reading(body, body.inputs[j])
+            assert readers and not any(n.attrs["transpose_b"] for n in readers)
+    data = RNG.normal(size=(20, 4, 6)).astype("float32")
+    for got, want in zip(native(data), gc.compile([x], outputs)(data)):
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=1e-5)
+
+
 def test_a_gather_stays_out_and_its_error_names_it() -> None:
     """An embedding lookup between row ops is no group's: an index out of range raises the
     interpreter's error, naming the take and its line."""

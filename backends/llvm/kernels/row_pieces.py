@@ -5,7 +5,9 @@ unrolled LSTM's forward steps, say) becomes an entry function of its own, like a
 One kernel calls it per piece of the batch (backends/llvm/pieces.py) with its operands and
 results moved to the piece's first row, the batch dim set to the piece's rows and the piece's
 own part of the arena, on the thread team when the work is big: the threads meet once for
-the region, not at each of its kernels, and each keeps the rows it wrote.
+the region, not at each of its kernels, and each keeps the rows it wrote. A weight the body
+reads only as a product's transposed b is transposed once first (backends/llvm/
+transposed.py).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from backends.llvm.kernels import MESSAGES, Where
 from backends.llvm.kernels.base import Kernel
 from backends.llvm.kernels.contraction import TOO_LARGE
 from backends.llvm.kernels.reduce import OUT_OF_MEMORY, REDUCE_MESSAGES
+from backends.llvm.transposed import read_transposed, transpose_once, with_transposed_inputs
 from graphc import dims as D
 from graphc import rows
 from graphc.errors import CompileError
@@ -38,9 +41,12 @@ def expand(plan, node: Tensor, ins: list[Access], results: dict, where: Where) -
     each result the graph does not read, the body's plan and the pieces' arena."""
     from backends.llvm.lower import Plan
     body = node.attrs["body"]
-    body_plan = Plan(body)
+    weights = [j for j, p in enumerate(body.inputs) if all(isinstance(d, int) for d in p.shape)]
+    transposed = read_transposed(body, weights)
+    body_plan = Plan(with_transposed_inputs(body, list(body.outputs), transposed))
     ins = [a if is_contiguous(a, plan.env) else plan.contiguous(a, f"rows.in{k}")
            for k, a in enumerate(ins)]
+    flipped = {j: plan.scratch(ins[j].dtype, ins[j].shape[::-1]) for j in transposed}
     outs = [results[k] if k in results else plan.scratch(t.dtype, t.shape)
             for k, t in enumerate(body.outputs)]
     for k, a in enumerate(outs):
@@ -51,8 +57,10 @@ def expand(plan, node: Tensor, ins: list[Access], results: dict, where: Where) -
     piece_arena = pieces.piece_arena(body_plan, symbol)
     arena = piece_arena if classes is None else D.mul(pieces.MAX_PIECES, piece_arena)
     scratch = {"plan": body_plan, "symbol": symbol, "rows": classes, "outs": outs,
-               "piece_arena": piece_arena, "arena": plan.scratch("bool", (arena,))}
-    plan.add_step("rows", node, outs[0], ins + outs[1:] + [scratch["arena"]], _emit, where,
+               "transposed": flipped, "piece_arena": piece_arena,
+               "arena": plan.scratch("bool", (arena,))}
+    plan.add_step("rows", node, outs[0],
+                  ins + outs[1:] + list(flipped.values()) + [scratch["arena"]], _emit, where,
                   scratch)
 
 
@@ -69,6 +77,7 @@ def _emit(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel:
     kern = Kernel(low.module, low.name(node), accesses, low.env)
     rows_fn = _rows_function(low, node, accesses)
     b = kern.b
+    transpose_once(kern, sc["transposed"], low.step.ins)
     args = list(kern.function.args)
     if sc["rows"] is None:
         status = b.call(rows_fn, args + [i64(0), i64(0), i64(0), ir.Constant(PTR, None)])
@@ -113,6 +122,7 @@ def _rows_function(low, node: Tensor, accesses: list[Access]) -> ir.Function:
     out_table = kern.alloca(ir.ArrayType(PTR, max(len(graph.outputs), 1)))
     operands = low.step.ins[:n_in]
     for j, (a, p) in enumerate(zip(operands, graph.inputs)):
+        a = sc["transposed"].get(j, a)
         pointer = kern.address(a, kern.dims(a.offset))
         if classes is not None and classes[j] == ROWS:
             pointer = piece.own_rows(pointer, p)

@@ -32,15 +32,13 @@ from backends.llvm.access import Access
 from backends.llvm.irutil import I1, I32, I64, PTR, SIZES, i64, loop
 from backends.llvm.kernels import Failure, register
 from backends.llvm.kernels.base import Kernel
-from backends.llvm.kernels.moves import move
+from backends.llvm.transposed import read_transposed, transpose_once, with_transposed_inputs
 from graphc import dims as D
 from graphc import rows
 from graphc.errors import IndexRangeError
-from graphc.graph import Graph
-from graphc.ops.leaves import placeholder
 from graphc.ops.scan import residual_base, step_nodes
 from graphc.rows import ROWS
-from graphc.tensor import Tensor, make
+from graphc.tensor import Tensor
 
 
 def _parts(node: Tensor) -> tuple[int, int, int]:
@@ -58,8 +56,8 @@ def _scratch(plan, node: Tensor, ins: list[Access], results: dict) -> dict:
     base = residual_base(node)
     positions = sorted(i - base for i in results if i >= base)
     nodes = step_nodes(body) if positions else []
-    transposed = _read_transposed(body, k + s)
-    extended = _with_transposed_inputs(
+    transposed = read_transposed(body, range(k + s, len(body.inputs)))
+    extended = with_transposed_inputs(
         body, list(body.outputs) + [nodes[p] for p in positions], transposed)
     # (no row groups: the loop runs on pieces of the batch itself)
     passes = [p for p in BACKEND_PASSES["llvm"] if p != "row_groups"]
@@ -76,72 +74,6 @@ def _scratch(plan, node: Tensor, ins: list[Access], results: dict) -> dict:
     return {"plan": body_plan, "carries": carries, "sinks": sinks, "positions": positions,
             "symbol": symbol, "rows": classes, "transposed": flipped, "piece_arena": piece_arena,
             "arena": plan.scratch("bool", (arena,))}
-
-
-def _read_transposed(body: Graph, first_closed: int) -> list[int]:
-    """The closed-over matrices the body reads only as a product's transposed b (an LSTM's
-    backward step: dz @ W_hh.T). Transposed once before the loop, each step's product reads
-    rows of them, which the generated GEMM does faster than dot products, and packs nothing."""
-    return [j for j, p in enumerate(body.inputs[first_closed:], first_closed)
-            if p.ndim == 2 and p.dtype in ("float32", "float64")
-            and _only_transposed_b(body, p)]
-
-
-def _only_transposed_b(graph: Graph, p: Tensor) -> bool:
-    """Whether every use of p in graph (in fused groups too) is as a matmul's transposed b."""
-    if any(t is p for t in graph.outputs):
-        return False
-    used = False
-    for n in graph.nodes:
-        for position, i in enumerate(n.inputs):
-            if i is not p:
-                continue
-            used = True
-            if n.op == "fused":
-                if not _only_transposed_b(n.attrs["body"], n.attrs["body"].inputs[position]):
-                    return False
-            elif not (n.op == "matmul" and position == 1 and n.attrs["transpose_b"]):
-                return False
-    return used
-
-
-def _with_transposed_inputs(body: Graph, outputs: list[Tensor], transposed: list[int]) -> Graph:
-    """The body graph with `outputs`, its inputs `transposed` replaced by placeholders for
-    their transposes (which the kernel fills), read by products without the flag."""
-    inputs = list(body.inputs)
-    swap = {id(inputs[j]): _transposed_placeholder(inputs[j]) for j in transposed}
-    memo = _flip_products(body, swap)
-    return Graph([swap.get(id(p), p) for p in inputs], [memo[id(t)] for t in outputs])
-
-
-def _transposed_placeholder(p: Tensor) -> Tensor:
-    return placeholder(p.shape[::-1], p.dtype, name=p.name)
-
-
-def _flip_products(graph: Graph, swap: dict[int, Tensor]) -> dict[int, Tensor]:
-    """Each node of graph rebuilt with the placeholders in `swap` replaced by their
-    transposes: the products reading them lose transpose_b (in fused groups' bodies too)."""
-    memo: dict[int, Tensor] = dict(swap)
-    for n in graph.nodes:
-        if id(n) in memo:
-            continue
-        ins = [memo.get(id(i), i) for i in n.inputs]
-        attrs = dict(n.attrs)
-        if n.op == "matmul" and id(n.inputs[1]) in swap:
-            attrs["transpose_b"] = False
-        elif n.op == "fused" and any(id(i) in swap for i in n.inputs):
-            inner = n.attrs["body"]
-            inner_swap = {id(q): _transposed_placeholder(q)
-                          for q, i in zip(inner.inputs, n.inputs) if id(i) in swap}
-            inner_memo = _flip_products(inner, inner_swap)
-            attrs["body"] = Graph([inner_swap.get(id(q), q) for q in inner.inputs],
-                                  [inner_memo[id(t)] for t in inner.outputs])
-        else:
-            memo[id(n)] = n.replace(ins)
-            continue
-        memo[id(n)] = make(n.op, ins, attrs, name=n.name, loc=n.loc, scope=n.scope,
-                           grad_of=n.grad_of)
-    return memo
 
 
 def _read_in_steps(node: Tensor) -> list[int]:
@@ -166,10 +98,7 @@ def scan(low, node: Tensor, out: dict, ins: list[Access]) -> Kernel:
     kern = Kernel(low.module, low.name(node), accesses, low.env)
     steps = _steps(low, node, out, ins, accesses)
     b = kern.b
-    for j, flipped in sc["transposed"].items():
-        source = ins[j]
-        move(kern, flipped, Access(source.buffer, source.shape[::-1], source.strides[::-1],
-                                   source.offset))
+    transpose_once(kern, sc["transposed"], ins)
     start, nbytes = partial(_start, kern), partial(_nbytes, kern)
     length = kern.dims(ins[k].shape[0])
     reverse = node.attrs["reverse"]
