@@ -60,7 +60,7 @@ def test_the_gate_sums_are_taken_apart_into_the_gate_math() -> None:
 def test_sums_read_otherwise_stay_whole(name, fn) -> None:
     x = gc.placeholder((5, 4 * H), "float32")
     y = gc.placeholder((5, 4 * H), "float32")
-    graph = gc.Graph([x, y], fn(x + y))
+    graph = gc.Graph([x, y], [gc.tanh(t) for t in fn(x + y)])
     split, _ = optimize(graph, ["splits"])
     assert [n.shape for n in split.nodes if n.op == "add"] == [(5, 4 * H)]
 
@@ -68,12 +68,35 @@ def test_sums_read_otherwise_stay_whole(name, fn) -> None:
 def test_an_operand_broadcast_along_the_axis_is_read_whole() -> None:
     x = gc.placeholder((5, 4 * H), "float32")
     column = gc.placeholder((5, 1), "float32")
-    graph = gc.Graph([x, column], list(gc.split(x * column, 2, axis=1)))
+    graph = gc.Graph([x, column], [gc.tanh(p) for p in gc.split(x * column, 2, axis=1)])
     split, _ = optimize(graph, ["splits"])
     products = [n for n in split.nodes if n.op == "multiply"]
     assert len(products) == 2 and all(n.inputs[1] is column for n in products)
     args = [RNG.normal(size=(5, 4 * H)).astype("float32"),
             RNG.normal(size=(5, 1)).astype("float32")]
     for got, want in zip(gc.compile(split, optimize=False)(*args),
-                         np.split(args[0] * args[1], 2, axis=1)):
+                         np.tanh(np.split(args[0] * args[1], 2, axis=1))):
         np.testing.assert_array_equal(got, want)
+
+
+def test_a_returned_slice_keeps_the_sum_whole() -> None:
+    """A piece the graph returns joins no loop: splitting would only add a pass."""
+    x = gc.placeholder((5, 4 * H), "float32")
+    y = gc.placeholder((5, 4 * H), "float32")
+    s = x + y
+    split, report = optimize(gc.Graph([x, y], [s[:, :H], gc.tanh(s[:, H:])]), ["splits"])
+    assert not report.fired
+
+
+def test_steps_of_a_projection_stay_its_epilogue() -> None:
+    """x W + b read at every step of an unrolled loop as z[:, t], which a reshape makes a
+    matrix: pieces would be passes of their own, so the add stays the product's epilogue."""
+    x = gc.placeholder((None, 3, H), "float32", name="x")
+    W = gc.placeholder((H, 4 * H), "float32", name="W")
+    b = gc.placeholder((4 * H,), "float32", name="b")
+    z = x @ W + b
+    graph = gc.Graph([x, W, b], [gc.tanh(z[:, t]) for t in range(3)])
+    split, report = optimize(graph, ["splits"])
+    assert not report.fired
+    fused, _ = optimize(split, ["fusion"])
+    assert [n.attrs["kind"] for n in fused.nodes if n.op == "fused"].count("epilogue") == 1

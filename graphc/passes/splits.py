@@ -35,9 +35,15 @@ def _piece(node: Tensor, shape: tuple[Dim, ...]) -> tuple[int, int, int] | None:
 
 
 def _disjoint_pieces(whole: Tensor, ctx: Context) -> int | None:
-    """The axis whole is read along, when every reader takes a disjoint static piece of it."""
+    """The axis whole is read along, when every reader takes a disjoint static piece of it
+    that elementwise ops read (so each piece joins their loop; a piece a reshape reads, say
+    an unrolled loop's step z[:, t] of the projection x W + b, would be a pass of its own,
+    where whole it is the product's epilogue)."""
     readers = ctx.users(whole)
     if not readers or ctx.is_returned(whole) or any(r.op != "slice" for r in readers):
+        return None
+    if any(ctx.is_returned(r) or not ctx.users(r) or any(
+            OPS[u.op].kind is not Kind.ELEMENTWISE for u in ctx.users(r)) for r in readers):
         return None
     pieces = [_piece(r, whole.shape) for r in readers]
     if None in pieces or len({axis for axis, _, _ in pieces}) != 1:
