@@ -15,7 +15,7 @@ from llvmlite import ir
 
 from backends.llvm import parallel, pieces
 from backends.llvm.access import Access, is_contiguous
-from backends.llvm.irutil import I32, PTR, i64
+from backends.llvm.irutil import I32, PTR, i64, unoptimized
 from backends.llvm.kernels import MESSAGES, Where
 from backends.llvm.kernels.base import Kernel
 from backends.llvm.kernels.contraction import TOO_LARGE
@@ -94,6 +94,7 @@ def _emit(low, node: Tensor, out: Access, ins: list[Access]) -> Kernel:
                             i64(KERNEL_WORK * max(len(body_plan.steps), 1)))
         status = pieces.run(kern, rows_fn, batch, i64(row_work), cut)
     parallel.check(kern, status)
+    unoptimized(kern.function)
     return kern
 
 
@@ -109,7 +110,10 @@ def _rows_function(low, node: Tensor, accesses: list[Access]) -> ir.Function:
     sc = low.step.scratch
     body_plan, classes = sc["plan"], sc["rows"]
     graph = body_plan.graph
-    body_fn = Lowering(body_plan, low.module, low.name(node) + ".").entry(low.name(node) + ".body")
+    # NOTE: glue, run once per piece: LLVM's time on it (W2's cold compile: +15 ms) buys
+    # nothing; the kernels it calls are optimized as ever
+    body_fn = unoptimized(Lowering(body_plan, low.module, low.name(node) + ".")
+                          .entry(low.name(node) + ".body"))
     kern = Kernel(low.module, low.name(node) + ".rows", accesses, low.env,
                   extra=parallel.CHUNK_ARGS)
     b = kern.b
@@ -135,4 +139,4 @@ def _rows_function(low, node: Tensor, accesses: list[Access]) -> ir.Function:
     failed = b.icmp_unsigned("!=", status, ir.Constant(I32, 0))
     with b.if_then(failed, likely=False):
         b.ret(b.urem(status, ir.Constant(I32, 256)))
-    return kern.finish()
+    return unoptimized(kern.finish())
