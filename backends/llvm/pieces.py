@@ -109,4 +109,3 @@ class Piece:
             return pointer
         row = self.b.mul(self.kern.size(t.shape[1:]), i64(SIZES[t.dtype]))
         return self.b.gep(pointer, [self.b.mul(self.lo, row)], source_etype=I8)
-

@@ -3,7 +3,8 @@
 graphc/rows.py places each node of a graph whose inputs lead with a batch symbol: rows (row i
 from rows i), free (no batch in its shape), or neither (a loss's mean over the batch, a weight
 gradient's product over it). The row nodes between such barriers form regions; each region
-with two or more kernels becomes one `fused` node of kind "rows", and a backend runs its body
+of two or more kernels whose rows are heavy enough to share (MIN_ROW_WORK) becomes one
+`fused` node of kind "rows", and a backend runs its body
 on pieces of the batch, each piece through every kernel of the region, on the thread team
 when the work is big (backends/llvm/kernels/row_pieces.py). Threads then meet once per region
 instead of at every kernel (an unrolled LSTM's step is 4096-element gate math around a small
@@ -50,8 +51,8 @@ def row_groups(graph: Graph, fired: Counter, log: list | None) -> Graph:
                if _worth(r) and _bound(r)]
     if not regions:
         return graph
-    groups = {id(r[0]): Group(tuple(r), "rows", None) for r in regions}
-    return Fuser(graph, fired, log, lambda _: list(groups.values()), nested=False).run()
+    groups = [Group(tuple(r), "rows", None) for r in regions]
+    return Fuser(graph, fired, log, lambda _: groups, nested=False).run()
 
 
 def batch_symbol(graph: Graph) -> str | None:
