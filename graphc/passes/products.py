@@ -154,14 +154,16 @@ def _flat(stack: Tensor) -> Tensor:
 
 
 def _interleaved(x: Tensor) -> list[Tensor] | None:
-    """The parts of an _interleave, or None."""
+    """The parts of an _interleave (matrices (n, k), each reshaped to (n, 1, k), stacked
+    along axis 1 and read as (n * parts, k)), or None."""
     stack = x.inputs[0] if x.op == "reshape" and x.ndim == 2 else None
-    if stack is None or stack.op != "concatenate" or stack.ndim != 3 or stack.attrs["axis"] != 1:
+    if stack is None or stack.op != "concatenate" or stack.ndim != 3 or stack.attrs["axis"] != 1 \
+            or x.shape[1] != stack.shape[2]:
         return None
-    parts = [p.inputs[0] for p in stack.inputs]
-    if any(p.op != "reshape" for p in stack.inputs) or any(p.ndim != 2 for p in parts):
+    pieces = stack.inputs
+    if any(p.op != "reshape" or p.shape[1] != 1 or p.inputs[0].ndim != 2 for p in pieces):
         return None
-    return parts
+    return [p.inputs[0] for p in pieces]
 
 
 def _agree(xs: list[Tensor], axis: int, dims) -> bool:
