@@ -101,9 +101,36 @@ def test_an_index_out_of_range_names_the_op_the_index_and_the_line(name, backend
     assert type(info.value) is gc.IndexRangeError and words[0] in message, message
     lines, first = inspect.getsourcelines(build)
     assert f"{HERE}:{first + len(lines) - 1}" in message, message
-    if backend == "numpy":      # NOTE: the native backend names the node but not the index
-        for word in words:
-            assert word in message, (word, message)
+    for word in words:
+        assert word in message, (word, message)
+
+
+@pytest.mark.parametrize("path", ["native", "python"])
+def test_native_code_raises_the_interpreters_index_error(path, monkeypatch) -> None:
+    """On either native call path (the builtin, or the Python one where the C API is not
+    found) an index out of range raises the interpreter's very error, inside a scan's body
+    too, and assigns no variable."""
+    if path == "python":
+        monkeypatch.setattr("backends.llvm.native_call.available", lambda: False)
+    tokens = gc.placeholder((None, 3), "int64", name="tokens")
+    table = gc.variable(np.arange(40, dtype=np.float32).reshape(10, 4), name="table")
+    h0 = gc.placeholder((tokens.shape[0], 4), "float32", name="h0")
+
+    def step(h, token):
+        return gc.tanh(h + gc.take(table, token, axis=0)), None
+    final, _ = gc.scan(step, h0, gc.transpose(tokens, (1, 0)))
+    loss = gc.sum(final)
+    updates = [(table, table - 0.1 * gc.grad(loss, table))]
+    feeds = [np.zeros((2, 4), np.float32), np.array([[1, 2, 3], [4, 50, 6]])]
+    messages = []
+    for backend in ("numpy", "llvm"):
+        f = gc.compile([h0, tokens], [loss], updates, backend=backend)
+        before = table.value.copy()
+        with pytest.raises(gc.IndexRangeError) as info:
+            f(*feeds)
+        np.testing.assert_array_equal(table.value, before)
+        messages.append(str(info.value))
+    assert messages[0] == messages[1] and "index 50" in messages[1]
 
 
 def test_labels_in_range_still_score() -> None:

@@ -143,9 +143,10 @@ def test_anonymous_dims_are_the_new_graphs_own(cache_dir: Path) -> None:
     assert counts(before)["graph_hits"] == 1
     hit = run_model(again, others)
     assert anonymous(hit) == anonymous(built)
-    # the run-time error names the node's type in the new graph's dims
-    named = set(re.findall(r"\?\d+", hit["errors"][1]))
-    assert named and named <= input_symbols(again) and not named & input_symbols(step)
+    # the errors are the build's: a feed error, and the interpreter's for a bad label (the
+    # value, its position, the axis), which a hit names without optimizing the graph
+    assert hit["errors"] == built["errors"]
+    assert "index 9 at position (3, 0) is out of range" in hit["errors"][1]
     assert again(np.ones((2, 3), np.float32), np.array([1, 2]))[1].shape == (2, 4)
 
 

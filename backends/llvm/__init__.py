@@ -64,9 +64,9 @@ def compile_source(graph: Graph, recipe: str, lower: Callable[[], Graph],
     if hit is not None:
         interface, loaded = hit
         function = NativeFunction(interface, loaded, _context(interface), single_output,
-                                  lowered)
+                                  lowered, graph)
     else:
-        function, interface = _compiled(lower(), single_output)
+        function, interface = _compiled(lower(), single_output, graph)
         data = interface.encode(graph, names)
         if data is not None:
             # NOTE: decoded as a hit would decode it, so a record that does not serve its
@@ -76,7 +76,9 @@ def compile_source(graph: Graph, recipe: str, lower: Callable[[], Graph],
     return function
 
 
-def _compiled(graph: Graph, single_output: bool) -> tuple[NativeFunction, Interface]:
+def _compiled(graph: Graph, single_output: bool,
+              source: Graph | None = None) -> tuple[NativeFunction, Interface]:
+    """Native code for a lowered graph; `source`, the graph as built, if not that one."""
     plan = Plan(updates_as_outputs(graph))
     # NOTE: the module also holds the native call path when this process can run it (it
     # can wherever the C API and NumPy's array layout are found; else Python calls entry).
@@ -86,7 +88,7 @@ def _compiled(graph: Graph, single_output: bool) -> tuple[NativeFunction, Interf
                                  ["entry", native_call.NAME] if native else ["entry"])
     interface = Interface.from_plan(plan, tuple(var.attrs["var"] for var, _ in graph.updates))
     function = NativeFunction(interface, loaded, _context(interface), single_output,
-                              lambda: (graph, plan))
+                              lambda: (graph, plan), source or graph)
     _maybe_dump(function)
     return function, interface
 

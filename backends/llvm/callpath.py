@@ -50,7 +50,7 @@ def generate_call(interface: Interface, entry: EntryFunction, variables: Sequenc
     """The source of the call path and its `call(args)` function.
 
     `general(*args)` returns the feeds converted so that the inline checks pass, or raises
-    FeedError (`mismatch(*args)` raises if they still do not); `failed(status)` raises for a
+    FeedError (`mismatch(*args)` raises if they still do not); `failed(status, feeds)` raises for a
     nonzero status; `usable(variable)` is the variable's array as native code reads it. The
     interface's last outputs become the `targets`' arrays after success.
     """
@@ -184,7 +184,7 @@ def _run_source(interface: Interface, entry: EntryFunction, variables: Sequence,
     a = entry.arguments
     lines += [f"        status = function({a[0]}, {a[1]}, {a[2]}, arena[1], {a[3]}, {a[4]})",
               "    if status:",
-              "        failed(status)"]
+              f"        failed(status, ({''.join(x + ', ' for x in feeds)}))"]
     shown = outputs[:len(outputs) - len(targets)]
     for j, (var, new) in enumerate(zip(targets, outputs[len(shown):])):
         namespace[f"target{j}"] = var

@@ -27,7 +27,7 @@ from backends.llvm.call import EntryFunction
 from backends.llvm.callpath import generate_call
 from backends.llvm.interface import Interface
 from backends.llvm.lower import Plan
-from graphc.errors import FeedError, GraphcError
+from graphc.errors import FeedError, GraphcError, IndexRangeError
 from graphc.feeds import FeedChecker, arrange_feeds
 from graphc.graph import Graph
 from graphc.ops.leaves import UPDATING
@@ -38,10 +38,12 @@ class NativeFunction:
 
     It is made from the code's `Interface` alone; `graph` and `plan` (the lowered graph and
     its plan, for inspection) come from `lowered()`, which a cache hit runs only on request.
+    `built` (the graph as the user built it) is what the interpreter runs to name an index
+    out of range.
     """
 
     def __init__(self, interface: Interface, loaded, context: int, single_output: bool,
-                 lowered: Callable[[], tuple[Graph, Plan]]):
+                 lowered: Callable[[], tuple[Graph, Plan]], built: Graph):
         self.interface, self.loaded, self._lowered = interface, loaded, lowered
         self.single_output = single_output
         self._updating = bool(interface.targets)
@@ -49,7 +51,7 @@ class NativeFunction:
         variables = [v.attrs["var"] for v in interface.variables]
         general = _general_path(FeedChecker(interface.inputs, interface.dims), variables,
                                 [t.name for t in interface.inputs])
-        failed, mismatch = _failure(interface), _mismatch(interface)
+        failed, mismatch = _failure(interface, built), _mismatch(interface)
         if native_call.NAME in loaded.addresses:
             self.source = None
             self._context = native_call.Context(interface, context, single_output, general,
@@ -127,13 +129,23 @@ def _exact(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return array if array.dtype is dtype else array.view(dtype)
 
 
-def _failure(interface: Interface) -> Callable:
-    """`failed(status)`: raise the error a nonzero status from the native code stands for."""
-    def failed(status: int) -> None:
+def _failure(interface: Interface, built: Graph) -> Callable:
+    """`failed(status, feeds)`: raise the error a nonzero status from the native code stands
+    for. An index out of range raises the interpreter's error, which names the value, its
+    position and the axis (the native kernel reports only that one was out of range): the
+    graph as built, its updates dropped so nothing is assigned, runs on the feeds once more."""
+    def failed(status: int, feeds: tuple = ()) -> None:
         if status == native_call.OUT_OF_MEMORY:
             raise MemoryError("cannot allocate the native code's scratch memory (arena) for "
                               "these feeds")
         step, failure = interface.error(status)
+        if failure.error is IndexRangeError:
+            from backends.numpy import compile_graph as interpreter  # (only on failure)
+            interpreted = interpreter(Graph(built.inputs, built.outputs))
+            try:
+                interpreted(*feeds)
+            except IndexRangeError as error:
+                raise error from None
         raise failure.error(f"{step.what}: {failure.message}")
     return failed
 

@@ -14,7 +14,7 @@ becomes its variable's array (`var._value = new`), so no thread sees half a comm
 
 Feeds the checks refuse, and keyword feeds, go to the Python `general(*args, **kw)`, which
 converts them (or raises FeedError) and returns a tuple the checks accept; a nonzero status
-goes to `failed(status)`, which raises. Everything process-specific (the ndarray type, dtype
+goes to `failed(status, feeds)`, which raises. Everything process-specific (the ndarray type, dtype
 objects, variables, callables, the lock and the arena) is read from a context array of
 64-bit slots, so the code itself stays cacheable on disk.
 """
@@ -28,7 +28,7 @@ from llvmlite import ir
 
 from backends.llvm import pyapi
 from backends.llvm.interface import Interface
-from backends.llvm.irutil import I32, I64, PTR, i64, unoptimized
+from backends.llvm.irutil import I32, I64, PTR, i64, loop, unoptimized
 from backends.llvm.lower import Plan
 from graphc.dims import Call, DimExpr
 from graphc.errors import CompileError
@@ -110,6 +110,7 @@ class _Attempt:
         unoptimized(fn)
         self.function = fn
         self.ctx, args, nargs = fn.args
+        self.feeds = args, nargs
         self.b = b = ir.IRBuilder(fn.append_basic_block("start"))
         graph = plan.graph
         n_vars, n_outs = len(graph.variables), len(graph.outputs)
@@ -380,11 +381,20 @@ class _Attempt:
         self.require(b.icmp_signed("==", final, ir.Constant(I32, 0)), failure)
         self.succeed()
         b.position_at_end(failure)
+        args, nargs = self.feeds
+        feeds = self.call("PyTuple_New", nargs)         # (so failed() can name the value)
+        self.require(b.icmp_unsigned("!=", feeds, PTR(None)), self.error)
+        with loop(b, nargs, name="feed") as i:
+            item = b.load(b.gep(args, [i], source_etype=PTR), typ=PTR)
+            self.call("Py_IncRef", item)
+            self.call("PyTuple_SetItem", feeds, i, item)
         code = self.call("PyLong_FromSsize_t", b.sext(final, I64))
         b.store(code, self.argv)
-        raised = self.call("PyObject_Vectorcall", self.slot("failed", PTR), self.argv, i64(1),
+        b.store(feeds, self._at(self.argv, 1))
+        raised = self.call("PyObject_Vectorcall", self.slot("failed", PTR), self.argv, i64(2),
                            PTR(None))
         self.call("Py_DecRef", code)
+        self.call("Py_DecRef", feeds)
         self.call("Py_DecRef", raised)      # NOTE: NULL, as failed() raises; Py_DecRef allows it
         b.branch(self.error)
 
