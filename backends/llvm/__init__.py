@@ -88,7 +88,7 @@ def _compiled(graph: Graph, single_output: bool,
                                  ["entry", native_call.NAME] if native else ["entry"])
     interface = Interface.from_plan(plan, tuple(var.attrs["var"] for var, _ in graph.updates))
     function = NativeFunction(interface, loaded, _context(interface), single_output,
-                              lambda: (graph, plan), source or graph)
+                              lambda: (graph, plan), graph if source is None else source)
     _maybe_dump(function)
     return function, interface
 

@@ -50,9 +50,9 @@ def generate_call(interface: Interface, entry: EntryFunction, variables: Sequenc
     """The source of the call path and its `call(args)` function.
 
     `general(*args)` returns the feeds converted so that the inline checks pass, or raises
-    FeedError (`mismatch(*args)` raises if they still do not); `failed(status, feeds)` raises for a
-    nonzero status; `usable(variable)` is the variable's array as native code reads it. The
-    interface's last outputs become the `targets`' arrays after success.
+    FeedError (`mismatch(*args)` raises if they still do not); `failed(status, feeds)` raises
+    for a nonzero status; `usable(variable)` is the variable's array as native code reads it.
+    The interface's last outputs become the `targets`' arrays after success.
     """
     graph, env = interface, interface.dims
     local: dict[str, str] = {}          # input-bound symbol -> the local holding its value

@@ -14,9 +14,9 @@ becomes its variable's array (`var._value = new`), so no thread sees half a comm
 
 Feeds the checks refuse, and keyword feeds, go to the Python `general(*args, **kw)`, which
 converts them (or raises FeedError) and returns a tuple the checks accept; a nonzero status
-goes to `failed(status, feeds)`, which raises. Everything process-specific (the ndarray type, dtype
-objects, variables, callables, the lock and the arena) is read from a context array of
-64-bit slots, so the code itself stays cacheable on disk.
+goes to `failed(status, feeds)`, which raises. Everything process-specific (the ndarray
+type, dtype objects, variables, callables, the lock and the arena) is read from a context
+array of 64-bit slots, so the code itself stays cacheable on disk.
 """
 from __future__ import annotations
 
