@@ -103,7 +103,8 @@ class DimValues:
     The dims argument holds the values of the graph's signature symbols, in order; every
     other symbol resolves to them (or to an int) through the graph's DimEnv. Values are
     computed in the function's first block (which `finish` ends with a branch to `body`), so
-    any later block may use them.
+    any later block may use them; each symbol and subexpression once (an arena offset sums
+    every size before it: emitted afresh, the entry's IR grew with the square of its slots).
     """
 
     def __init__(self, entry: ir.Block, dims_ptr: ir.Value, env: DimEnv):
@@ -113,7 +114,10 @@ class DimValues:
         self._cache: dict = {}
 
     def __call__(self, d: Dim) -> ir.Value:
-        d = self.env.resolve(d)
+        return self._value(self.env.resolve(d))
+
+    def _value(self, d) -> ir.Value:
+        """A resolved dim's value (or an atom's, or a call's argument's), emitted once."""
         if isinstance(d, int):
             return i64(d)
         if d not in self._cache:
@@ -136,7 +140,7 @@ class DimValues:
             slot = b.gep(self.dims_ptr, [i64(self.position[d])], inbounds=True, source_etype=I64)
             return b.load(slot, name=f"dim.{d.strip('?')}", typ=I64)
         if isinstance(d, Call):
-            args = [self._emit(a) for a in d.args]
+            args = [self._value(a) for a in d.args]
             if d.fn == "floordiv":
                 return b.sdiv(args[0], args[1])       # dims are never negative
             pick = b.icmp_signed(">" if d.fn == "max" else "<", args[0], args[1])
@@ -146,6 +150,6 @@ class DimValues:
         for mono, coeff in d.terms:
             term = i64(coeff)
             for atom in mono:
-                term = b.mul(term, self._emit(atom), flags=["nsw"])
+                term = b.mul(term, self._value(atom), flags=["nsw"])
             total = term if total is None else b.add(total, term, flags=["nsw"])
         return total
