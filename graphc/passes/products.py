@@ -99,12 +99,14 @@ def _interleaved_pairs(a_parts: list[Tensor], b_parts: list[Tensor], ctx,
     row group writes the stacks where an unrolled loop's steps make the parts (graphc/passes/
     row_groups.py). A side already stacked so (a sequence's gradient, from the slices each
     step read) is read from that stack, the other side's parts put in its order."""
-    for side, other, flip in ((b_parts, a_parts, False), (a_parts, b_parts, True)):
-        found = _stack_of(side, ctx, own)
-        if found is not None:
-            stack, order = found
-            pair = [_flat(stack), _interleave([other[i] for i in order])]
-            return pair[::-1] if not flip else pair
+    found = _stack_of(b_parts, ctx, own)
+    if found is not None:
+        stack, order = found
+        return [_interleave([a_parts[i] for i in order]), _flat(stack)]
+    found = _stack_of(a_parts, ctx, own)
+    if found is not None:
+        stack, order = found
+        return [_flat(stack), _interleave([b_parts[i] for i in order])]
     return [_interleave(a_parts), _interleave(b_parts)]
 
 
